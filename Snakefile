@@ -1,0 +1,26 @@
+# Reproduction of "Impact of Adversarial Training on Robustness and Generalizability of Language Models"
+# (Altinisik et al.). Run: snakemake --cores all --use-conda   (see README.md)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/toy.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

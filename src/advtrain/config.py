@@ -1,0 +1,159 @@
+"""Typed view of the workflow config: validation messages, methods as compositions of parts, train settings."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Parts a method may compose. The schema is the authority on which of them are implemented.
+TRAIN_KEYS = (
+    "max_length",
+    "batch_size",
+    "eval_batch_size",
+    "learning_rate",
+    "epochs",
+    "warmup_ratio",
+    "weight_decay",
+    "precision",
+    "gradient_accumulation_steps",
+    "dataloader_workers",
+)
+
+
+class ConfigError(ValueError):
+    """A config value the workflow cannot use; the message names the key."""
+
+
+def key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "<top level>"
+
+
+def explain_validation_errors(config: dict, schema_path: str | Path) -> str:
+    """One line per schema violation, each naming the config key, e.g.
+
+    ``methods.PGD-AT.augment: unknown key (allowed here: adversarial_embedding, train)``.
+    """
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    registry = Registry().with_resource(uri="", resource=Resource.from_contents(schema))
+    validator = jsonschema.Draft202012Validator(schema, registry=registry)
+    lines = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        lines.extend(_describe(error, schema))
+    return "\n".join(dict.fromkeys(lines))  # keep order, drop repeats
+
+
+def _describe(error, schema) -> list[str]:
+    where = list(error.absolute_path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = sorted(_allowed_keys(error.schema, schema))
+        extra = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        if error.validator == "additionalProperties" and "$ref" in (error.schema.get("additionalProperties") or {}):
+            extra = []  # a map with free keys: the error is in a value, reported by its context
+        if extra:
+            return [f"{key_path([*where, k])}: unknown key{hint}" for k in extra]
+    if error.context:
+        # anyOf/oneOf: report the most specific sub-errors.
+        best = sorted(error.context, key=lambda e: -len(e.absolute_path))
+        return [line for sub in best[:3] for line in _describe(sub, schema)]
+    return [f"{key_path(where)}: {error.message}"]
+
+
+def _allowed_keys(subschema: dict, root: dict) -> set[str]:
+    keys = set(subschema.get("properties", {}))
+    ref = subschema.get("$ref")
+    if ref and ref.startswith("#/"):
+        node = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        keys |= _allowed_keys(node, root)
+    for branch in subschema.get("allOf", []):
+        keys |= _allowed_keys(branch, root)
+    return keys
+
+
+def check_references(config: dict) -> None:
+    """Cross-references the schema cannot express: names under `run` must exist."""
+    datasets = config["datasets"]
+    run = config.get("run") or {}
+    for i, name in enumerate(run.get("methods") or []):
+        if name not in config["methods"]:
+            raise ConfigError(
+                f"run.methods[{i}]: unknown method {name!r} (defined under `methods`: "
+                f"{', '.join(config['methods'])})"
+            )
+    for i, name in enumerate(run.get("datasets") or []):
+        if name not in datasets:
+            raise ConfigError(
+                f"run.datasets[{i}]: unknown dataset {name!r} (defined under `datasets`: {', '.join(datasets)})"
+            )
+        if datasets[name]["role"] != "train":
+            raise ConfigError(f"run.datasets[{i}]: dataset {name!r} has role 'ood' and cannot be trained on")
+    if not training_datasets(config):
+        raise ConfigError("datasets: no dataset with role 'train'")
+    for name, ds in datasets.items():
+        source = ds["source"]
+        splits = set(next(iter(source.values()))["files" if "local" in source else "splits"])
+        if ds["role"] == "ood" and "test" not in splits:
+            raise ConfigError(f"datasets.{name}.source: an ood dataset needs a 'test' split")
+        if ds["role"] == "train" and "train" not in splits and not {"pos", "neg"} <= splits:
+            raise ConfigError(f"datasets.{name}.source: a training dataset needs a 'train' split")
+
+
+def training_datasets(config: dict) -> list[str]:
+    names = (config.get("run") or {}).get("datasets")
+    if names is None:
+        names = [n for n, d in config["datasets"].items() if d["role"] == "train"]
+    return list(names)
+
+
+def ood_datasets(config: dict) -> list[str]:
+    return [n for n, d in config["datasets"].items() if d["role"] == "ood"]
+
+
+def selected_methods(config: dict) -> list[str]:
+    names = (config.get("run") or {}).get("methods")
+    return list(config["methods"]) if names is None else list(names)
+
+
+def method_parts(config: dict, method: str) -> dict[str, Any]:
+    """The parts of a method as configured (``{}`` for the baseline)."""
+    try:
+        parts = config["methods"][method]
+    except KeyError:
+        raise ConfigError(f"methods: unknown method {method!r}") from None
+    return copy.deepcopy(parts or {})
+
+
+def train_settings(config: dict, method: str) -> dict[str, Any]:
+    """The model's train settings with the method's `train` overrides applied."""
+    settings = {k: config["model"][k] for k in TRAIN_KEYS if k in config["model"]}
+    settings.update(method_parts(config, method).get("train", {}))
+    return settings
+
+
+def method_spec(config: dict, method: str) -> dict[str, Any]:
+    """Everything that defines a method's training run: its resolved settings and its parts.
+
+    This goes into the train rule's ``params``, so editing one method reruns that method's jobs only.
+    """
+    parts = method_parts(config, method)
+    parts.pop("train", None)
+    return {"train": train_settings(config, method), "parts": parts}
+
+
+def resolve_precision(precision: str, cuda_available: bool, bf16_supported: bool) -> str:
+    """auto -> bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU. Half precision needs a GPU."""
+    if precision == "auto":
+        if not cuda_available:
+            return "fp32"
+        return "bf16" if bf16_supported else "fp16"
+    if precision in ("bf16", "fp16") and not cuda_available:
+        raise ConfigError(f"model.precision: {precision} needs a CUDA GPU; use 'auto' or 'fp32' on CPU")
+    return precision

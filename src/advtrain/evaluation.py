@@ -1,0 +1,50 @@
+"""Accuracy of a fine-tuned classifier on test splits (in distribution and out of distribution)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from advtrain import device
+from advtrain.data import read_split
+
+
+def load_classifier(model_dir: str | Path):
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(device.device()).eval()
+    return model, tokenizer
+
+
+@torch.no_grad()
+def predict(model, tokenizer, texts: Sequence[str], batch_size: int, max_length: int,
+            precision: str = "auto", desc: str = "predicting") -> np.ndarray:
+    """Predicted labels. Batches are built from length-sorted texts so little compute goes to padding."""
+    order = np.argsort([len(t) for t in texts])[::-1]
+    preds = np.empty(len(texts), dtype=np.int64)
+    dev = device.device()
+    for start in tqdm(range(0, len(texts), batch_size), desc=desc, mininterval=5):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                        return_tensors="pt").to(dev)
+        with device.autocast(precision):
+            logits = model(**enc).logits
+        preds[idx] = logits.argmax(-1).cpu().numpy()
+    return preds
+
+
+def evaluate(model_dir: str | Path, test_splits: dict[str, str | Path], batch_size: int, max_length: int,
+             precision: str = "auto") -> dict:
+    """``{"accuracy": {name: acc}, "examples": {name: n}}`` for each named test split."""
+    model, tokenizer = load_classifier(model_dir)
+    accuracy, examples = {}, {}
+    for name, path in test_splits.items():
+        df = read_split(path)
+        preds = predict(model, tokenizer, df["text"].tolist(), batch_size, max_length, precision, desc=name)
+        accuracy[name] = float((preds == df["label"].to_numpy()).mean())
+        examples[name] = int(len(df))
+    return {"accuracy": accuracy, "examples": examples}

@@ -1,0 +1,145 @@
+"""Fine-tune a pretrained encoder for sentiment classification with a method's parts.
+
+Checkpoints go to a folder outside the rule's outputs, one per epoch, so a killed job that is rerun resumes from
+the last finished epoch (Snakemake deletes the outputs of a failed job, not this folder).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from advtrain import device
+from advtrain.data import read_split
+from advtrain.training.trainer import AdvTrainer
+
+
+def build_parts(parts: dict) -> dict:
+    """Instantiate a method's parts as keyword arguments of ``AdvTrainer``."""
+    kwargs = {}
+    if parts.get("adversarial_embedding"):
+        from advtrain.training.embedding import build_embedding_adversary
+
+        kwargs["embedding_adversary"] = build_embedding_adversary(parts["adversarial_embedding"])
+    unknown = set(parts) - {"adversarial_embedding"}
+    if unknown:
+        # The schema stops these first; this guards direct calls of the package.
+        raise NotImplementedError(f"method parts not implemented: {', '.join(sorted(unknown))}")
+    return kwargs
+
+
+def tokenized(path: str | Path, tokenizer, max_length: int) -> datasets.Dataset:
+    df = read_split(path)
+    ds = datasets.Dataset.from_pandas(df, preserve_index=False)
+    ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
+                remove_columns=["text"], desc=f"tokenising {Path(path).name}")
+    return ds.rename_column("label", "labels")
+
+
+def accuracy(eval_pred) -> dict:
+    logits, labels = eval_pred
+    return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
+
+
+def fine_tune(
+    model_path: str | Path,
+    train_path: str | Path,
+    validation_path: str | Path,
+    output_dir: str | Path,
+    checkpoint_dir: str | Path,
+    spec: dict,
+    seed: int,
+    keep_checkpoints: bool = False,
+) -> dict:
+    """Train, save the final model to ``output_dir`` and return the run's metrics.
+
+    ``spec`` is ``advtrain.config.method_spec``: ``{"train": settings, "parts": {...}}``.
+    """
+    settings = spec["train"]
+    set_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    # Seeded before the classifier head is initialised, so a seed fixes the whole run.
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+    train_ds = tokenized(train_path, tokenizer, settings["max_length"])
+    val_ds = tokenized(validation_path, tokenizer, settings["max_length"])
+
+    precision = device.precision(settings.get("precision", "auto"))
+    args = TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=settings["batch_size"],
+        per_device_eval_batch_size=settings.get("eval_batch_size", settings["batch_size"]),
+        gradient_accumulation_steps=settings.get("gradient_accumulation_steps", 1),
+        learning_rate=settings["learning_rate"],
+        num_train_epochs=settings["epochs"],
+        warmup_ratio=settings.get("warmup_ratio", 0.0),
+        weight_decay=settings.get("weight_decay", 0.0),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        seed=seed,
+        data_seed=seed,
+        eval_strategy="no",  # evaluated once after training, so the timed loop is training only
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=0.02,  # a fraction of all steps: ~50 loss records whatever the run length
+        report_to=[],
+        dataloader_num_workers=settings.get("dataloader_workers", 0),
+        disable_tqdm=False,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = AdvTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=accuracy,
+        **build_parts(spec.get("parts", {})),
+    )
+    resume = get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    train_seconds = time.perf_counter() - start
+    validation = trainer.evaluate()
+
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    metrics = {
+        "seed": seed,
+        "spec": spec,
+        "device": str(device.device()),
+        "precision": precision,
+        "train_examples": len(train_ds),
+        "epochs": settings["epochs"],
+        "steps": int(trainer.state.global_step),
+        "wall_seconds": train_seconds,
+        "trainer_runtime_seconds": float(result.metrics.get("train_runtime", train_seconds)),
+        "train_loss": float(result.training_loss),
+        "final_logged_loss": float(losses[-1]) if losses else None,
+        "validation_accuracy": float(validation["eval_accuracy"]),
+        "validation_loss": float(validation["eval_loss"]),
+        "resumed_from": resume,
+    }
+    if not keep_checkpoints:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return metrics
+
+
+def write_metrics(metrics: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(metrics, indent=2, default=str) + "\n")

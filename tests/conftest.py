@@ -1,0 +1,174 @@
+"""Fixtures: a tiny BERT with its own WordPiece tokenizer, synthetic sentiment data, and a tiny workflow config.
+
+Everything is built here, offline, once per session: no test downloads anything.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if (SHARED_DATA / "nltk_data").is_dir():
+    os.environ.setdefault("NLTK_DATA", str(SHARED_DATA / "nltk_data"))
+
+POSITIVE = ["good", "great", "excellent", "wonderful", "superb", "enjoyable", "brilliant", "charming"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "poor", "dreadful", "dull", "clumsy"]
+FILLER = ["the", "movie", "film", "plot", "was", "acting", "story", "and", "really", "quite", "a", "this",
+          "it", "is", "cast", "script", "director", "scene", "ending", "very"]
+
+
+def synthetic_reviews(n: int, seed: int) -> list[tuple[str, int]]:
+    """Balanced toy reviews whose label is carried by one or two sentiment words among fillers."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.choices(FILLER, k=rng.randint(4, 12))
+        for _ in range(rng.randint(1, 2)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+        rows.append((" ".join(words), label))
+    rng.shuffle(rows)
+    return rows
+
+
+def build_tiny_bert(dest: Path, seed: int = 0) -> Path:
+    """A 2-layer, hidden-32 BERT (MLM head included) and a WordPiece tokenizer trained on synthetic text."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    dest.mkdir(parents=True, exist_ok=True)
+    corpus = [text for text, _ in synthetic_reviews(2000, seed=seed)]
+    corpus += [" ".join(POSITIVE + NEGATIVE + FILLER)] * 5
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                             sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
+    fast.save_pretrained(dest)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertForMaskedLM(config).save_pretrained(dest)
+    return dest
+
+
+def write_tiny_data(root: Path) -> dict[str, Path]:
+    """Three datasets in three local formats: csv (train + test), rt-polarity pos/neg, label-text (ood)."""
+    root.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
+    paths = {}
+    rows = synthetic_reviews(360, seed=1)
+    pd.DataFrame(rows[:280], columns=["text", "label"]).to_csv(root / "tiny_train.csv", index=False)
+    pd.DataFrame(rows[280:], columns=["text", "label"]).to_csv(root / "tiny_test.csv", index=False)
+    paths.update(tiny_train=root / "tiny_train.csv", tiny_test=root / "tiny_test.csv")
+    mr = synthetic_reviews(300, seed=2)
+    # cp1252 bytes: "…" is 0x85, which str.splitlines would wrongly treat as a line break
+    for label, name in ((1, "pos"), (0, "neg")):
+        lines = [f"{t} \u2026 ." for t, lab in mr if lab == label]
+        (root / f"rt-polarity.{name}").write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+        paths[f"mr_{name}"] = root / f"rt-polarity.{name}"
+    ood = synthetic_reviews(80, seed=3)
+    (root / "yelp.txt").write_text("".join(f"{lab} {t}\n" for t, lab in ood), encoding="utf-8")
+    paths["yelp"] = root / "yelp.txt"
+    return paths
+
+
+def tiny_config(model_dir: Path, data: dict[str, Path], cache_dir: Path) -> dict:
+    return {
+        "cache_dir": str(cache_dir),
+        "offline": True,
+        "model": {
+            "name": "tiny-bert", "path": str(model_dir), "max_length": 32, "batch_size": 8,
+            "eval_batch_size": 64, "learning_rate": 3e-3, "epochs": 4, "warmup_ratio": 0.0,
+            "weight_decay": 0.0, "precision": "auto", "gradient_accumulation_steps": 1, "dataloader_workers": 0,
+        },
+        "seeds": [1, 2],
+        "datasets": {
+            "IMDB": {
+                "role": "train",
+                "source": {"local": {"format": "csv", "files": {"train": str(data["tiny_train"]),
+                                                                 "test": str(data["tiny_test"])}}},
+                "carve": {"validation": 0.15},
+            },
+            "MR": {
+                "role": "train",
+                "source": {"local": {"format": "rt-polarity", "encoding": "cp1252",
+                                     "files": {"pos": str(data["mr_pos"]), "neg": str(data["mr_neg"])}}},
+                "carve": {"validation": 40, "test": 40},
+            },
+            "YELP": {
+                "role": "ood",
+                "source": {"local": {"format": "label-text", "files": {"test": str(data["yelp"])}}},
+            },
+        },
+        "methods": {"BERT": {}},
+        "toy": {
+            "theta": 0.5, "noise_sigmas": [0.01, 0.1], "epochs": 200, "switch_epoch": 150, "lr": 0.005,
+            "runs": 5, "n_points": 50, "steps": 3, "epsilon": 0.1, "step_size": 1.0, "init_std": 0.01,
+            "x_low": -1.0, "x_high": 1.0, "update_mode": "sample", "seed": 0,
+        },
+        "run": {"methods": None, "datasets": ["IMDB", "MR"]},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    return write_tiny_data(tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture()
+def tiny_workdir(tmp_path, tiny_model, tiny_data):
+    """A working directory with config/tiny.yaml; returns (workdir, config dict)."""
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "resources")
+    write_config(tmp_path, config)
+    return tmp_path, config
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200, **popen):
+    """The real workflow, as a user runs it (no conda: its channels are unreachable here)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **popen)
+    if check and proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs}")
+    return proc
+
+
+def shared_data(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not present (developer data in ../shared/data)")
+    return path

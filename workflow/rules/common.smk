@@ -1,0 +1,111 @@
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# The package holding the logic; jobs (local, conda or cluster) inherit PYTHONPATH from here.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+)
+
+from advtrain import config as cfg  # noqa: E402
+from advtrain import paper  # noqa: E402
+from advtrain import resources as res  # noqa: E402
+
+SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+
+# ---------------------------------------------------------------------------- validation
+# Before any job: a bad value stops the run with the key that holds it.
+try:
+    validate(config, schema=str(SCHEMA))
+except WorkflowError:
+    explanation = cfg.explain_validation_errors(config, SCHEMA)
+    raise WorkflowError(f"Invalid configuration:\n{explanation}") from None
+try:
+    cfg.check_references(config)
+except cfg.ConfigError as e:
+    raise WorkflowError(f"Invalid configuration:\n{e}") from None
+
+CACHE = config["cache_dir"]
+TRAIN_DATASETS = cfg.training_datasets(config)
+OOD_DATASETS = cfg.ood_datasets(config)
+METHODS = cfg.selected_methods(config)
+SEEDS = config["seeds"]
+MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
+if MODEL_IS_LOCAL:
+    try:
+        res.require_local(MODEL_DIR, "model.path")
+    except res.ResourceError as e:
+        raise WorkflowError(str(e)) from None
+
+# Nothing to download: make sure no library waits on the hub.
+if config["offline"] or not res.needs_network(config):
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+
+
+def alternatives(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+wildcard_constraints:
+    dataset=alternatives(config["datasets"]),
+    method=alternatives(config["methods"]),
+    seed=r"\d+",
+
+
+# ---------------------------------------------------------------------------- input functions
+
+
+def model_input(wildcards):
+    """The pretrained model: the configured local folder, or the fetch rule's cache folder."""
+    return MODEL_DIR
+
+
+def dataset_input(wildcards):
+    """What prepare_dataset reads: the hub copy's folder, or the configured local files."""
+    location, _ = res.dataset_location(config, wildcards.dataset)
+    if location is not None:
+        return {"source": location}
+    files = config["datasets"][wildcards.dataset]["source"]["local"]["files"]
+    return {f"file_{key}": path for key, path in files.items()}
+
+
+def dataset_params(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def hf_dataset_params(wildcards):
+    return config["datasets"][wildcards.dataset]["source"]["hf"]
+
+
+def method_spec(wildcards):
+    """A method's resolved settings and parts: train jobs rerun when they change."""
+    return cfg.method_spec(config, wildcards.method)
+
+
+def ood_test_splits(wildcards):
+    return {name: f"results/data/{name}/test.parquet" for name in OOD_DATASETS}
+
+
+def eval_files(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
+    return expand(
+        "results/eval/{dataset}/{method}/seed{seed}.json",
+        dataset=datasets,
+        method=methods,
+        seed=seeds,
+    )
+
+
+def final_outputs():
+    return [
+        *eval_files(),
+        *expand("results/tables/table4_accuracy.{ext}", ext=["csv", "md", "tex"]),
+        *expand("results/tables/table1_toy.{ext}", ext=["csv", "md", "tex"]),
+        *expand("results/figures/figure1_toy.{ext}", ext=["png", "pdf"]),
+    ]

@@ -1,0 +1,18 @@
+rule evaluate:
+    input:
+        unpack(ood_test_splits),
+        model="results/models/{dataset}/{method}/seed{seed}/model",
+        in_distribution="results/data/{dataset}/test.parquet",
+    output:
+        "results/eval/{dataset}/{method}/seed{seed}.json",
+    log:
+        "logs/evaluate/{dataset}/{method}/seed{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=lambda w: cfg.train_settings(config, w.method),
+        ood=OOD_DATASETS,
+    script:
+        "../scripts/evaluate.py"

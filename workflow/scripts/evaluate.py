@@ -1,0 +1,18 @@
+"""Accuracy of one fine-tuned model on its in-distribution test split and on every ood test split."""
+
+import json
+from pathlib import Path
+
+from advtrain.evaluation import evaluate
+from advtrain.logs import redirect_to
+
+redirect_to(snakemake.log[0])
+settings = snakemake.params.settings
+splits = {"in_distribution": snakemake.input.in_distribution}
+splits.update({name: snakemake.input[name] for name in snakemake.params.ood})
+result = evaluate(snakemake.input.model, splits, settings["eval_batch_size"], settings["max_length"],
+                  settings.get("precision", "auto"))
+w = snakemake.wildcards
+record = {"dataset": w.dataset, "method": w.method, "seed": int(w.seed), **result}
+Path(snakemake.output[0]).write_text(json.dumps(record, indent=2) + "\n")
+print(json.dumps(record, indent=2))

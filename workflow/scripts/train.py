@@ -1,0 +1,21 @@
+"""Fine-tune the pretrained model with one method and seed; resumes from the last epoch checkpoint."""
+
+import json
+
+from advtrain.logs import redirect_to
+from advtrain.training.finetune import fine_tune, write_metrics
+
+redirect_to(snakemake.log[0])
+print("method spec:", json.dumps(snakemake.params.spec, indent=2))
+metrics = fine_tune(
+    model_path=snakemake.input.model,
+    train_path=snakemake.input.train,
+    validation_path=snakemake.input.validation,
+    output_dir=snakemake.output.model,
+    checkpoint_dir=snakemake.params.checkpoints,
+    spec=snakemake.params.spec,
+    seed=int(snakemake.wildcards.seed),
+)
+metrics.update(dataset=snakemake.wildcards.dataset, method=snakemake.wildcards.method)
+write_metrics(metrics, snakemake.output.metrics)
+print("metrics:", json.dumps(metrics, indent=2, default=str))
