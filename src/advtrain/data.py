@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advtrain.config import effective_source
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -51,16 +53,15 @@ def _decode(raw: bytes, path: Path, encoding: str) -> str:
 def read_rt_polarity(pos: Path, neg: Path, encoding: str = "cp1252") -> pd.DataFrame:
     """The MR ``rt-polarity.pos/.neg`` pair: one sentence per ``\\n``-terminated line, label from the file.
 
-    Split on ``b"\\n"`` only: the files contain byte 0x85, which ``str.splitlines`` treats as a line break.
+    Split on ``"\\n"`` only: the files contain byte 0x85 (cp1252 "…"), which ``str.splitlines`` would treat as a
+    line break when the text is decoded as latin-1.
     """
     frames = []
     for path, label in ((Path(pos), 1), (Path(neg), 0)):
-        raw = _read_bytes(path)
-        lines = raw.split(b"\n")
-        if lines and lines[-1] == b"":
+        lines = _decode(_read_bytes(path), path, encoding).split("\n")
+        if lines and lines[-1] == "":
             lines = lines[:-1]
-        texts = [_decode(line, path, encoding).strip() for line in lines]
-        frames.append(pd.DataFrame({"text": texts, "label": label}))
+        frames.append(pd.DataFrame({"text": [line.strip() for line in lines], "label": label}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -129,6 +130,9 @@ def normalise(
                 f"{where}: missing {kind} column {col!r} (columns: {', '.join(map(str, df.columns))}); "
                 f"set the source's `{kind}_column`"
             )
+    nulls = np.flatnonzero(df[text_column].isna().to_numpy())
+    if nulls.size:
+        raise DataError(f"{where}: row {int(nulls[0]) + 1} has no text ({nulls.size} rows without text)")
     out = pd.DataFrame({"text": df[text_column].astype(str).to_numpy(), "label": df[label_column].to_numpy()})
     if label_map:
         mapping = {str(k): v for k, v in label_map.items()}
@@ -188,35 +192,36 @@ def sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return df.iloc[keep].reset_index(drop=True)
 
 
-def load_source(name: str, ds_config: dict, hf_path: str | None) -> dict[str, pd.DataFrame]:
-    """Read every split the source provides (normalised to text/label)."""
-    source = ds_config["source"]
+def load_source(name: str, ds_config: dict, hf_path: str | None) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Every split the source provides (normalised to text/label), each with the file it came from."""
+    kind, source = effective_source(ds_config)
     label_map = ds_config.get("label_map")
-    frames: dict[str, pd.DataFrame] = {}
-    if "hf" in source:
-        hf = source["hf"]
+    frames: dict[str, tuple[pd.DataFrame, str]] = {}
+    if kind == "hf":
+        hf = source
         for split, src_split in hf["splits"].items():
             where = f"{hf_path} [{src_split}]"
             raw = read_hf_split(Path(hf_path), src_split)
-            frames[split] = normalise(raw, where, hf.get("text_column", "text"),
-                                      hf.get("label_column", "label"), label_map)
+            frames[split] = (normalise(raw, where, hf.get("text_column", "text"),
+                                       hf.get("label_column", "label"), label_map), where)
         return frames
-    local = source["local"]
+    local = source
     fmt, files, enc = local["format"], local["files"], local.get("encoding", "utf-8")
     if fmt == "rt-polarity":
         if not {"pos", "neg"} <= set(files):
             raise DataError(f"datasets.{name}.source.local.files: rt-polarity needs `pos` and `neg` files")
+        where = f"{files['pos']} + {files['neg']}"
         pooled = read_rt_polarity(Path(files["pos"]), Path(files["neg"]), local.get("encoding", "cp1252"))
-        frames["train"] = normalise(pooled, f"{files['pos']} + {files['neg']}", label_map=label_map)
+        frames["train"] = (normalise(pooled, where, label_map=label_map), where)
         return frames
     for split, path in files.items():
         if fmt == "label-text":
             raw = read_label_text(Path(path), enc)
-            frames[split] = normalise(raw, str(path), label_map=label_map)
+            frames[split] = (normalise(raw, str(path), label_map=label_map), str(path))
         else:
             raw = read_table(Path(path), fmt, enc)
-            frames[split] = normalise(raw, str(path), local.get("text_column", "text"),
-                                      local.get("label_column", "label"), label_map)
+            frames[split] = (normalise(raw, str(path), local.get("text_column", "text"),
+                                       local.get("label_column", "label"), label_map), str(path))
     return frames
 
 
@@ -233,12 +238,18 @@ def prepare_dataset(name: str, ds_config: dict, hf_path: str | None, splits: lis
                 f"datasets.{name}: the source has no {', '.join(uncarved or missing)} split; add it to the "
                 f"source or set `datasets.{name}.carve` (e.g. carve: {{{(uncarved or missing)[0]}: 0.1}})"
             )
-        frames.update(carve_splits(frames["train"], {s: carve[s] for s in missing}, seed))
+        train, origin = frames["train"]
+        try:
+            carved = carve_splits(train, {s: carve[s] for s in missing}, seed)
+        except DataError as exc:
+            raise DataError(f"datasets.{name}.{exc} ({origin})") from None
+        frames.update({s: (df, f"{origin}, carved {s}" if s != "train" else origin) for s, df in carved.items()})
     limits = ds_config.get("max_examples") or {}
     out = {}
     for split in splits:
-        df = sample(frames[split], limits.get(split), seed)
-        check_split(df, f"datasets.{name}", split)
+        df, origin = frames[split]
+        df = sample(df, limits.get(split), seed)
+        check_split(df, f"datasets.{name} ({origin})", split)
         out[split] = df
     return out
 

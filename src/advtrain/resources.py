@@ -29,11 +29,13 @@ def model_location(config: dict) -> tuple[str, bool]:
 
 def dataset_location(config: dict, dataset: str) -> tuple[str | None, bool]:
     """(folder a Hugging Face dataset is read from, whether it is local). ``None`` for local-file sources."""
-    source = config["datasets"][dataset]["source"]
-    if "hf" not in source:
+    from advtrain.config import effective_source
+
+    kind, source = effective_source(config["datasets"][dataset])
+    if kind == "local":
         return None, True
-    if source["hf"].get("path"):
-        return str(source["hf"]["path"]), True
+    if source.get("path"):
+        return str(source["path"]), True
     return f"{config['cache_dir']}/datasets/{dataset}", False
 
 

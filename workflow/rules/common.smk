@@ -72,7 +72,7 @@ def dataset_input(wildcards):
     location, _ = res.dataset_location(config, wildcards.dataset)
     if location is not None:
         return {"source": location}
-    files = config["datasets"][wildcards.dataset]["source"]["local"]["files"]
+    files = cfg.effective_source(config["datasets"][wildcards.dataset])[1]["files"]
     return {f"file_{key}": path for key, path in files.items()}
 
 

@@ -17,7 +17,7 @@ rule toy_study:
     log:
         "logs/toy/toy_study.log",
     conda:
-        "../../envs/train.yaml"
+        "../../envs/report.yaml"
     params:
         theta=config["toy"]["theta"],
         noise_sigmas=config["toy"]["noise_sigmas"],

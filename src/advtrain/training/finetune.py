@@ -21,7 +21,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from advtrain import device
 from advtrain.data import read_split
@@ -48,6 +48,27 @@ def tokenized(path: str | Path, tokenizer, max_length: int) -> datasets.Dataset:
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
                 remove_columns=["text"], desc=f"tokenising {Path(path).name}")
     return ds.rename_column("label", "labels")
+
+
+def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
+    """The newest checkpoint that was completely written; newer partial ones (a kill mid-save) are removed.
+
+    ``Trainer`` writes ``trainer_state.json`` after the weights, optimiser and RNG states, so a readable one
+    marks a complete checkpoint.
+    """
+    root = Path(checkpoint_dir)
+    if not root.is_dir():
+        return None
+    found = [p for p in root.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.rsplit("-", 1)[-1].isdigit()]
+    found.sort(key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True)
+    for path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            print(f"removing incomplete checkpoint {path}")
+            shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def accuracy(eval_pred) -> dict:
@@ -111,7 +132,9 @@ def fine_tune(
         compute_metrics=accuracy,
         **build_parts(spec.get("parts", {})),
     )
-    resume = get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+    resume = last_complete_checkpoint(checkpoint_dir)
+    if resume:
+        print(f"resuming from {resume}")
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - start

@@ -1,0 +1,438 @@
+"""advtrain.config and advtrain.resources: schema messages name the key, cross-references, method settings,
+precision, resource locations; and the same checks as a user meets them through `snakemake -n`."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake, tiny_config, write_config
+
+from advtrain import resources as res
+from advtrain.config import (
+    TRAIN_KEYS,
+    ConfigError,
+    check_references,
+    effective_source,
+    explain_validation_errors,
+    method_parts,
+    method_spec,
+    resolve_precision,
+    selected_methods,
+    train_settings,
+    training_datasets,
+)
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DELETE = object()
+
+
+@pytest.fixture(scope="module")
+def repo_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+@pytest.fixture()
+def config(repo_config) -> dict:
+    return copy.deepcopy(repo_config)
+
+
+def edit(config: dict, path: tuple, value) -> dict:
+    """Set (or, with DELETE, remove) ``config[path[0]][path[1]]...``."""
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return config
+
+
+def lines_for(message: str, key: str) -> list[str]:
+    return [line for line in message.splitlines() if line.startswith(f"{key}:")]
+
+
+# --------------------------------------------------------------------------- schema messages
+
+BAD_CONFIGS = [
+    # wrong types
+    ("seeds-string", ("seeds",), "1", "seeds"),
+    ("seed-item-string", ("seeds",), ["1", 2], "seeds.0"),
+    ("batch-size-string", ("model", "batch_size"), "32", "model.batch_size"),
+    ("batch-size-float", ("model", "batch_size"), 32.5, "model.batch_size"),
+    ("epochs-word", ("model", "epochs"), "four", "model.epochs"),
+    ("offline-string", ("offline",), "yes", "offline"),
+    ("method-list", ("methods", "BERT"), [], "methods.BERT"),
+    # out of range
+    ("learning-rate-zero", ("model", "learning_rate"), 0, "model.learning_rate"),
+    ("learning-rate-negative", ("model", "learning_rate"), -2e-5, "model.learning_rate"),
+    ("warmup-above-1", ("model", "warmup_ratio"), 1.5, "model.warmup_ratio"),
+    ("max-length-zero", ("model", "max_length"), 0, "model.max_length"),
+    ("negative-seed", ("seeds",), [1, -2, 3], "seeds.1"),
+    ("batch-size-zero", ("model", "batch_size"), 0, "model.batch_size"),
+    ("method-learning-rate", ("methods", "PGD-AT", "train"), {"learning_rate": -1.0},
+     "methods.PGD-AT.train.learning_rate"),
+    ("carve-negative", ("datasets", "IMDB", "carve"), {"validation": -0.1}, "datasets.IMDB.carve.validation"),
+    ("max-examples-zero", ("datasets", "MR", "max_examples"), {"train": 0}, "datasets.MR.max_examples.train"),
+    ("split-seed-negative", ("datasets", "IMDB", "split_seed"), -1, "datasets.IMDB.split_seed"),
+    ("label-map-2", ("datasets", "YELP", "label_map"), {1: 0, 2: 2}, "datasets.YELP.label_map.2"),
+    # unknown method parts
+    ("method-augment", ("methods", "PGD-AT", "augment"), {"kind": "synonym"}, "methods.PGD-AT.augment"),
+    ("method-bogus", ("methods", "BERT"), {"bogus": 1}, "methods.BERT.bogus"),
+    ("embedding-kind", ("methods", "ALUM", "adversarial_embedding", "kind"), "fgsm",
+     "methods.ALUM.adversarial_embedding.kind"),
+    ("embedding-no-kind", ("methods", "ALUM", "adversarial_embedding", "kind"), DELETE,
+     "methods.ALUM.adversarial_embedding"),
+    # typo'd keys at several levels
+    ("top-level-seed", ("seed",), 1, "seed"),
+    ("model-lerning-rate", ("model", "lerning_rate"), 1e-5, "model.lerning_rate"),
+    ("dataset-sorce", ("datasets", "IMDB", "sorce"), {"hf": {"name": "imdb", "splits": {"train": "train"}}},
+     "datasets.IMDB.sorce"),
+    ("method-train-typo", ("methods", "LDS", "train"), {"epoch": 2}, "methods.LDS.train.epoch"),
+    ("embedding-typo", ("methods", "PGD-AT", "adversarial_embedding", "epsilom"), 0.1,
+     "methods.PGD-AT.adversarial_embedding.epsilom"),
+    ("splits-typo", ("datasets", "IMDB", "source", "hf", "splits", "tset"), "test",
+     "datasets.IMDB.source.hf.splits.tset"),
+    ("carve-typo", ("datasets", "IMDB", "carve"), {"valid": 0.1}, "datasets.IMDB.carve.valid"),
+    ("run-typo", ("run", "dataset"), ["IMDB"], "run.dataset"),
+    ("toy-typo", ("toy", "thetta"), 0.5, "toy.thetta"),
+    # datasets
+    ("unknown-role", ("datasets", "IMDB", "role"), "eval", "datasets.IMDB.role"),
+    ("unknown-local-format", ("datasets", "MR", "source"), {"local": {"format": "xlsx", "files": {"train": "a"}}},
+     "datasets.MR.source.local.format"),
+    ("local-without-files", ("datasets", "MR", "source"), {"local": {"format": "csv"}}, "datasets.MR.source.local"),
+    ("hf-without-splits", ("datasets", "IMDB", "source", "hf", "splits"), DELETE, "datasets.IMDB.source.hf"),
+    ("empty-source", ("datasets", "IMDB", "source"), {}, "datasets.IMDB.source"),
+    ("no-source", ("datasets", "YELP", "source"), DELETE, "datasets.YELP"),
+    ("empty-model-path", ("model", "path"), "", "model.path"),
+    # enums, arrays, required keys
+    ("bad-precision", ("model", "precision"), "fp8", "model.precision"),
+    ("empty-seeds", ("seeds",), [], "seeds"),
+    ("duplicate-seeds", ("seeds",), [1, 2, 1], "seeds"),
+    ("model-without-name", ("model", "name"), DELETE, "model"),
+    ("toy-update-mode", ("toy", "update_mode"), "full", "toy.update_mode"),
+]
+
+
+def test_repo_config_is_valid(repo_config):
+    assert explain_validation_errors(copy.deepcopy(repo_config), SCHEMA) == ""
+    check_references(copy.deepcopy(repo_config))
+
+
+def test_tiny_config_is_valid(tmp_path):
+    data = {k: tmp_path / k for k in ("tiny_train", "tiny_test", "mr_pos", "mr_neg", "yelp")}
+    config = tiny_config(tmp_path / "model", data, tmp_path / "resources")
+    assert explain_validation_errors(config, SCHEMA) == ""
+    check_references(config)
+
+
+@pytest.mark.parametrize(("path", "value", "key"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_schema_message_names_the_key(config, path, value, key):
+    message = explain_validation_errors(edit(config, path, value), SCHEMA)
+    assert message, "invalid config accepted"
+    assert lines_for(message, key), f"no line starts with {key!r}:\n{message}"
+
+
+def test_schema_unknown_key_lists_allowed_keys(config):
+    edit(config, ("methods", "PGD-AT", "augment"), {"kind": "synonym"})
+    (line,) = lines_for(explain_validation_errors(config, SCHEMA), "methods.PGD-AT.augment")
+    assert "unknown key" in line
+    assert "adversarial_embedding" in line and "train" in line
+
+
+@pytest.mark.parametrize(("section", "name"), [("datasets", "1bad"), ("methods", "bad name")])
+def test_schema_bad_entry_names(config, section, name):
+    config[section][name] = copy.deepcopy(next(iter(config[section].values())))
+    message = explain_validation_errors(config, SCHEMA)
+    assert lines_for(message, section)
+    assert repr(name) in message
+
+
+def test_schema_reports_every_error(config):
+    edit(config, ("model", "learning_rate"), -1)
+    edit(config, ("seeds",), [])
+    edit(config, ("methods", "LDS", "bogus"), True)
+    message = explain_validation_errors(config, SCHEMA)
+    for key in ("model.learning_rate", "seeds", "methods.LDS.bogus"):
+        assert lines_for(message, key), message
+    assert len(message.splitlines()) == len(set(message.splitlines()))  # no repeats
+
+
+def test_distinct_bad_configs():
+    assert len({c[0] for c in BAD_CONFIGS}) == len(BAD_CONFIGS) >= 20
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+@pytest.mark.parametrize(("path", "value", "key", "words"), [
+    (("run", "methods"), ["BERT", "FGSM"], "run.methods[1]", ["'FGSM'", "BERT", "PGD-AT"]),
+    (("run", "datasets"), ["IMDB", "SST2"], "run.datasets[1]", ["'SST2'", "IMDB", "MR", "YELP"]),
+    (("run", "datasets"), ["YELP"], "run.datasets[0]", ["'YELP'", "ood"]),
+    (("datasets", "YELP", "source", "hf", "splits"), {"validation": "validation"}, "datasets.YELP.source",
+     ["ood", "'test'"]),
+    (("datasets", "MR", "source", "hf", "splits"), {"test": "test"}, "datasets.MR.source", ["'train'"]),
+], ids=["unknown-method", "unknown-dataset", "ood-in-run", "ood-without-test", "train-without-train"])
+def test_check_references_names_the_key(config, path, value, key, words):
+    edit(config, path, value)
+    assert explain_validation_errors(config, SCHEMA) == ""  # valid for the schema: only the cross-check sees it
+    with pytest.raises(ConfigError) as err:
+        check_references(config)
+    message = str(err.value)
+    assert message.startswith(f"{key}:"), message
+    for word in words:
+        assert word in message
+
+
+def test_check_references_ood_local_without_test(config):
+    config["datasets"]["YELP"]["source"] = {"local": {"format": "label-text", "files": {"train": "yelp.txt"}}}
+    with pytest.raises(ConfigError, match=r"^datasets\.YELP\.source: an ood dataset needs a 'test' split"):
+        check_references(config)
+
+
+def test_check_references_no_training_dataset(config):
+    for ds in config["datasets"].values():
+        ds["role"] = "ood"
+    config["run"]["datasets"] = None
+    with pytest.raises(ConfigError, match=r"^datasets: no dataset with role 'train'"):
+        check_references(config)
+
+
+def test_check_references_rt_polarity_pair_is_a_training_source(config):
+    config["datasets"]["MR"]["source"] = {"local": {"format": "rt-polarity", "files": {"pos": "p", "neg": "n"}}}
+    check_references(config)
+
+
+def test_selection_defaults(config):
+    assert training_datasets(config) == ["IMDB", "MR"]
+    assert selected_methods(config) == ["BERT", "PGD-AT", "LDS", "ALUM"]
+    config["run"] = {"methods": ["LDS"], "datasets": None}
+    assert selected_methods(config) == ["LDS"]
+    assert training_datasets(config) == ["IMDB", "MR"]  # every role: train dataset
+    config["datasets"]["MR"]["role"] = "ood"
+    assert training_datasets(config) == ["IMDB"]
+
+
+# --------------------------------------------------------------------------- methods and train settings
+
+
+def test_method_train_override_wins_and_is_local(config):
+    model_before = copy.deepcopy(config["model"])
+    config["methods"]["PGD-AT"]["train"] = {"learning_rate": 1e-4, "epochs": 2}
+
+    pgd = train_settings(config, "PGD-AT")
+    assert pgd["learning_rate"] == 1e-4
+    assert pgd["epochs"] == 2
+    for key in set(TRAIN_KEYS) - {"learning_rate", "epochs"}:
+        assert pgd[key] == config["model"][key]
+    assert "name" not in pgd and "path" not in pgd
+
+    defaults = {k: config["model"][k] for k in TRAIN_KEYS}
+    for other in ("BERT", "LDS", "ALUM"):
+        assert train_settings(config, other) == defaults
+    assert config["model"] == model_before  # nothing written back into the defaults
+
+    spec = method_spec(config, "PGD-AT")
+    assert spec["train"] == pgd
+    assert "train" not in spec["parts"]
+    assert spec["parts"]["adversarial_embedding"]["kind"] == "pgd"
+    assert config["methods"]["PGD-AT"]["train"] == {"learning_rate": 1e-4, "epochs": 2}  # not popped
+
+
+def test_method_spec_of_baseline(config):
+    spec = method_spec(config, "BERT")
+    assert spec == {"train": {k: config["model"][k] for k in TRAIN_KEYS}, "parts": {}}
+    config["methods"]["BERT"] = None  # `BERT:` with no value in YAML
+    assert method_spec(config, "BERT")["parts"] == {}
+
+
+def test_method_spec_changes_only_with_its_method(config):
+    before = {m: method_spec(config, m) for m in config["methods"]}
+    config["methods"]["LDS"]["adversarial_embedding"]["steps"] = 5
+    after = {m: method_spec(config, m) for m in config["methods"]}
+    assert after["LDS"] != before["LDS"]
+    assert {m: s for m, s in after.items() if m != "LDS"} == {m: s for m, s in before.items() if m != "LDS"}
+
+
+def test_method_parts_returns_a_copy(config):
+    parts = method_parts(config, "PGD-AT")
+    parts["adversarial_embedding"]["steps"] = 99
+    assert config["methods"]["PGD-AT"]["adversarial_embedding"]["steps"] == 3
+
+
+def test_unknown_method(config):
+    with pytest.raises(ConfigError, match=r"^methods: unknown method 'FGSM'"):
+        method_spec(config, "FGSM")
+
+
+# --------------------------------------------------------------------------- precision
+
+
+@pytest.mark.parametrize(("precision", "cuda", "bf16", "expected"), [
+    ("auto", False, False, "fp32"),
+    ("auto", False, True, "fp32"),
+    ("auto", True, True, "bf16"),
+    ("auto", True, False, "fp16"),
+    ("fp32", False, False, "fp32"),
+    ("fp32", True, True, "fp32"),
+    ("bf16", True, True, "bf16"),
+    ("fp16", True, True, "fp16"),
+    ("fp16", True, False, "fp16"),
+])
+def test_resolve_precision(precision, cuda, bf16, expected):
+    assert resolve_precision(precision, cuda, bf16) == expected
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_on_cpu_is_an_error(precision):
+    with pytest.raises(ConfigError, match=rf"^model\.precision: {precision} needs a CUDA GPU"):
+        resolve_precision(precision, cuda_available=False, bf16_supported=False)
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("bert-base-uncased", "bert-base-uncased"),
+    ("google/bert_uncased_L-2_H-128_A-2", "google--bert_uncased_L-2_H-128_A-2"),
+    ("org/model v1.0", "org--model--v1.0"),
+    ("/leading/", "leading"),
+])
+def test_slug(name, expected):
+    assert res.slug(name) == expected
+
+
+def test_model_location(config):
+    assert res.model_location(config) == ("resources/models/bert-base-uncased", False)
+    config["cache_dir"] = "/data/cache"
+    config["model"]["name"] = "google/bert_uncased_L-2_H-128_A-2"
+    assert res.model_location(config) == ("/data/cache/models/google--bert_uncased_L-2_H-128_A-2", False)
+    config["model"]["path"] = "/models/bert"
+    assert res.model_location(config) == ("/models/bert", True)
+
+
+def test_dataset_location(config):
+    assert res.dataset_location(config, "IMDB") == ("resources/datasets/IMDB", False)
+    config["datasets"]["IMDB"]["source"]["hf"]["path"] = "/data/imdb"
+    assert res.dataset_location(config, "IMDB") == ("/data/imdb", True)
+    config["datasets"]["MR"]["source"] = {"local": {"format": "rt-polarity", "files": {"pos": "p", "neg": "n"}}}
+    assert res.dataset_location(config, "MR") == (None, True)
+
+
+def test_needs_network(config, tmp_path):
+    assert res.needs_network(config)
+    config["model"]["path"] = "/models/bert"
+    assert res.needs_network(config)  # the hub datasets still need fetching
+    for name, ds in config["datasets"].items():
+        ds["source"]["hf"]["path"] = f"/data/{name}"
+    assert not res.needs_network(config)
+    config["model"]["path"] = None
+    assert res.needs_network(config)
+    data = {k: tmp_path / k for k in ("tiny_train", "tiny_test", "mr_pos", "mr_neg", "yelp")}
+    assert not res.needs_network(tiny_config(tmp_path / "model", data, tmp_path / "resources"))
+
+
+def test_require_local(tmp_path):
+    assert res.require_local(tmp_path, "model.path") == tmp_path
+    with pytest.raises(res.ResourceError, match=r"^model\.path: .*nothere does not exist"):
+        res.require_local(tmp_path / "nothere", "model.path")
+
+
+# --------------------------------------------------------------------------- through snakemake
+
+
+def parse_dry_run(output: str) -> tuple[dict[str, int], list[tuple[str, dict[str, str]]]]:
+    """(job counts from the first "Job stats" table, [(rule, wildcards)] of the listed jobs)."""
+    counts: dict[str, int] = {}
+    table = output.split("Job stats:", 1)[1].splitlines()
+    for line in table[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\S+):$", line)
+        if m:
+            jobs.append((m.group(1), {}))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(": ", 1)[1].split(", "))
+    return counts, jobs
+
+
+@pytest.fixture()
+def tiny_bad_workdir(tmp_path, tiny_data):
+    """A tiny config whose model folder exists (empty: a dry-run does not read it)."""
+    (tmp_path / "model").mkdir()
+    return tmp_path, tiny_config(tmp_path / "model", tiny_data, tmp_path / "resources")
+
+
+def test_snakemake_dry_run_tiny_config_control(tiny_bad_workdir):
+    workdir, config = tiny_bad_workdir
+    write_config(workdir, config)
+    proc = run_snakemake(workdir, "-n", "--cores", "1", check=False, cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    counts, _ = parse_dry_run(proc.stdout + proc.stderr)
+    assert counts["train"] == 4
+
+
+@pytest.mark.parametrize(("path", "value", "key"), [
+    (("model", "learning_rate"), -1e-5, "model.learning_rate"),
+    (("run", "datasets"), ["IMDB", "SST2"], "run.datasets[1]"),
+    (("methods", "PGD"), {"augment": {"kind": "synonym"}}, "methods.PGD.augment"),
+], ids=["negative-learning-rate", "unknown-dataset-in-run", "unknown-method-part"])
+def test_snakemake_dry_run_stops_on_bad_config(tiny_bad_workdir, path, value, key):
+    workdir, config = tiny_bad_workdir
+    write_config(workdir, edit(config, path, value))
+    proc = run_snakemake(workdir, "-n", "--cores", "1", check=False, cwd=workdir)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert "Invalid configuration" in output
+    assert f"{key}:" in output, output[-3000:]
+    assert "Job stats" not in output
+    assert not re.search(r"^(local)?rule \S+:$", output, re.M)
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_snakemake_dry_run_repo_config(tmp_path, repo_config):
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "all", "-s", str(REPO / "Snakefile"),
+           "-d", str(tmp_path), "--configfile", str(REPO / "config.yaml")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - start
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert elapsed < 60, f"dry-run took {elapsed:.0f} s"
+
+    counts, jobs = parse_dry_run(output)
+    trained, methods, seeds = repo_config["run"]["datasets"], repo_config["methods"], repo_config["seeds"]
+    assert trained == ["IMDB", "MR"]
+    runs = len(trained) * len(methods) * len(seeds)
+    expected = {"fetch_model": 1, "fetch_dataset": len(repo_config["datasets"]), "prepare_training_dataset": 2,
+                "train": runs, "evaluate": runs, "table4_accuracy": 1}
+    assert {k: counts.get(k) for k in expected} == expected, counts
+
+    listed = {rule for rule, _ in jobs}
+    assert set(expected) <= listed
+    for rule in ("prepare_training_dataset", "train", "evaluate"):
+        assert {w["dataset"] for r, w in jobs if r == rule} == {"IMDB", "MR"}, rule
+    assert {w["dataset"] for r, w in jobs if r == "fetch_dataset"} == {"IMDB", "MR", "YELP"}
+    assert {(w["method"], int(w["seed"])) for r, w in jobs if r == "train"} == {
+        (m, s) for m in methods for s in seeds}
+    assert not (tmp_path / "results").exists()  # a dry-run starts nothing
+
+
+def test_local_source_wins_over_hub_source(config):
+    """A local-data config layered over config.yaml leaves both sources; the local files are used."""
+    ds = config["datasets"]["IMDB"]
+    ds["source"]["local"] = {"format": "csv", "files": {"train": "a.csv", "test": "b.csv"}}
+    assert effective_source(ds) == ("local", ds["source"]["local"])
+    assert res.dataset_location(config, "IMDB") == (None, True)

@@ -1,0 +1,66 @@
+"""Tables: aggregation over seeds, the paper's values beside ours, and the three file formats."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from advtrain import paper
+from advtrain.tables import format_mean_sd, mean_sd, table4_accuracy, write_display_table, write_table
+
+
+def test_mean_sd_uses_the_sample_sd_and_ignores_missing():
+    assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
+    assert mean_sd([5.0]) == (5.0, 0.0, 1)
+    mean, sd, n = mean_sd([float("nan")])
+    assert n == 0 and math.isnan(mean) and math.isnan(sd)
+    assert format_mean_sd(2.0, 1.0, 3) == "2.00 ± 1.00"
+    assert format_mean_sd(5.0, 0.0, 1) == "5.00"
+    assert format_mean_sd(math.nan, math.nan, 0) == "—"
+
+
+def test_paper_tables_ship_with_the_package():
+    table4 = paper.load("table4_accuracy").set_index("method")
+    assert table4.loc["PGD-AT", "MR_on_YELP"] == pytest.approx(88.16)
+    assert set(paper.load("table2_asr")["attack"]) == {"TextFooler", "A2T", "BAE", "PSO", "Average"}
+    with pytest.raises(KeyError):
+        paper.path("table9")
+
+
+def evals():
+    return [
+        {"dataset": "MR", "method": "BERT", "seed": 1, "accuracy": {"in_distribution": 0.80, "YELP": 0.70}},
+        {"dataset": "MR", "method": "BERT", "seed": 2, "accuracy": {"in_distribution": 0.90, "YELP": 0.80}},
+        {"dataset": "IMDB", "method": "BERT", "seed": 1, "accuracy": {"in_distribution": 0.95, "YELP": 0.85}},
+        {"dataset": "MR", "method": "NEW", "seed": 1, "accuracy": {"in_distribution": 0.5, "YELP": 0.5}},
+    ]
+
+
+def test_table4_aggregates_over_seeds_beside_the_paper():
+    numeric, display = table4_accuracy(evals(), ["BERT", "NEW"])
+    bert = numeric.set_index("method").loc["BERT"]
+    assert bert["MR_on_MR_mean"] == pytest.approx(85.0)
+    assert bert["MR_on_MR_sd"] == pytest.approx(pd.Series([80.0, 90.0]).std())
+    assert bert["MR_on_MR_n"] == 2 and bert["IMDB_on_IMDB_n"] == 1
+    assert bert["MR_on_MR_paper"] == pytest.approx(85.27)
+    assert bert["seeds"] == 2
+    row = display.set_index("method").loc["BERT"]
+    assert row["MR→MR (ours)"] == "85.00 ± 7.07" and row["MR→MR (paper)"] == "85.27"
+    assert row["IMDB→YELP (ours)"] == "85.00"
+    new = display.set_index("method").loc["NEW"]
+    assert new["MR→MR (paper)"] == "—" and new["IMDB→IMDB (ours)"] == "—"
+
+
+def test_tables_are_written_as_csv_markdown_and_booktabs(tmp_path):
+    numeric, display = table4_accuracy(evals(), ["BERT"])
+    paths = write_display_table(numeric, display, tmp_path / "t4", caption="Table 4: accuracy (%)")
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert pd.read_csv(paths[0])["MR_on_MR_mean"].iloc[0] == pytest.approx(85.0)
+    md = paths[1].read_text()
+    assert md.startswith("Table 4") and "| BERT" in md and "85.00 ± 7.07" in md
+    tex = paths[2].read_text()
+    assert r"\toprule" in tex and r"$\pm$" in tex and r"\caption{Table 4: accuracy (\%)}" in tex
+    plain = write_table(pd.DataFrame({"a_b": [1]}), tmp_path / "plain")
+    assert r"a\_b" in plain[2].read_text()

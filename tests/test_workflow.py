@@ -1,0 +1,168 @@
+"""The real workflow end to end on the tiny model and data, offline, as `snakemake --cores 2` runs it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, run_snakemake, tiny_config, write_config
+from transformers import AutoModelForSequenceClassification
+
+pytestmark = pytest.mark.slow
+
+EMBEDDING_METHODS = {
+    "PGD-AT": {"adversarial_embedding": {"kind": "pgd", "grad_norm": "steepest"}},
+    "LDS": {"adversarial_embedding": {"kind": "lds", "grad_norm": "steepest"}},
+    "ALUM": {"adversarial_embedding": {"kind": "alum"}},
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_model, tiny_data):
+    """One complete run of the tiny workflow: baseline and the embedding-space methods, two seeds."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
+    config["methods"].update(copy.deepcopy(EMBEDDING_METHODS))
+    write_config(workdir, config)
+    proc = run_snakemake(workdir, "--cores", "2")
+    return workdir, config, proc
+
+
+def test_every_stage_writes_its_files(finished_run):
+    workdir, config, _ = finished_run
+    results = workdir / "results"
+    for ds in ("IMDB", "MR"):
+        for split in ("train", "validation", "test"):
+            summary = json.loads((results / "data" / ds / f"{split}.json").read_text())
+            frame = pd.read_parquet(results / "data" / ds / f"{split}.parquet")
+            assert summary["rows"] == len(frame) > 0 and list(frame.columns) == ["text", "label"]
+    assert json.loads((results / "data/YELP/test.json").read_text())["rows"] == 80
+    # MR: 300 sentences, 40 carved for validation and 40 for test, the 0x85 byte kept inside its line.
+    assert [json.loads((results / f"data/MR/{s}.json").read_text())["rows"] for s in ("train", "validation", "test")] == [220, 40, 40]
+    for method in config["methods"]:
+        for seed in config["seeds"]:
+            for ds in ("IMDB", "MR"):
+                metrics = json.loads((results / f"models/{ds}/{method}/seed{seed}/metrics.json").read_text())
+                assert metrics["steps"] > 0 and metrics["wall_seconds"] > 0
+                assert metrics["spec"]["parts"] == config["methods"][method]
+                bench = pd.read_csv(results / f"benchmarks/train/{ds}/{method}/seed{seed}.tsv", sep="\t")
+                assert bench["s"].iloc[0] > 0
+                assert (workdir / f"logs/train/{ds}/{method}/seed{seed}.log").stat().st_size > 0
+                ev = json.loads((results / f"eval/{ds}/{method}/seed{seed}.json").read_text())
+                assert set(ev["accuracy"]) == {"in_distribution", "YELP"}
+    # Checkpoints are removed once a model is final.
+    assert not list((results / "checkpoints").rglob("checkpoint-*"))
+
+
+def test_tiny_baseline_learns_the_synthetic_task(finished_run):
+    workdir, config, _ = finished_run
+    for ds in ("IMDB", "MR"):
+        for seed in config["seeds"]:
+            ev = json.loads((workdir / f"results/eval/{ds}/BERT/seed{seed}.json").read_text())
+            # The label is carried by a sentiment word: a working pipeline gets it right nearly always.
+            assert ev["accuracy"]["in_distribution"] > 0.9, ev
+            assert ev["accuracy"]["YELP"] > 0.9, ev
+
+
+def test_table4_has_our_values_beside_the_papers(finished_run):
+    workdir, config, _ = finished_run
+    numeric = pd.read_csv(workdir / "results/tables/table4_accuracy.csv")
+    assert list(numeric["method"]) == list(config["methods"])
+    bert = numeric.set_index("method").loc["BERT"]
+    assert bert["MR_on_MR_paper"] == pytest.approx(85.27)
+    assert bert["MR_on_MR_n"] == 2
+    evals = [json.loads((workdir / f"results/eval/MR/BERT/seed{s}.json").read_text()) for s in (1, 2)]
+    assert bert["MR_on_MR_mean"] == pytest.approx(100 * sum(e["accuracy"]["in_distribution"] for e in evals) / 2)
+    assert pd.isna(numeric.set_index("method").loc["ALUM", "MR_on_MR_paper"])  # ALUM is not in the paper
+    md = (workdir / "results/tables/table4_accuracy.md").read_text()
+    assert "MR→MR (paper)" in md and "85.27" in md
+    tex = (workdir / "results/tables/table4_accuracy.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex
+
+
+def test_toy_study_outputs(finished_run):
+    workdir, _, _ = finished_run
+    table = pd.read_csv(workdir / "results/tables/table1_toy.csv")
+    assert set(table["method"]) == {"OLS", "PGD-AT", "LDS"}
+    assert (workdir / "results/figures/figure1_toy.png").stat().st_size > 1000
+
+
+def test_nothing_left_to_do_after_a_complete_run(finished_run):
+    workdir, _, _ = finished_run
+    proc = run_snakemake(workdir, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_editing_one_method_reruns_only_its_jobs(finished_run, tmp_path):
+    workdir, config, _ = finished_run
+    edited = copy.deepcopy(config)
+    edited["methods"]["PGD-AT"]["train"] = {"learning_rate": 1e-3}
+    write_config(workdir, edited)
+    try:
+        proc = run_snakemake(workdir, "-n", "--cores", "2")
+    finally:
+        write_config(workdir, config)
+    out = proc.stdout + proc.stderr
+    stats = out[out.index("Job stats"):].split("\n\n")[0]
+    counts = dict(line.split() for line in stats.splitlines()[3:])
+    assert counts.get("train") == "4" and counts.get("evaluate") == "4", stats  # 2 datasets x 2 seeds
+    assert counts.get("table4_accuracy") == "1"
+    assert set(counts) == {"train", "evaluate", "table4_accuracy", "all", "total"}, stats
+    for line in out.splitlines():
+        if line.strip().startswith("output: results/models/"):
+            assert "/PGD-AT/" in line, line
+
+
+def _weights(path):
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_killed_training_job_resumes_from_its_last_checkpoint(tmp_path, tiny_model, tiny_data):
+    """kill -9 mid-training, rerun: resumes from the epoch checkpoint and ends with the uninterrupted weights."""
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "resources")
+    config["model"]["epochs"] = 12
+    target = "results/models/MR/BERT/seed1/metrics.json"
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    write_config(killed, config)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(killed),
+           "--configfile", str(killed / "config.yaml"), "--cores", "1", target]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoints = killed / "results/checkpoints/MR/BERT/seed1"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+        if done:
+            time.sleep(0.5)  # let the checkpoint's last file land
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / target).exists()
+
+    # Snakemake itself was killed too (as when a node dies): unlock, then rerun the incomplete job.
+    run_snakemake(killed, "--unlock")
+    run_snakemake(killed, "--cores", "1", "--rerun-incomplete", target)
+    metrics = json.loads((killed / target).read_text())
+    assert metrics["resumed_from"] and "checkpoint-" in metrics["resumed_from"]
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    write_config(clean, config)
+    run_snakemake(clean, "--cores", "1", target)
+    reference = json.loads((clean / target).read_text())
+    assert reference["resumed_from"] is None and metrics["steps"] == reference["steps"]
+    resumed_w, clean_w = _weights(killed / "results/models/MR/BERT/seed1/model"), _weights(clean / "results/models/MR/BERT/seed1/model")
+    for name, value in clean_w.items():
+        torch.testing.assert_close(resumed_w[name], value, msg=f"{name} differs after resuming")
