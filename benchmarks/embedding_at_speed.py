@@ -102,9 +102,11 @@ def main():
 
     # Warm up, then interleave the variants (rotating who goes first) and take the median per variant.
     variants = list(adversaries)
+    load_before = os.getloadavg()[0]
     times = {variant: [] for variant in variants}
     for round_ in range(args.warmup + args.repeats):
-        order = variants[round_ % 3 :] + variants[: round_ % 3]
+        first = round_ % len(variants)
+        order = variants[first:] + variants[:first]
         for variant in order:
             elapsed = step(variant)
             if round_ >= args.warmup:
@@ -122,6 +124,7 @@ def main():
     print(f"versions:  torch {torch.__version__}, transformers {transformers.__version__}")
     print(f"batch:     {args.batch} x {args.length} tokens, S = {args.steps}")
     print(f"rounds:    {args.warmup} warm-up + {args.repeats} timed, round-robin over the variants")
+    print(f"load avg:  {load_before:.2f} before, {os.getloadavg()[0]:.2f} after (1 min, this run included)")
     print("timed:     AdvTrainer.training_step(model, inputs) + optimizer.step() + optimizer.zero_grad()")
     print()
     print(f"{'variant':<8} {'median s/step':>14} {'min':>8} {'max':>8} {'ratio':>7} {'FLOP bound':>11}")

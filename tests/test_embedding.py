@@ -215,3 +215,36 @@ def test_build_defaults_and_none():
 def test_build_rejects_bad_settings(settings, key):
     with pytest.raises(ValueError, match=rf"\b{key}\b"):
         build_embedding_adversary(settings)
+
+
+def test_ascent_runs_without_dropout_and_restores_each_modules_mode():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from advtrain.training.embedding import build_embedding_adversary
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.5,
+                        attention_probs_dropout_prob=0.5)
+    model = BertForSequenceClassification(config)
+    model.train()
+    model.bert.pooler.eval()  # a module in its own mode must come back in it
+    inputs = {"input_ids": torch.randint(5, 100, (3, 8)), "attention_mask": torch.ones(3, 8, dtype=torch.long),
+              "labels": torch.tensor([0, 1, 0])}
+    clean = model(**inputs).logits
+    seen = []
+    hook = model.bert.encoder.register_forward_pre_hook(lambda m, a: seen.append(m.training))
+    off = build_embedding_adversary({"kind": "pgd", "steps": 2})
+    off.perturbation(model, inputs, clean)
+    assert seen == [False, False]  # both ascent steps without dropout
+    assert model.training and not model.bert.pooler.training
+    seen.clear()
+    on = build_embedding_adversary({"kind": "pgd", "steps": 2, "ascent_dropout": True})
+    on.perturbation(model, inputs, clean)
+    hook.remove()
+    assert seen == [True, True]
+    torch.manual_seed(1)
+    a = off.perturbation(model, inputs, clean)
+    torch.manual_seed(1)
+    b = off.perturbation(model, inputs, clean)
+    torch.testing.assert_close(a, b)  # same start, no dropout masks: the same perturbation
