@@ -1,0 +1,284 @@
+"""The paper's four attacks as TextAttack 0.3.11 builds them, with every downloaded component made from a local file.
+
+Each ``_build_*`` below is the body of the recipe's ``build()`` in ``textattack/attack_recipes/`` (same transformation,
+constraint classes, thresholds, windows, goal function and search), with three kinds of change, all listed here:
+
+- Components that TextAttack downloads are constructed from ``resources`` ({kind: local path}, see
+  :mod:`advtrain.attacks.resources`): the counter-fitted embedding is passed as ``embedding=``; the masked LM as a model
+  + tokenizer; A2T's SBERT gets the local folder as ``model_name``; PSO's HowNet bank and flair tagger are read from
+  local files by TextAttack's own code (see :func:`_hownet_swap` and ``register_flair_pos``).
+- The Universal Sentence Encoder (TextFooler, BAE) needs ``tensorflow_hub``. When it is not importable, or no local
+  USE is configured, TextAttack's ``SBERT`` constraint over ``resources["sentence_encoder"]`` takes its place with the
+  USE constraint's threshold, metric, window and comparison settings, and the substitution is reported in
+  :attr:`AttackBuild.substitutions`.
+- The goal function gets ``query_budget`` and ``model_batch_size`` (A2T's recipe fixes 32; these only batch the
+  victim's forward passes). ``WordSwapMaskedLM`` keeps ``max_length=512`` unless the masked LM has fewer positions.
+"""
+
+from __future__ import annotations
+
+import unittest.mock
+from dataclasses import dataclass, field
+from typing import Any
+
+from advtrain.attacks import resources as res
+from advtrain.resources import ResourceError
+
+#: Recipe names (``a2t_mlm`` is A2T's ``mlm=True`` variant).
+RECIPES = ("textfooler", "bae", "a2t", "a2t_mlm", "pso")
+ALIASES = {"textfoolerjin2019": "textfooler", "baegarg2019": "bae", "a2tyoo2021": "a2t", "psozang2020": "pso",
+           "a2t-mlm": "a2t_mlm", "a2tmlm": "a2t_mlm"}
+
+# fmt: off
+#: TextFooler's stopword list, copied from textattack/attack_recipes/textfooler_jin_2019.py (TextAttack 0.3.11).
+TEXTFOOLER_STOPWORDS = frozenset(
+    ["a", "about", "above", "across", "after", "afterwards", "again", "against", "ain", "all", "almost", "alone", "along", "already", "also", "although", "am", "among", "amongst", "an", "and", "another", "any", "anyhow", "anyone", "anything", "anyway", "anywhere", "are", "aren", "aren't", "around", "as", "at", "back", "been", "before", "beforehand", "behind", "being", "below", "beside", "besides", "between", "beyond", "both", "but", "by", "can", "cannot", "could", "couldn", "couldn't", "d", "didn", "didn't", "doesn", "doesn't", "don", "don't", "down", "due", "during", "either", "else", "elsewhere", "empty", "enough", "even", "ever", "everyone", "everything", "everywhere", "except", "first", "for", "former", "formerly", "from", "hadn", "hadn't", "hasn", "hasn't", "haven", "haven't", "he", "hence", "her", "here", "hereafter", "hereby", "herein", "hereupon", "hers", "herself", "him", "himself", "his", "how", "however", "hundred", "i", "if", "in", "indeed", "into", "is", "isn", "isn't", "it", "it's", "its", "itself", "just", "latter", "latterly", "least", "ll", "may", "me", "meanwhile", "mightn", "mightn't", "mine", "more", "moreover", "most", "mostly", "must", "mustn", "mustn't", "my", "myself", "namely", "needn", "needn't", "neither", "never", "nevertheless", "next", "no", "nobody", "none", "noone", "nor", "not", "nothing", "now", "nowhere", "o", "of", "off", "on", "once", "one", "only", "onto", "or", "other", "others", "otherwise", "our", "ours", "ourselves", "out", "over", "per", "please", "s", "same", "shan", "shan't", "she", "she's", "should've", "shouldn", "shouldn't", "somehow", "something", "sometime", "somewhere", "such", "t", "than", "that", "that'll", "the", "their", "theirs", "them", "themselves", "then", "thence", "there", "thereafter", "thereby", "therefore", "therein", "thereupon", "these", "they", "this", "those", "through", "throughout", "thru", "thus", "to", "too", "toward", "towards", "under", "unless", "until", "up", "upon", "used", "ve", "was", "wasn", "wasn't", "we", "were", "weren", "weren't", "what", "whatever", "when", "whence", "whenever", "where", "whereafter", "whereas", "whereby", "wherein", "whereupon", "wherever", "whether", "which", "while", "whither", "who", "whoever", "whole", "whom", "whose", "why", "with", "within", "without", "won", "won't", "would", "wouldn", "wouldn't", "y", "yet", "you", "you'd", "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves"]
+)
+# fmt: on
+
+
+@dataclass
+class AttackBuild:
+    """A built attack, what it was built from, and every place it departs from the published recipe."""
+
+    name: str
+    attack: Any  # textattack.Attack
+    substitutions: list[str] = field(default_factory=list)
+    resources: dict[str, str] = field(default_factory=dict)  # kind -> local path actually used
+
+
+def recipe_name(name: str) -> str:
+    key = name.strip().lower().replace(" ", "")
+    key = ALIASES.get(key, key)
+    if key not in RECIPES:
+        raise ValueError(f"unknown attack recipe {name!r}; known: {', '.join(RECIPES)}")
+    return key
+
+
+def _use_available(resources: dict) -> bool:
+    return bool(resources.get("use")) and res.tensorflow_hub_available()
+
+
+def required_resources(name: str, resources: dict | None = None) -> list[str]:
+    """The resource kinds recipe ``name`` reads, given ``resources`` (only whether ``use`` is set matters)."""
+    name = recipe_name(name)
+    sentence = "use" if _use_available(resources or {}) else "sentence_encoder"
+    return {
+        "textfooler": ["nltk_data", "word_embedding", sentence],
+        "bae": ["nltk_data", "masked_lm", sentence],
+        "a2t": ["nltk_data", "word_embedding", "sentence_encoder"],
+        "a2t_mlm": ["nltk_data", "masked_lm", "sentence_encoder"],
+        "pso": ["nltk_data", "hownet", "flair_pos"],
+    }[name]
+
+
+class _Context:
+    """What a recipe build reads: the resources, and a log of what was used and substituted."""
+
+    def __init__(self, resources: dict):
+        self.resources = dict(resources)
+        self.used: dict[str, str] = {}
+        self.substitutions: list[str] = []
+
+    def path(self, kind: str):
+        path = res.require(self.resources, kind)
+        self.used[kind] = str(path)
+        return path
+
+    def word_embedding(self):
+        embedding = res.load_word_embedding(self.path("word_embedding"))
+        return embedding
+
+    def masked_lm(self):
+        return res.load_masked_lm(self.path("masked_lm"))
+
+    def sbert(self, **kwargs):
+        from textattack.constraints.semantics.sentence_encoders import SBERT
+
+        folder = res.sentence_encoder_path(self.path("sentence_encoder"))
+        return SBERT(model_name=str(folder), **kwargs)
+
+    def use_constraint(self, recipe: str, **kwargs):
+        """TextAttack's UniversalSentenceEncoder(**kwargs) on the local USE; else SBERT with the same settings."""
+        if _use_available(self.resources):
+            from textattack.constraints.semantics.sentence_encoders import UniversalSentenceEncoder
+
+            constraint = UniversalSentenceEncoder(**kwargs)
+            constraint._tfhub_url = str(res.use_path(self.path("use")))  # hub.load() reads a local folder as well
+            return constraint
+        if not self.resources.get("sentence_encoder"):
+            raise ResourceError(
+                f"{recipe}: needs a sentence encoder: set `{res.resource_key('use')}` to a local Universal Sentence "
+                f"Encoder (with tensorflow_hub installed), or `{res.resource_key('sentence_encoder')}` to a "
+                "sentence-transformers folder to stand in for it.")
+        constraint = self.sbert(**kwargs)
+        why = ("tensorflow_hub is not installed" if self.resources.get("use") else
+               f"`{res.resource_key('use')}` is not set")
+        settings = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        self.substitutions.append(
+            f"sentence_encoder: UniversalSentenceEncoder -> sentence-transformers {self.used['sentence_encoder']} "
+            f"(same threshold/window: {settings}; {why})")
+        return constraint
+
+
+def _goal_function(model_wrapper, query_budget, model_batch_size):
+    from textattack.goal_functions import UntargetedClassification
+
+    return UntargetedClassification(model_wrapper, model_batch_size=model_batch_size,
+                                    query_budget=query_budget if query_budget else float("inf"))
+
+
+def _masked_lm_swap(ctx: _Context, **kwargs):
+    from textattack.transformations import WordSwapMaskedLM
+
+    model, tokenizer = ctx.masked_lm()
+    # WordSwapMaskedLM pads to max_length=512 by default: keep it unless the masked LM has fewer positions.
+    positions = getattr(model.config, "max_position_embeddings", 512) or 512
+    max_length = min(512, positions, tokenizer.model_max_length or 512)
+    return WordSwapMaskedLM(masked_language_model=model, tokenizer=tokenizer, max_length=max_length, **kwargs)
+
+
+def _build_textfooler(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    from textattack import Attack
+    from textattack.constraints.grammaticality import PartOfSpeech
+    from textattack.constraints.pre_transformation import (
+        InputColumnModification,
+        RepeatModification,
+        StopwordModification,
+    )
+    from textattack.constraints.semantics import WordEmbeddingDistance
+    from textattack.search_methods import GreedyWordSwapWIR
+    from textattack.transformations import WordSwapEmbedding
+
+    embedding = ctx.word_embedding()
+    transformation = WordSwapEmbedding(max_candidates=50, embedding=embedding)
+    constraints = [RepeatModification(), StopwordModification(stopwords=set(TEXTFOOLER_STOPWORDS))]
+    constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
+    constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.5))
+    constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
+    constraints.append(ctx.use_constraint("textfooler", threshold=0.840845057, metric="angular",
+                                          compare_against_original=False, window_size=15,
+                                          skip_text_shorter_than_window=True))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR(wir_method="delete")
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
+def _build_bae(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    from textattack.attack_recipes import BAEGarg2019
+    from textattack.constraints.grammaticality import PartOfSpeech
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+    from textattack.search_methods import GreedyWordSwapWIR
+
+    transformation = _masked_lm_swap(ctx, method="bae", max_candidates=50, min_confidence=0.0)
+    constraints = [RepeatModification(), StopwordModification()]
+    constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
+    constraints.append(ctx.use_constraint("bae", threshold=0.936338023, metric="cosine",
+                                          compare_against_original=True, window_size=15,
+                                          skip_text_shorter_than_window=True))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR(wir_method="delete")
+    return BAEGarg2019(goal_function, constraints, transformation, search_method)
+
+
+def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm: bool = False):
+    from textattack import Attack
+    from textattack.constraints.grammaticality import PartOfSpeech
+    from textattack.constraints.pre_transformation import (
+        InputColumnModification,
+        MaxModificationRate,
+        RepeatModification,
+        StopwordModification,
+    )
+    from textattack.constraints.semantics import WordEmbeddingDistance
+    from textattack.search_methods import GreedyWordSwapWIR
+    from textattack.transformations import WordSwapEmbedding
+
+    constraints = [RepeatModification(), StopwordModification()]
+    constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
+    constraints.append(PartOfSpeech(allow_verb_noun_swap=False))
+    constraints.append(MaxModificationRate(max_rate=0.1, min_threshold=4))
+    constraints.append(ctx.sbert(threshold=0.9, metric="cosine"))  # recipe: model_name="stsb-distilbert-base"
+    if mlm:
+        transformation = _masked_lm_swap(ctx, method="bae", max_candidates=20, min_confidence=0.0, batch_size=16)
+    else:
+        embedding = ctx.word_embedding()
+        transformation = WordSwapEmbedding(max_candidates=20, embedding=embedding)
+        constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    max_len = getattr(model_wrapper, "max_length", None) or min(
+        1024,
+        model_wrapper.tokenizer.model_max_length,
+        model_wrapper.model.config.max_position_embeddings - 2,
+    )
+    search_method = GreedyWordSwapWIR(wir_method="gradient", truncate_words_to=max_len)
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
+def _hownet_swap(ctx: _Context):
+    """TextAttack's own WordSwapHowNet, reading the bank from the local file instead of its S3 cache.
+
+    WordSwapHowNet.__init__ gets the bank's path from ``utils.download_from_s3(...)``; during the construction that
+    call returns the local file, so the class's own loading code runs unchanged.
+    """
+    from textattack.shared import utils
+    from textattack.transformations import WordSwapHowNet
+
+    file = res.hownet_file(ctx.path("hownet"))
+    with unittest.mock.patch.object(utils, "download_from_s3", lambda *args, **kwargs: str(file)):
+        try:
+            swap = WordSwapHowNet()
+        except Exception as exc:  # pickle raises many types for a file that is not one
+            raise res._bad("hownet", file, f"cannot unpickle ({exc})") from exc
+    res.check_hownet_bank(swap.candidates_bank, file)
+    return swap
+
+
+def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    from textattack import Attack
+    from textattack.constraints.pre_transformation import (
+        InputColumnModification,
+        RepeatModification,
+        StopwordModification,
+    )
+    from textattack.search_methods import ParticleSwarmOptimization
+
+    # WordSwapHowNet asks AttackedText.pos_of_word_index for each word's part of speech: flair's "upos-fast".
+    res.register_flair_pos(ctx.path("flair_pos"))
+    transformation = _hownet_swap(ctx)
+    constraints = [RepeatModification(), StopwordModification()]
+    constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = ParticleSwarmOptimization(pop_size=60, max_iters=20)
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
+_BUILDERS = {
+    "textfooler": _build_textfooler,
+    "bae": _build_bae,
+    "a2t": _build_a2t,
+    "a2t_mlm": lambda *args: _build_a2t(*args, mlm=True),
+    "pso": _build_pso,
+}
+
+
+def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
+                 model_batch_size: int = 32) -> AttackBuild:
+    """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso) against ``model_wrapper``.
+
+    ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
+    :class:`~advtrain.resources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the
+    model queries per example; ``model_batch_size`` is how many texts go through the victim at once.
+    """
+    name = recipe_name(name)
+    resources = {k: v for k, v in (resources or {}).items() if v}
+    unknown = set(resources) - set(res.RESOURCE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown attack resources: {', '.join(sorted(unknown))}; known: {', '.join(res.RESOURCE_KEYS)}")
+    ctx = _Context(resources)
+    folder = res.configure_nltk(resources.get("nltk_data"))  # before TextAttack is imported
+    if folder:
+        ctx.used["nltk_data"] = str(folder)
+    res.import_textattack()
+    attack = _BUILDERS[name](ctx, model_wrapper, query_budget, model_batch_size)
+    return AttackBuild(name=name, attack=attack, substitutions=ctx.substitutions, resources=ctx.used)

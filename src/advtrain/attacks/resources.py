@@ -1,0 +1,487 @@
+"""Resources of the attack recipes: where TextAttack would download each one, how a local copy is checked and loaded.
+
+TextAttack 0.3.11 downloads its resources on first use (S3, TF-Hub, the Hugging Face hub, NLTK's index). Here every
+resource is a local path taken from the config (``attacks.resources.<kind>``); a missing one is a
+:class:`~advtrain.resources.ResourceError` naming that key. The ``fetch_*`` functions download a resource into a folder
+of our choosing (the cache), for fetch rules that run where the network is reachable.
+
+========================  ===========================================  =============================================
+kind (config key)         TextAttack's default                         local layout
+========================  ===========================================  =============================================
+``word_embedding``        S3 ``word_embeddings/paragramcf`` (counter-  folder: ``paragram.npy`` (N x D float matrix),
+                          fitted PARAGRAM vectors)                     ``wordlist.pickle`` (pickled dict word -> row),
+                                                                       ``nn.npy`` (N x K int, row i = neighbours of i
+                                                                       by distance, i itself first); optional caches
+                                                                       ``mse_dist.p``, ``cos_sim.p`` (pickled dict of
+                                                                       dicts i -> j -> value, i < j)
+``sentence_encoder``      hub ``sentence-transformers/stsb-distilbert- a sentence-transformers folder (``modules.json``)
+                          base`` (A2T's SBERT constraint)              or a plain transformers folder (mean pooling)
+``use``                   TF-Hub ``google/universal-sentence-          a TF SavedModel folder (``saved_model.pb``);
+                          encoder/3`` (TextFooler, BAE)                used only when ``tensorflow_hub`` is importable
+``masked_lm``             hub ``bert-base-uncased`` (BAE, A2T-MLM)     a transformers masked-LM folder + tokenizer
+``hownet``                S3 ``transformations/hownet/word_candidates  pickle: dict word -> dict pos -> list of words,
+                          _sense.pkl`` (PSO)                           pos in {"adj", "noun", "adv", "verb"}
+``flair_pos``             hub ``flair/upos-english-fast`` (flair's     a flair model file (``pytorch_model.bin`` /
+                          ``upos-fast``; PSO's HowNet swap asks it     ``*.pt``) or a folder holding one
+                          for each word's part of speech)
+``nltk_data``             ``nltk.download`` on import (stopwords,      an NLTK data folder with ``corpora/stopwords``,
+                          perceptron tagger, universal tagset)         ``taggers/averaged_perceptron_tagger_eng``,
+                                                                       ``taggers/universal_tagset`` (zips are fine)
+========================  ===========================================  =============================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+from advtrain.resources import ResourceError, slug
+
+#: Every resource kind and the config key that sets its local path.
+RESOURCE_KEYS: dict[str, str] = {
+    kind: f"attacks.resources.{kind}"
+    for kind in ("word_embedding", "sentence_encoder", "use", "masked_lm", "hownet", "flair_pos", "nltk_data")
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "word_embedding": "TextAttack's counter-fitted word embedding (paragramcf folder)",
+    "sentence_encoder": "a sentence-transformers model folder (stsb-distilbert-base for A2T)",
+    "use": "the Universal Sentence Encoder (TF-Hub SavedModel folder)",
+    "masked_lm": "a masked language model folder (bert-base-uncased for BAE)",
+    "hownet": "TextAttack's HowNet synonym candidates (word_candidates_sense.pkl)",
+    "flair_pos": "flair's English UPOS tagger (upos-english-fast model file)",
+    "nltk_data": "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
+}
+
+#: Where TextAttack (or the library it calls) downloads each resource from; the fetchers use the same sources.
+TEXTATTACK_S3 = "https://textattack.s3.amazonaws.com/"
+SOURCES: dict[str, str] = {
+    "word_embedding": TEXTATTACK_S3 + "word_embeddings/paragramcf",
+    "sentence_encoder": "sentence-transformers/stsb-distilbert-base",
+    "use": "https://tfhub.dev/google/universal-sentence-encoder/3",
+    "masked_lm": "bert-base-uncased",
+    "hownet": TEXTATTACK_S3 + "transformations/hownet/word_candidates_sense.pkl",
+    "flair_pos": "flair/upos-english-fast",
+    "nltk_data": "nltk.download",
+}
+
+WORD_EMBEDDING_FILES = {"matrix": "paragram.npy", "wordlist": "wordlist.pickle", "nn": "nn.npy",
+                        "mse_dist": "mse_dist.p", "cos_sim": "cos_sim.p"}
+NLTK_PACKAGES = {"stopwords": "corpora/stopwords", "averaged_perceptron_tagger_eng":
+                 "taggers/averaged_perceptron_tagger_eng", "universal_tagset": "taggers/universal_tagset"}
+FLAIR_MODEL_FILE = "pytorch_model.bin"
+HOWNET_POS = ("adj", "noun", "adv", "verb")
+
+
+def resource_key(kind: str) -> str:
+    try:
+        return RESOURCE_KEYS[kind]
+    except KeyError:
+        raise ValueError(f"unknown attack resource {kind!r}; known: {', '.join(RESOURCE_KEYS)}") from None
+
+
+def default_location(kind: str, cache_dir: str | Path) -> str | None:
+    """Where the fetch rule puts ``kind`` under ``cache_dir`` (``None`` for USE, which is never fetched by default).
+
+    The masked LM defaults to the cache folder of ``bert-base-uncased``, the folder the model fetch rule fills when
+    ``model.name`` is ``bert-base-uncased`` (the checkpoint includes its MLM head).
+    """
+    root = f"{cache_dir}/attacks"
+    return {
+        "word_embedding": f"{root}/paragramcf",
+        "sentence_encoder": f"{root}/{slug(SOURCES['sentence_encoder'])}",
+        "use": None,
+        "masked_lm": f"{cache_dir}/models/{slug(SOURCES['masked_lm'])}",
+        "hownet": f"{root}/hownet/word_candidates_sense.pkl",
+        "flair_pos": f"{root}/{slug(SOURCES['flair_pos'])}/{FLAIR_MODEL_FILE}",
+        "nltk_data": f"{root}/nltk_data",
+    }[kind]
+
+
+def resource_location(config: dict, kind: str) -> tuple[str | None, bool]:
+    """(path of resource ``kind``, whether it is a configured local path), like ``advtrain.resources.model_location``."""
+    resource_key(kind)
+    configured = ((config.get("attacks") or {}).get("resources") or {}).get(kind)
+    if configured:
+        return str(configured), True
+    return default_location(kind, config["cache_dir"]), False
+
+
+def require(resources: dict, kind: str) -> Path:
+    """The existing local path of ``kind`` in ``resources`` ({kind: path}); otherwise a ResourceError naming its key."""
+    key = resource_key(kind)
+    value = resources.get(kind)
+    if not value:
+        raise ResourceError(f"{key}: {DESCRIPTIONS[kind]} is needed but not set. Set `{key}` to a local copy, or "
+                            f"let the workflow fetch it (from {SOURCES[kind]}).")
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ResourceError(f"{key}: {path} does not exist ({DESCRIPTIONS[kind]}). Set `{key}` to an existing local "
+                            "copy, or unset it to let the workflow fetch it.")
+    return path
+
+
+def _bad(kind: str, path: Path, what: str) -> ResourceError:
+    key = resource_key(kind)
+    return ResourceError(f"{key}: {path} is not {DESCRIPTIONS[kind]}: {what}. Point `{key}` to a valid copy.")
+
+
+# ---------------------------------------------------------------------------------------------------- NLTK + import
+def configure_nltk(path: str | Path | None) -> Path | None:
+    """Put ``path`` first on NLTK's search path and check the packages the recipes read are found.
+
+    ``None`` keeps NLTK's own search path (``NLTK_DATA`` and the usual folders).
+    """
+    import nltk
+
+    folder = None
+    if path:
+        folder = require({"nltk_data": path}, "nltk_data").resolve()
+        if str(folder) not in nltk.data.path:
+            nltk.data.path.insert(0, str(folder))
+    missing = [package for package, location in NLTK_PACKAGES.items() if not _nltk_has(location)]
+    if missing:
+        key = resource_key("nltk_data")
+        where = f"{folder}" if folder else f"NLTK's search path ({os.pathsep.join(nltk.data.path)})"
+        raise ResourceError(f"{key}: NLTK package(s) {', '.join(missing)} not found in {where}. Set `{key}` to an NLTK "
+                            "data folder that has them (fetch_nltk_data downloads them).")
+    return folder
+
+
+def _nltk_has(location: str) -> bool:
+    import nltk
+
+    for name in (location + ".zip", location + "/", location):  # a package is a zip or an unpacked folder
+        try:
+            nltk.data.find(name)
+            return True
+        except LookupError:
+            continue
+    return False
+
+
+def import_textattack(nltk_data: str | Path | None = None):
+    """Import TextAttack after NLTK is set up (its import reads NLTK's stopwords)."""
+    configure_nltk(nltk_data)
+    import textattack
+
+    return textattack
+
+
+# ---------------------------------------------------------------------------------------------------- loaders
+_CACHE: dict[tuple[str, str], object] = {}
+
+
+def _cached(kind: str, path: Path, load):
+    key = (kind, str(path.resolve()))
+    if key not in _CACHE:
+        _CACHE[key] = load(path)
+    return _CACHE[key]
+
+
+def load_word_embedding(path: str | Path):
+    """A ``textattack.shared.WordEmbedding`` from a paragramcf-layout folder (see the module docstring)."""
+    path = require({"word_embedding": path}, "word_embedding")
+
+    def load(folder: Path):
+        import numpy as np
+        from textattack.shared import WordEmbedding
+
+        files = {name: folder / file for name, file in WORD_EMBEDDING_FILES.items()}
+        absent = [files[n].name for n in ("matrix", "wordlist", "nn") if not files[n].is_file()]
+        if absent:
+            raise _bad("word_embedding", folder, f"missing {', '.join(absent)}")
+        # As WordEmbedding.counterfitted_GLOVE_embedding() reads them.
+        matrix = np.load(files["matrix"])
+        word2index = np.load(files["wordlist"], allow_pickle=True)
+        if hasattr(word2index, "item") and getattr(word2index, "shape", None) == ():
+            word2index = word2index.item()  # a dict saved with np.save
+        if not isinstance(word2index, dict):
+            raise _bad("word_embedding", folder, f"{files['wordlist'].name} does not hold a dict word -> index")
+        nn_matrix = np.load(files["nn"])
+        if matrix.ndim != 2 or nn_matrix.ndim != 2 or nn_matrix.shape[0] != matrix.shape[0]:
+            raise _bad("word_embedding", folder, f"shapes {matrix.shape} (matrix) and {nn_matrix.shape} (nn) disagree")
+        if word2index and max(word2index.values()) >= matrix.shape[0]:
+            raise _bad("word_embedding", folder, "word indices exceed the matrix rows")
+        index2word = {index: word for word, index in word2index.items()}
+        embedding = WordEmbedding(matrix, word2index, index2word, nn_matrix)
+        for name, attr in (("mse_dist", "_mse_dist_mat"), ("cos_sim", "_cos_sim_mat")):
+            if files[name].is_file():
+                with open(files[name], "rb") as f:
+                    table = pickle.load(f)
+                # WordEmbedding writes table[a][b] on a miss, so the outer mapping must create inner dicts.
+                setattr(embedding, attr, defaultdict(dict, table))
+        return embedding
+
+    return _cached("word_embedding", path, load)
+
+
+def sentence_encoder_path(path: str | Path) -> Path:
+    """A folder ``sentence_transformers.SentenceTransformer`` loads (a sentence-transformers or transformers folder)."""
+    path = require({"sentence_encoder": path}, "sentence_encoder")
+    if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+        raise _bad("sentence_encoder", path, "expected a folder with modules.json (or a transformers config.json)")
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise ResourceError(f"{resource_key('sentence_encoder')}: the `sentence-transformers` package is not "
+                            "installed; TextAttack's SBERT constraint needs it (pip install sentence-transformers).")
+    return path
+
+
+def use_path(path: str | Path) -> Path:
+    path = require({"use": path}, "use")
+    if not (path / "saved_model.pb").is_file():
+        raise _bad("use", path, "expected a TF SavedModel folder with saved_model.pb")
+    return path
+
+
+def tensorflow_hub_available() -> bool:
+    return importlib.util.find_spec("tensorflow_hub") is not None
+
+
+def load_masked_lm(path: str | Path):
+    """(model, tokenizer) of a masked LM folder, as WordSwapMaskedLM loads a hub name."""
+    path = require({"masked_lm": path}, "masked_lm")
+
+    def load(folder: Path):
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        if not (folder / "config.json").is_file():
+            raise _bad("masked_lm", folder, "no config.json")
+        try:
+            model = AutoModelForMaskedLM.from_pretrained(str(folder))
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+        except (OSError, ValueError) as exc:
+            raise _bad("masked_lm", folder, str(exc)) from exc
+        return model, tokenizer
+
+    return _cached("masked_lm", path, load)
+
+
+def hownet_file(path: str | Path) -> Path:
+    """The HowNet candidate bank file; WordSwapHowNet itself unpickles it (dict word -> dict pos -> candidates)."""
+    path = require({"hownet": path}, "hownet")
+    if not path.is_file():
+        raise _bad("hownet", path, "expected the pickle file itself, not a folder")
+    return path
+
+
+def check_hownet_bank(bank, path: Path) -> None:
+    if not isinstance(bank, dict):
+        raise _bad("hownet", path, f"holds a {type(bank).__name__}, not a dict word -> pos -> candidates")
+    for word, by_pos in list(bank.items())[:100]:
+        if not isinstance(word, str) or not isinstance(by_pos, dict):
+            raise _bad("hownet", path, f"entry {word!r} is not word -> dict pos -> list of candidates")
+
+
+def flair_model_file(path: str | Path) -> Path:
+    path = require({"flair_pos": path}, "flair_pos")
+    if path.is_dir():
+        candidates = [path / FLAIR_MODEL_FILE] if (path / FLAIR_MODEL_FILE).is_file() else sorted(path.glob("*.pt"))
+        if len(candidates) != 1:
+            raise _bad("flair_pos", path, f"expected one {FLAIR_MODEL_FILE} or *.pt model file in the folder")
+        path = candidates[0]
+    return path
+
+
+def load_flair_pos(path: str | Path):
+    """flair's SequenceTagger from a local model file."""
+    file = flair_model_file(path)
+
+    def load(model_file: Path):
+        from flair.models import SequenceTagger
+
+        try:
+            return SequenceTagger.load(str(model_file))
+        except Exception as exc:  # flair raises ValueError, RuntimeError, pickle errors ...
+            raise _bad("flair_pos", model_file, f"flair cannot load it ({exc})") from exc
+
+    return _cached("flair_pos", file, load)
+
+
+def register_flair_pos(path: str | Path) -> None:
+    """Make TextAttack's ``AttackedText.pos_of_word_index`` use the local tagger.
+
+    TextAttack 0.3.11 tags with ``textattack.shared.utils.flair_tag(sentence, "upos-fast")``, which loads
+    ``SequenceTagger.load("upos-fast")`` (the hub's ``flair/upos-english-fast``) once into the module-level cache
+    ``textattack.shared.utils.strings._flair_taggers``; filling that cache with the local tagger is what makes it
+    offline.
+    """
+    from textattack.shared.utils import strings
+
+    if not hasattr(strings, "_flair_taggers"):
+        raise RuntimeError("this TextAttack version has no textattack.shared.utils.strings._flair_taggers cache; "
+                           "the local flair tagger cannot be installed (advtrain.attacks targets TextAttack 0.3.11)")
+    strings._flair_taggers["upos-fast"] = load_flair_pos(path)
+
+
+# ---------------------------------------------------------------------------------------------------- fetchers
+def _download(url: str, dest: Path) -> Path:
+    import requests
+    from tqdm import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with open(dest, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                f.write(chunk)
+                bar.update(len(chunk))
+    return dest
+
+
+def _fetch_failed(kind: str, source: str, exc: Exception) -> ResourceError:
+    key = resource_key(kind)
+    return ResourceError(f"{key}: could not download {DESCRIPTIONS[kind]} from {source} ({exc}). Without network "
+                         f"access, copy it to a local folder and set `{key}` to it.")
+
+
+def _replace(tmp: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(tmp), str(dest))
+    return dest
+
+
+def fetch_word_embedding(dest: str | Path) -> Path:
+    """TextAttack's ``word_embeddings/paragramcf`` zip from its S3 bucket, unpacked into ``dest``."""
+    dest = Path(dest)
+    url = SOURCES["word_embedding"]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        try:
+            archive = _download(url, Path(tmp) / "paragramcf.zip")
+        except Exception as exc:
+            raise _fetch_failed("word_embedding", url, exc) from exc
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(Path(tmp) / "x")
+        hits = [p.parent for p in (Path(tmp) / "x").rglob(WORD_EMBEDDING_FILES["matrix"])]
+        if len(hits) != 1:
+            raise _fetch_failed("word_embedding", url, ValueError(f"{WORD_EMBEDDING_FILES['matrix']} not in the zip"))
+        _replace(hits[0], dest)
+    return dest
+
+
+def fetch_hownet(dest: str | Path) -> Path:
+    """TextAttack's HowNet candidate bank (``word_candidates_sense.pkl``) from its S3 bucket into the file ``dest``."""
+    dest = Path(dest)
+    url = SOURCES["hownet"]
+    try:
+        part = _download(url, dest.with_name(dest.name + ".part"))
+    except Exception as exc:
+        raise _fetch_failed("hownet", url, exc) from exc
+    if zipfile.is_zipfile(part):  # download_from_s3 accepts a zipped copy too
+        with zipfile.ZipFile(part) as zf:
+            members = [m for m in zf.namelist() if m.endswith(".pkl")]
+            dest.write_bytes(zf.read(members[0]))
+        part.unlink()
+    else:
+        os.replace(part, dest)
+    return dest
+
+
+def _snapshot(kind: str, repo_id: str, dest: str | Path) -> Path:
+    from huggingface_hub import snapshot_download
+
+    ignore = ["*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*", "rust_model*", "onnx/*", "*.onnx",
+              "coreml/*", "openvino/*"]
+    try:
+        snapshot_download(repo_id=repo_id, local_dir=str(dest), ignore_patterns=ignore)
+    except Exception as exc:  # the hub raises many types; all mean the same to the user
+        raise _fetch_failed(kind, f"the Hugging Face hub ({repo_id})", exc) from exc
+    return Path(dest)
+
+
+def fetch_sentence_encoder(dest: str | Path, name: str = SOURCES["sentence_encoder"]) -> Path:
+    """A sentence-transformers model from the hub (A2T's ``stsb-distilbert-base`` by default)."""
+    return _snapshot("sentence_encoder", name, dest)
+
+
+def fetch_masked_lm(dest: str | Path, name: str = SOURCES["masked_lm"]) -> Path:
+    """A masked LM from the hub (BAE's ``bert-base-uncased`` by default)."""
+    return _snapshot("masked_lm", name, dest)
+
+
+def fetch_flair_pos(dest: str | Path, name: str = SOURCES["flair_pos"]) -> Path:
+    """flair's ``upos-english-fast`` tagger file (what ``SequenceTagger.load("upos-fast")`` downloads) into ``dest``.
+
+    ``dest`` is the model file (``.../pytorch_model.bin``); its folder is created.
+    """
+    from huggingface_hub import hf_hub_download
+
+    dest = Path(dest)
+    try:
+        file = hf_hub_download(repo_id=name, filename=FLAIR_MODEL_FILE, local_dir=str(dest.parent))
+    except Exception as exc:
+        raise _fetch_failed("flair_pos", f"the Hugging Face hub ({name})", exc) from exc
+    if Path(file).resolve() != dest.resolve():
+        shutil.move(file, dest)
+    return dest
+
+
+def fetch_use(dest: str | Path, url: str = SOURCES["use"]) -> Path:
+    """The Universal Sentence Encoder SavedModel that ``hub.load(url)`` reads, unpacked into ``dest``.
+
+    With ``tensorflow_hub`` installed its resolver is used (it follows TF-Hub's move to Kaggle); otherwise the
+    compressed archive is downloaded directly.
+    """
+    dest = Path(dest)
+    if tensorflow_hub_available():
+        import tensorflow_hub as hub
+
+        try:
+            shutil.copytree(hub.resolve(url), dest, dirs_exist_ok=True)
+        except Exception as exc:
+            raise _fetch_failed("use", url, exc) from exc
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        try:
+            archive = _download(url + "?tf-hub-format=compressed", Path(tmp) / "use.tar.gz")
+        except Exception as exc:
+            raise _fetch_failed("use", url, exc) from exc
+        with tarfile.open(archive) as tf:
+            tf.extractall(Path(tmp) / "x", filter="data")
+        _replace(Path(tmp) / "x", dest)
+    return dest
+
+
+def fetch_nltk_data(dest: str | Path) -> Path:
+    """The NLTK packages the recipes read (what TextAttack's post-install step downloads), into ``dest``."""
+    import nltk
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for package in NLTK_PACKAGES:
+        try:
+            ok = nltk.download(package, download_dir=str(dest), quiet=True, raise_on_error=True)
+        except Exception as exc:
+            raise _fetch_failed("nltk_data", f"NLTK's index ({package})", exc) from exc
+        if not ok:
+            raise _fetch_failed("nltk_data", f"NLTK's index ({package})", RuntimeError("nltk.download failed"))
+    return dest
+
+
+FETCHERS = {
+    "word_embedding": fetch_word_embedding,
+    "sentence_encoder": fetch_sentence_encoder,
+    "use": fetch_use,
+    "masked_lm": fetch_masked_lm,
+    "hownet": fetch_hownet,
+    "flair_pos": fetch_flair_pos,
+    "nltk_data": fetch_nltk_data,
+}
+
+
+def fetch(kind: str, dest: str | Path) -> Path:
+    """Download resource ``kind`` into ``dest`` (the path :func:`default_location` gives)."""
+    resource_key(kind)
+    return FETCHERS[kind](dest)

@@ -1,0 +1,322 @@
+"""The attack stage's package half: recipes built from local resources, sharded and resumable runs, metrics.
+
+Everything runs offline on tiny stand-ins (tests/attack_fixtures.py): a paragramcf-layout embedding, a HowNet bank,
+a lexicon flair tagger, a tiny sentence-transformers encoder and masked LM, and a briefly trained tiny victim.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from attack_fixtures import build_resources, build_victim, build_word_embedding
+from conftest import shared_data, synthetic_reviews
+
+from advtrain.attacks import (
+    RESOURCE_KEYS,
+    attack_examples,
+    build_attack,
+    gather,
+    load_model_wrapper,
+    required_resources,
+    select_examples,
+    shard_indices,
+    summarise,
+)
+from advtrain.attacks import resources as res
+from advtrain.attacks.metrics import summaries_equal
+from advtrain.attacks.run import read_records
+from advtrain.resources import ResourceError
+
+MAX_LENGTH = 32
+PSO_BUDGET = 120  # PSO spends thousands of queries per example without a budget
+FIELDS = {"index": int, "original_text": str, "perturbed_text": str, "ground_truth": int, "original_output": int,
+          "perturbed_output": int, "result_type": str, "num_queries": int, "words_changed": int,
+          "words_total": int, "perturbed_word_fraction": float}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tiny_model):
+    nltk_data = shared_data("nltk_data")
+    root = tmp_path_factory.mktemp("attack_env")
+    resources = build_resources(root / "resources", tiny_model, nltk_data)
+    victim = build_victim(root / "victim", tiny_model)
+    return {"root": root, "resources": resources, "victim": victim}
+
+
+@pytest.fixture(scope="module")
+def wrapper(env):
+    return load_model_wrapper(env["victim"], MAX_LENGTH, env["resources"]["nltk_data"])
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return synthetic_reviews(5, seed=5)
+
+
+def run(env, examples, recipe, tmp, name, **kwargs):
+    kwargs.setdefault("query_budget", PSO_BUDGET if recipe == "pso" else None)
+    out = tmp / f"{name}.jsonl"
+    summary = attack_examples(env["victim"], examples, recipe, env["resources"], model_batch_size=16,
+                              out_path=out, max_length=MAX_LENGTH, **kwargs)
+    return summary, read_records(out)
+
+
+def check_records(records, examples, positions):
+    assert [r["index"] for r in records] == positions
+    for r in records:
+        for key, kind in FIELDS.items():
+            assert isinstance(r[key], kind), (key, r)
+        text, label = examples[r["index"]][:2]
+        assert r["original_text"] == text and r["ground_truth"] == label
+        assert r["words_total"] == len(text.split())
+        assert r["perturbed_word_fraction"] == pytest.approx(r["words_changed"] / r["words_total"])
+        kind = r["result_type"]
+        assert kind in {"Successful", "Failed", "Skipped"}
+        if kind == "Skipped":
+            assert r["original_output"] != label and r["perturbed_text"] == text and r["words_changed"] == 0
+        else:
+            assert r["original_output"] == label and r["num_queries"] >= 1
+        if kind == "Successful":
+            assert r["perturbed_output"] != label and r["words_changed"] >= 1 and r["perturbed_text"] != text
+        if kind == "Failed":
+            assert r["perturbed_output"] == label
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k != "shard_index"} for r in records]
+
+
+# ------------------------------------------------------------------------------------------------ recipes end to end
+@pytest.mark.parametrize("recipe", ["textfooler", "bae", "a2t", "a2t_mlm", "pso"])
+def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
+    examples = examples[:4]
+    summary, records = run(env, examples, recipe, tmp_path, recipe)
+    check_records(records, examples, list(range(4)))
+    assert {k: v for k, v in summary.items() if k != "run"} == pytest.approx(summarise(records), nan_ok=True)
+    assert summary["original_accuracy"] > 0, "the tiny victim should classify some examples right"
+    run_info = summary["run"]
+    assert set(required_resources(recipe)) <= set(run_info["resources"])
+    if recipe in ("textfooler", "bae"):
+        assert len(run_info["substitutions"]) == 1
+        assert run_info["substitutions"][0].startswith("sentence_encoder: UniversalSentenceEncoder -> sentence-")
+    else:
+        assert run_info["substitutions"] == []
+    if recipe == "pso":
+        assert all(r["num_queries"] <= PSO_BUDGET for r in records)
+
+
+def test_recipes_keep_the_published_settings(env, wrapper):
+    from textattack.constraints.grammaticality import PartOfSpeech
+    from textattack.constraints.pre_transformation import MaxModificationRate, StopwordModification
+    from textattack.constraints.semantics import WordEmbeddingDistance
+    from textattack.constraints.semantics.sentence_encoders import SBERT
+    from textattack.search_methods import GreedyWordSwapWIR, ParticleSwarmOptimization
+    from textattack.transformations import WordSwapEmbedding, WordSwapHowNet, WordSwapMaskedLM
+
+    def find(attack, cls):
+        return [c for c in attack.constraints + attack.pre_transformation_constraints if isinstance(c, cls)]
+
+    tf = build_attack("textfooler", wrapper, env["resources"], query_budget=77, model_batch_size=8).attack
+    assert isinstance(tf.transformation, WordSwapEmbedding) and tf.transformation.max_candidates == 50
+    assert find(tf, WordEmbeddingDistance)[0].min_cos_sim == 0.5
+    assert find(tf, PartOfSpeech)[0].allow_verb_noun_swap is True
+    use = find(tf, SBERT)[0]
+    assert (use.threshold, use.metric, use.window_size, use.compare_against_original,
+            use.skip_text_shorter_than_window) == (0.840845057, "angular", 15, False, True)
+    assert "the" in find(tf, StopwordModification)[0].stopwords and "movie" not in find(tf, StopwordModification)[0].stopwords
+    assert isinstance(tf.search_method, GreedyWordSwapWIR) and tf.search_method.wir_method == "delete"
+    assert tf.goal_function.query_budget == 77 and tf.goal_function.batch_size == 8
+
+    bae = build_attack("bae", wrapper, env["resources"]).attack
+    assert isinstance(bae.transformation, WordSwapMaskedLM)
+    assert (bae.transformation.method, bae.transformation.max_candidates, bae.transformation.min_confidence) == (
+        "bae", 50, 0.0)
+    use = find(bae, SBERT)[0]
+    assert (use.threshold, use.metric, use.window_size, use.compare_against_original) == (0.936338023, "cosine", 15, True)
+    assert bae.goal_function.query_budget == math.inf
+
+    a2t = build_attack("a2t", wrapper, env["resources"]).attack
+    assert a2t.transformation.max_candidates == 20 and find(a2t, WordEmbeddingDistance)[0].min_cos_sim == 0.8
+    assert find(a2t, PartOfSpeech)[0].allow_verb_noun_swap is False
+    assert (find(a2t, MaxModificationRate)[0].max_rate, find(a2t, MaxModificationRate)[0].min_threshold) == (0.1, 4)
+    sbert = find(a2t, SBERT)[0]
+    assert (sbert.threshold, sbert.metric, sbert.window_size) == (0.9, "cosine", math.inf)
+    assert a2t.search_method.wir_method == "gradient"
+
+    pso = build_attack("pso", wrapper, env["resources"]).attack
+    assert isinstance(pso.transformation, WordSwapHowNet) and "good" in pso.transformation.candidates_bank
+    assert isinstance(pso.search_method, ParticleSwarmOptimization)
+    assert (pso.search_method.pop_size, pso.search_method.max_iters) == (60, 20)
+
+
+def test_local_flair_tagger_serves_textattack(env, wrapper):
+    from textattack.shared import AttackedText
+
+    build_attack("pso", wrapper, env["resources"])
+    text = AttackedText("the good movie was really dull")
+    assert [text.pos_of_word_index(i) for i in range(6)] == ["DET", "ADJ", "NOUN", "VERB", "ADV", "ADJ"]
+
+
+# ------------------------------------------------------------------------------------------------ resources
+@pytest.mark.parametrize("recipe, kind", [("textfooler", "word_embedding"), ("bae", "masked_lm"),
+                                          ("a2t", "sentence_encoder"), ("pso", "hownet"), ("pso", "flair_pos")])
+def test_missing_resource_names_its_config_key(env, wrapper, tmp_path, recipe, kind):
+    resources = {k: v for k, v in env["resources"].items() if k != kind}
+    with pytest.raises(ResourceError, match=f"attacks.resources.{kind}"):
+        build_attack(recipe, wrapper, resources)
+    resources[kind] = str(tmp_path / "absent")
+    with pytest.raises(ResourceError, match=rf"attacks\.resources\.{kind}: .*absent does not exist"):
+        build_attack(recipe, wrapper, resources)
+
+
+def test_missing_sentence_encoder_names_both_keys(env, wrapper):
+    resources = {k: v for k, v in env["resources"].items() if k != "sentence_encoder"}
+    with pytest.raises(ResourceError) as err:
+        build_attack("bae", wrapper, resources)
+    assert "attacks.resources.use" in str(err.value) and "attacks.resources.sentence_encoder" in str(err.value)
+
+
+def test_broken_resources_are_reported(env, tmp_path, monkeypatch):
+    import nltk
+
+    folder = build_word_embedding(tmp_path / "we")
+    (folder / "nn.npy").unlink()
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.word_embedding: .*missing nn\.npy"):
+        res.load_word_embedding(folder)
+    monkeypatch.setattr(nltk.data, "path", [])
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.nltk_data: NLTK package"):
+        res.configure_nltk(tmp_path)
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.flair_pos"):
+        res.load_flair_pos(tmp_path / "junk.pkl")
+
+
+def test_use_substitution_is_reported(env, wrapper, tmp_path):
+    if res.tensorflow_hub_available():
+        pytest.skip("tensorflow_hub is installed: USE would be used")
+    (tmp_path / "use").mkdir()
+    build = build_attack("textfooler", wrapper, {**env["resources"], "use": str(tmp_path / "use")})
+    [message] = build.substitutions
+    assert message.startswith(f"sentence_encoder: UniversalSentenceEncoder -> sentence-transformers "
+                              f"{env['resources']['sentence_encoder']} (same threshold/window")
+    assert "threshold=0.840845057" in message and "window_size=15" in message
+    assert "tensorflow_hub is not installed" in message
+    assert required_resources("textfooler", {"use": "x"}) == ["nltk_data", "word_embedding", "sentence_encoder"]
+
+
+def test_word_embedding_loader_reads_paragramcf_layout(env):
+    emb = res.load_word_embedding(env["resources"]["word_embedding"])
+    good = emb.word2index("good")
+    neighbours = {emb.index2word(i) for i in emb.nearest_neighbours(good, 5)}
+    assert neighbours <= {"great", "excellent", "wonderful", "superb", "enjoyable", "brilliant", "charming", "fine",
+                          "nice", "lovely", "decent", "terrific", "splendid"}
+    assert emb.get_cos_sim("good", "great") > 0.8 > emb.get_cos_sim("good", "bad")
+    assert emb.get_cos_sim("good", "great") == emb._cos_sim_mat[min(good, emb.word2index("great"))][
+        max(good, emb.word2index("great"))]
+
+
+def test_resource_locations():
+    config = {"cache_dir": "cache", "attacks": {"resources": {"hownet": "/data/hownet.pkl"}}}
+    assert res.resource_location(config, "hownet") == ("/data/hownet.pkl", True)
+    assert res.resource_location(config, "word_embedding") == ("cache/attacks/paragramcf", False)
+    assert res.resource_location(config, "masked_lm") == ("cache/models/bert-base-uncased", False)
+    assert res.resource_location(config, "use") == (None, False)
+    assert set(RESOURCE_KEYS) == set(res.FETCHERS)
+    with pytest.raises(ValueError, match="unknown attack resource"):
+        res.resource_location(config, "glove")
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+def test_success_rate_follows_textattack():
+    def rec(kind, i, changed=1, total=10, queries=5):
+        return {"index": i, "result_type": kind, "words_changed": changed, "words_total": total, "num_queries": queries}
+
+    records = [rec("Successful", 0, 1, 10, 20), rec("Successful", 1, 3, 10, 40), rec("Failed", 2, 2, 10, 60),
+               rec("Skipped", 3, 0, 10, 1), rec("Maximized", 4, 1, 5, 30)]
+    s = summarise(records)
+    assert (s["total"], s["successful"], s["failed"], s["skipped"], s["maximized"]) == (5, 3, 1, 1, 1)
+    assert s["attack_success_rate"] == pytest.approx(3 / 4)
+    assert s["successful_over_total"] == pytest.approx(3 / 5)
+    assert s["original_accuracy"] == pytest.approx(4 / 5)
+    assert s["accuracy_under_attack"] == pytest.approx(1 / 5)
+    assert s["avg_perturbed_word_pct"] == pytest.approx((10 + 30 + 20) / 3)
+    assert s["avg_num_queries"] == pytest.approx((20 + 40 + 60 + 30) / 4)
+    assert s["avg_words_per_input"] == pytest.approx(45 / 5)
+    nothing = summarise([rec("Skipped", 0, 0)])
+    assert math.isnan(nothing["attack_success_rate"]) and nothing["original_accuracy"] == 0
+    assert math.isnan(summarise([])["accuracy_under_attack"])
+    with pytest.raises(ValueError, match="more than one shard"):
+        gather([[rec("Failed", 0)], [rec("Failed", 0)]])
+
+
+def test_select_examples_and_shards():
+    import pandas as pd
+
+    df = pd.DataFrame(synthetic_reviews(50, seed=3), columns=["text", "label"])
+    first = select_examples(df, 10, seed=1)
+    assert first == select_examples(df.copy(), 10, seed=1) != select_examples(df, 10, seed=2)
+    assert len(first) == 10 and all(isinstance(t, str) and y in (0, 1) for t, y in first)
+    with_index = select_examples(df, 10, seed=1, return_index=True)
+    assert [(df.text[i], df.label[i]) for _, _, i in with_index] == first
+    assert len(select_examples(df, 500, seed=1)) == 50
+    parts = [shard_indices(11, k, 3) for k in range(3)]
+    assert sorted(i for p in parts for i in p) == list(range(11)) and parts[1] == [1, 4, 7, 10]
+    with pytest.raises(ValueError):
+        shard_indices(11, 3, 3)
+
+
+# ------------------------------------------------------------------------------------------------ shards, resume
+@pytest.fixture(scope="module")
+def pso_single(env, examples, tmp_path_factory):
+    return run(env, examples, "pso", tmp_path_factory.mktemp("single"), "single")
+
+
+def test_two_shards_equal_one(env, examples, tmp_path, pso_single):
+    summary, records = pso_single
+    shards = []
+    for k in range(2):
+        shard_summary, shard_records = run(env, examples, "pso", tmp_path, f"shard{k}", shard_index=k, num_shards=2)
+        check_records(shard_records, examples, shard_indices(len(examples), k, 2))
+        assert shard_summary["total"] == len(shard_records)
+        shards.append(shard_records)
+    gathered = gather(shards)
+    assert strip(gathered) == strip(records)
+    single = {k: v for k, v in summary.items() if k != "run"}
+    assert summaries_equal(summarise(gathered), single)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_single):
+    import textattack
+
+    calls = []
+    real = textattack.Attack.attack
+    limit = {"n": 2}
+
+    def counted(self, example, ground_truth_output):
+        if len(calls) >= limit["n"]:
+            raise Killed("simulated kill")
+        calls.append(example.text)
+        return real(self, example, ground_truth_output)
+
+    monkeypatch.setattr(textattack.Attack, "attack", counted)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1)
+    assert list(ckpt.glob("*.ta.chkpt")) and (ckpt / "attack_run.json").is_file()
+    assert not (tmp_path / "resumed.jsonl").exists()
+
+    calls.clear()
+    limit["n"] = 99
+    summary, records = run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1)
+    assert summary["run"]["resumed_examples"] == 2
+    assert calls == [t for t, _ in examples[2:]], "only the examples after the checkpoint are attacked again"
+    assert strip(records) == strip(pso_single[1])
+    assert summaries_equal(summarise(records), summarise(pso_single[1]))
+    assert not list(ckpt.glob("*.ta.chkpt")), "checkpoints are removed once the output is written"
+    json.dumps(summary)  # the summary is JSON-serialisable as returned
