@@ -47,7 +47,7 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) 
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
     df.to_csv(paths[0], index=False)
-    md = df.to_markdown(index=False)
+    md = df.to_markdown(index=False, disable_numparse=True)  # keep "82.10" as written
     if caption:
         md = f"{caption}\n\n{md}"
     paths[1].write_text(md + "\n", encoding="utf-8")
