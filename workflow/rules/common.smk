@@ -16,6 +16,7 @@ os.environ.update(
 from advtrain import config as cfg  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
+from advtrain.attacks import resources as attack_res  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -43,8 +44,70 @@ if MODEL_IS_LOCAL:
     except res.ResourceError as e:
         raise WorkflowError(str(e)) from None
 
+# ---------------------------------------------------------------------------- attacks
+ATTACKS = config.get("attacks") or {}
+ATTACK_RECIPES = list(ATTACKS.get("recipes") or [])
+ATTACK_SHARDS = int(ATTACKS.get("shards", 4))
+ATTACK_NAMES = {
+    "textfooler": "TextFooler",
+    "bae": "BAE",
+    "a2t": "A2T",
+    "a2t_mlm": "A2T_MLM",
+    "pso": "PSO",
+}
+
+
+def attack_resource_paths():
+    """{kind: (path, is_local)}: a configured local path, or where its fetch rule writes it.
+
+    The masked LM is the pretrained model itself when that is bert-base-uncased (so fetch_model is the only rule
+    writing that folder); otherwise it has its own fetch output under {cache_dir}/attacks/.
+    """
+    paths = {}
+    for kind in attack_res.RESOURCE_KEYS:
+        path, local = attack_res.resource_location(config, kind)
+        if not local and kind == "masked_lm":
+            if config["model"]["name"] == attack_res.SOURCES["masked_lm"]:
+                path = MODEL_DIR
+            else:
+                path = f"{CACHE}/attacks/masked_lm/{res.slug(attack_res.SOURCES['masked_lm'])}"
+        paths[kind] = (path, local)
+    return paths
+
+
+ATTACK_RESOURCES = attack_resource_paths()
+if ATTACK_RECIPES:
+    for _kind, (_path, _local) in ATTACK_RESOURCES.items():
+        if _local:
+            try:
+                attack_res.require({_kind: _path}, _kind)
+            except res.ResourceError as e:
+                raise WorkflowError(str(e)) from None
+
+
+def attack_resource_kinds():
+    """Every resource kind the configured recipes read (USE only when configured)."""
+    configured = {k: p for k, (p, local) in ATTACK_RESOURCES.items() if local}
+    kinds = []
+    for recipe in ATTACK_RECIPES:
+        for kind in attack_res.required_resources(recipe, configured):
+            if kind not in kinds:
+                kinds.append(kind)
+    if configured.get("use") and "use" not in kinds:
+        kinds.append("use")
+    return kinds
+
+
+def attack_fetch_needed():
+    return any(
+        not ATTACK_RESOURCES[kind][1]
+        and not (kind == "masked_lm" and ATTACK_RESOURCES[kind][0] == MODEL_DIR)
+        for kind in attack_resource_kinds()
+    )
+
+
 # Nothing to download: make sure no library waits on the hub.
-if config["offline"] or not res.needs_network(config):
+if config["offline"] or not (res.needs_network(config) or attack_fetch_needed()):
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[var] = "1"
 
@@ -57,6 +120,7 @@ wildcard_constraints:
     dataset=alternatives(config["datasets"]),
     method=alternatives(config["methods"]),
     seed=r"\d+",
+    attack=alternatives(ATTACK_RECIPES),
 
 
 # ---------------------------------------------------------------------------- input functions
@@ -102,9 +166,35 @@ def eval_files(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
     )
 
 
+def attack_resource_inputs(wildcards):
+    """The resources recipe {attack} reads: local paths, or the fetch rules' outputs."""
+    configured = {k: p for k, (p, local) in ATTACK_RESOURCES.items() if local}
+    kinds = attack_res.required_resources(wildcards.attack, configured)
+    if configured.get("use"):
+        kinds = [*kinds, "use"]
+    return {f"res_{kind}": ATTACK_RESOURCES[kind][0] for kind in dict.fromkeys(kinds)}
+
+
+def attack_summaries(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
+    return expand(
+        "results/attacks/{dataset}/{method}/seed{seed}/{attack}.json",
+        dataset=datasets,
+        method=methods,
+        seed=seeds,
+        attack=ATTACK_RECIPES,
+    )
+
+
 def final_outputs():
+    attack_outputs = []
+    if ATTACK_RECIPES:
+        attack_outputs = [
+            *attack_summaries(),
+            *expand("results/tables/table2_asr.{ext}", ext=["csv", "md", "tex"]),
+        ]
     return [
         *eval_files(),
+        *attack_outputs,
         *expand("results/tables/table4_accuracy.{ext}", ext=["csv", "md", "tex"]),
         *expand("results/tables/table1_toy.{ext}", ext=["csv", "md", "tex"]),
         *expand("results/figures/figure1_toy.{ext}", ext=["png", "pdf"]),
