@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from advtrain import paper
-from advtrain.tables import format_mean_sd, mean_sd, table4_accuracy, write_display_table, write_table
+from advtrain.tables import (
+    format_mean_sd,
+    mean_sd,
+    table2_asr,
+    table4_accuracy,
+    write_display_table,
+    write_table,
+)
 
 
 def test_mean_sd_uses_the_sample_sd_and_ignores_missing():
@@ -64,3 +71,31 @@ def test_tables_are_written_as_csv_markdown_and_booktabs(tmp_path):
     assert r"\toprule" in tex and r"$\pm$" in tex and r"\caption{Table 4: accuracy (\%)}" in tex
     plain = write_table(pd.DataFrame({"a_b": [1]}), tmp_path / "plain")
     assert r"a\_b" in plain[2].read_text()
+
+
+def test_table2_asr_rows_average_and_paper():
+    summaries = []
+    for seed, (tf, pso) in zip([1, 2], [(0.8, 0.4), (0.6, 0.2)], strict=True):
+        summaries.append({"dataset": "MR", "method": "BERT", "seed": seed, "attack": "textfooler",
+                          "attack_success_rate": tf, "substitutions": ["USE -> sentence encoder"]})
+        summaries.append({"dataset": "MR", "method": "BERT", "seed": seed, "attack": "pso",
+                          "attack_success_rate": pso, "substitutions": []})
+    summaries.append({"dataset": "MR", "method": "LDS", "seed": 1, "attack": "pso",
+                      "attack_success_rate": None, "substitutions": []})
+    numeric, display = table2_asr(summaries, ["BERT", "LDS"])
+    assert list(numeric["attack"]) == ["TextFooler", "PSO", "Average"]
+    rows = numeric.set_index("attack")
+    assert rows.loc["TextFooler", "BERT_mean"] == pytest.approx(70.0)
+    assert rows.loc["TextFooler", "BERT_n"] == 2
+    assert rows.loc["TextFooler", "BERT_paper"] == pytest.approx(82.1)
+    # Average: each seed's mean over attacks (60, 40), then mean ± sd over seeds.
+    assert rows.loc["Average", "BERT_mean"] == pytest.approx(50.0)
+    assert rows.loc["Average", "BERT_sd"] == pytest.approx(math.sqrt(200.0))
+    assert rows.loc["Average", "BERT_paper"] == pytest.approx(
+        float(paper.load("table2_asr").set_index(["attack", "dataset"]).loc[("Average", "MR"), "BERT"]))
+    assert rows.loc["PSO", "LDS_n"] == 0  # nothing attacked: NaN, shown as missing
+    assert "USE -> sentence encoder" in rows.loc["TextFooler", "substitutions"]
+    disp = display.set_index("attack")
+    assert disp.loc["TextFooler", "BERT (ours)"] == "70.00 ± 14.14"
+    assert disp.loc["TextFooler", "BERT (paper)"] == "82.10"
+    assert disp.loc["PSO", "substitutions"] == "—"

@@ -119,3 +119,77 @@ def table4_accuracy(
         numeric_rows.append(num)
         display_rows.append(disp)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+#: Display names of the attack recipes, as the paper's Table 2 writes them.
+ATTACK_NAMES = {"textfooler": "TextFooler", "bae": "BAE", "a2t": "A2T", "a2t_mlm": "A2T_MLM", "pso": "PSO"}
+
+
+def _asr_percent(summary: dict) -> float:
+    value = summary.get("attack_success_rate")
+    return math.nan if value is None else 100.0 * float(value)
+
+
+def table2_asr(
+    summaries: Sequence[dict], methods: Sequence[str], attack_names: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Attack success rate (%): one row per (attack, dataset) plus an Average row per dataset; one column per method.
+
+    ``summaries`` are the gathered attack JSON records: ``{"dataset", "method", "seed", "attack",
+    "attack_success_rate" (fraction or None), "substitutions": [...]}``. Ours is mean ± sd over seeds; the Average row
+    averages each seed's ASR over the attacks first. The paper's value (``paper.load("table2_asr")``) sits beside
+    ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported.
+    Returns (numeric frame, display frame).
+    """
+    names = {**ATTACK_NAMES, **(attack_names or {})}
+    paper_df = paper.load("table2_asr").set_index(["attack", "dataset"])
+    attacks = list(dict.fromkeys(s["attack"] for s in summaries))
+    datasets = list(dict.fromkeys(s["dataset"] for s in summaries))
+
+    def paper_value(attack_label: str, dataset: str, method: str) -> float:
+        key = (attack_label, dataset)
+        if key in paper_df.index and method in paper_df.columns:
+            return float(paper_df.loc[key, method])
+        return math.nan
+
+    numeric_rows, display_rows = [], []
+
+    def add_row(attack_label: str, dataset: str, per_method: dict[str, list[float]], notes: list[str]) -> None:
+        num = {"attack": attack_label, "dataset": dataset}
+        disp = {"attack": attack_label, "dataset": dataset}
+        for method in methods:
+            mean, sd, n = mean_sd(per_method.get(method, []))
+            theirs = paper_value(attack_label, dataset, method)
+            num.update({f"{method}_mean": mean, f"{method}_sd": sd, f"{method}_n": n, f"{method}_paper": theirs})
+            disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
+            disp[f"{method} (paper)"] = format_value(theirs)
+        num["substitutions"] = "; ".join(notes)
+        disp["substitutions"] = "; ".join(notes) or MISSING
+        numeric_rows.append(num)
+        display_rows.append(disp)
+
+    for attack in attacks:
+        for dataset in datasets:
+            runs = [s for s in summaries if s["attack"] == attack and s["dataset"] == dataset]
+            if not runs:
+                continue
+            per_method = {m: [_asr_percent(s) for s in runs if s["method"] == m] for m in methods}
+            notes = list(dict.fromkeys(n for s in runs for n in s.get("substitutions") or []))
+            add_row(names.get(attack, attack), dataset, per_method, notes)
+    for dataset in datasets:
+        per_method = {}
+        for method in methods:
+            runs = [s for s in summaries if s["dataset"] == dataset and s["method"] == method]
+            seeds = sorted({s["seed"] for s in runs})
+            averages = []
+            for seed in seeds:
+                values = [_asr_percent(s) for s in runs if s["seed"] == seed]
+                values = [v for v in values if not math.isnan(v)]
+                if values:
+                    averages.append(sum(values) / len(values))
+            per_method[method] = averages
+        notes = list(
+            dict.fromkeys(n for s in summaries if s["dataset"] == dataset for n in s.get("substitutions") or [])
+        )
+        add_row("Average", dataset, per_method, notes)
+    return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)

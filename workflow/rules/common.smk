@@ -16,6 +16,7 @@ os.environ.update(
 from advtrain import config as cfg  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
+from advtrain.attacks import required_resources  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -90,7 +91,7 @@ def attack_resource_kinds():
     configured = {k: p for k, (p, local) in ATTACK_RESOURCES.items() if local}
     kinds = []
     for recipe in ATTACK_RECIPES:
-        for kind in attack_res.required_resources(recipe, configured):
+        for kind in required_resources(recipe, configured):
             if kind not in kinds:
                 kinds.append(kind)
     if configured.get("use") and "use" not in kinds:
@@ -169,7 +170,7 @@ def eval_files(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
 def attack_resource_inputs(wildcards):
     """The resources recipe {attack} reads: local paths, or the fetch rules' outputs."""
     configured = {k: p for k, (p, local) in ATTACK_RESOURCES.items() if local}
-    kinds = attack_res.required_resources(wildcards.attack, configured)
+    kinds = required_resources(wildcards.attack, configured)
     if configured.get("use"):
         kinds = [*kinds, "use"]
     return {f"res_{kind}": ATTACK_RESOURCES[kind][0] for kind in dict.fromkeys(kinds)}

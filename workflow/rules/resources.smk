@@ -28,3 +28,26 @@ rule fetch_dataset:
         hf=hf_dataset_params,
     script:
         "../scripts/fetch_dataset.py"
+
+
+# Attack resources: one localrules fetch job per resource that has no local path (attacks.resources.<kind>).
+# USE is never fetched (set attacks.resources.use to a local copy); the masked LM is fetch_model's folder when the
+# pretrained model is bert-base-uncased.
+for _kind, (_path, _local) in ATTACK_RESOURCES.items():
+    if _local or _kind == "use" or _path == MODEL_DIR:
+        continue
+
+    rule:
+        name:
+            f"fetch_attack_{_kind}"
+        output:
+            _path if _kind in ("hownet", "flair_pos") else directory(_path),
+        log:
+            f"logs/resources/attack_{_kind}.log",
+        localrule: True
+        conda:
+            "../../envs/attack.yaml"
+        params:
+            kind=_kind,
+        script:
+            "../scripts/fetch_attack_resource.py"

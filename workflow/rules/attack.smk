@@ -1,0 +1,58 @@
+# The attack stage: each (dataset, method, seed, attack) attacks the same fixed sample of the test split, split
+# into `attacks.shards` shards that run in parallel (scatter), then gathered into one summary.
+
+
+scattergather:
+    attack=ATTACK_SHARDS,
+
+
+rule attack_shard:
+    input:
+        unpack(attack_resource_inputs),
+        model="results/models/{dataset}/{method}/seed{seed}/model",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        records="results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.jsonl",
+        summary="results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.json",
+    log:
+        "logs/attack/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.log",
+    conda:
+        "../../envs/attack.yaml"
+    resources:
+        gpu=1,
+    params:
+        settings=lambda w: {
+            k: ATTACKS.get(k, d)
+            for k, d in (
+                ("num_examples", 1000),
+                ("query_budget", None),
+                ("model_batch_size", 32),
+                ("seed", 765),
+                ("checkpoint_interval", 10),
+            )
+        },
+        max_length=config["model"]["max_length"],
+        # Outside the outputs, so a failed or killed shard keeps its checkpoints and the rerun resumes.
+        checkpoints=lambda w: f"results/checkpoints/attacks/{w.dataset}/{w.method}/seed{w.seed}/{w.attack}/shard{w.scatteritem}",
+    script:
+        "../scripts/attack_shard.py"
+
+
+rule gather_attack:
+    input:
+        records=lambda w: gather.attack(
+            "results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.jsonl",
+            **w,
+        ),
+        summaries=lambda w: gather.attack(
+            "results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.json",
+            **w,
+        ),
+    output:
+        "results/attacks/{dataset}/{method}/seed{seed}/{attack}.json",
+    log:
+        "logs/attack/{dataset}/{method}/seed{seed}/{attack}.log",
+    conda:
+        "../../envs/attack.yaml"
+    script:
+        "../scripts/gather_attack.py"

@@ -1,0 +1,48 @@
+"""Attack one shard of the fixed test sample with one recipe; checkpoints outside the outputs so a rerun resumes."""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from advtrain.attacks import attack_examples, select_examples
+from advtrain.logs import redirect_to
+
+
+def without_nan(value):
+    """NaN (nothing attacked) as null: valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nan(v) for v in value]
+    return value
+
+
+redirect_to(snakemake.log[0])
+settings = snakemake.params.settings
+item, total = (int(x) for x in snakemake.wildcards.scatteritem.split("-of-"))
+resources = {key[len("res_"):]: path for key, path in snakemake.input.items() if key.startswith("res_")}
+test = pd.read_parquet(snakemake.input.test)
+examples = select_examples(test, settings["num_examples"], settings["seed"], return_index=True)
+summary = attack_examples(
+    snakemake.input.model,
+    examples,
+    snakemake.wildcards.attack,
+    resources,
+    query_budget=settings["query_budget"],
+    model_batch_size=settings["model_batch_size"],
+    checkpoint_dir=snakemake.params.checkpoints,
+    shard_index=item - 1,
+    num_shards=total,
+    out_path=snakemake.output.records,
+    checkpoint_interval=settings["checkpoint_interval"],
+    random_seed=settings["seed"],
+    max_length=snakemake.params.max_length,
+)
+for note in summary["run"]["substitutions"]:
+    print(f"substitution: {note}")
+Path(snakemake.output.summary).write_text(json.dumps(without_nan(summary), indent=1, allow_nan=False, default=str))
+print(json.dumps(summary["run"], indent=1, default=str))

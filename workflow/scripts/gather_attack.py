@@ -1,0 +1,47 @@
+"""Gather the shards of one attack run: ASR, accuracy under attack, ... and the substitutions the recipe reported."""
+
+import json
+import math
+from pathlib import Path
+
+from advtrain.attacks import gather, summarise
+from advtrain.attacks.run import read_records
+from advtrain.logs import redirect_to
+
+
+def without_nan(value):
+    """NaN (nothing attacked) as null: valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nan(v) for v in value]
+    return value
+
+
+redirect_to(snakemake.log[0])
+records = gather(read_records(p) for p in snakemake.input.records)
+shard_runs = [json.loads(Path(p).read_text())["run"] for p in snakemake.input.summaries]
+summary = summarise(records)
+substitutions = list(dict.fromkeys(s for run in shard_runs for s in run.get("substitutions", [])))
+first = shard_runs[0] if shard_runs else {}
+w = snakemake.wildcards
+out = {
+    "dataset": w.dataset,
+    "method": w.method,
+    "seed": int(w.seed),
+    "attack": w.attack,
+    **summary,
+    "substitutions": substitutions,
+    "resources": first.get("resources", {}),
+    "query_budget": first.get("query_budget"),
+    "model_batch_size": first.get("model_batch_size"),
+    "random_seed": first.get("random_seed"),
+    "shards": len(shard_runs),
+    "seconds": sum(run.get("seconds", 0.0) for run in shard_runs),
+}
+for note in substitutions:
+    print(f"substitution: {note}")
+Path(snakemake.output[0]).write_text(json.dumps(without_nan(out), indent=1, allow_nan=False))
+print(json.dumps(without_nan(summary), indent=1))
