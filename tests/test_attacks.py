@@ -320,3 +320,13 @@ def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_sing
     assert summaries_equal(summarise(records), summarise(pso_single[1]))
     assert not list(ckpt.glob("*.ta.chkpt")), "checkpoints are removed once the output is written"
     json.dumps(summary)  # the summary is JSON-serialisable as returned
+
+
+def test_json_safe_turns_nan_into_null_recursively():
+    import json
+
+    from advtrain.attacks.metrics import json_safe
+
+    value = {"asr": float("nan"), "runs": [{"x": float("nan")}, 1.5], "pair": (float("nan"), "a")}
+    assert json.loads(json.dumps(json_safe(value), allow_nan=False)) == {
+        "asr": None, "runs": [{"x": None}, 1.5], "pair": [None, "a"]}

@@ -1,25 +1,13 @@
 """Attack one shard of the fixed test sample with one recipe; checkpoints outside the outputs so a rerun resumes."""
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from advtrain.attacks import attack_examples, select_examples
+from advtrain.attacks.metrics import json_safe
 from advtrain.logs import redirect_to
-
-
-def without_nan(value):
-    """NaN (nothing attacked) as null: valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: without_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [without_nan(v) for v in value]
-    return value
-
 
 redirect_to(snakemake.log[0])
 settings = snakemake.params.settings
@@ -44,5 +32,5 @@ summary = attack_examples(
 )
 for note in summary["run"]["substitutions"]:
     print(f"substitution: {note}")
-Path(snakemake.output.summary).write_text(json.dumps(without_nan(summary), indent=1, allow_nan=False, default=str))
+Path(snakemake.output.summary).write_text(json.dumps(json_safe(summary), indent=1, allow_nan=False, default=str))
 print(json.dumps(summary["run"], indent=1, default=str))

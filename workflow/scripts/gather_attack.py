@@ -1,24 +1,12 @@
 """Gather the shards of one attack run: ASR, accuracy under attack, ... and the substitutions the recipe reported."""
 
 import json
-import math
 from pathlib import Path
 
 from advtrain.attacks import gather, summarise
+from advtrain.attacks.metrics import json_safe
 from advtrain.attacks.run import read_records
 from advtrain.logs import redirect_to
-
-
-def without_nan(value):
-    """NaN (nothing attacked) as null: valid JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: without_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [without_nan(v) for v in value]
-    return value
-
 
 redirect_to(snakemake.log[0])
 records = gather(read_records(p) for p in snakemake.input.records)
@@ -43,5 +31,5 @@ out = {
 }
 for note in substitutions:
     print(f"substitution: {note}")
-Path(snakemake.output[0]).write_text(json.dumps(without_nan(out), indent=1, allow_nan=False))
-print(json.dumps(without_nan(summary), indent=1))
+Path(snakemake.output[0]).write_text(json.dumps(json_safe(out), indent=1, allow_nan=False))
+print(json.dumps(json_safe(summary), indent=1))

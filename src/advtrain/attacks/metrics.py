@@ -80,3 +80,14 @@ def summaries_equal(a: dict, b: dict, tol: float = 1e-12) -> bool:
         elif x != y:
             return False
     return True
+
+
+def json_safe(value):
+    """NaN (e.g. an ASR with nothing attacked) as None, recursively, so summaries are valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
