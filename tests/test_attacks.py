@@ -206,6 +206,40 @@ def test_use_substitution_is_reported(env, wrapper, tmp_path):
     assert required_resources("textfooler", {"use": "x"}) == ["nltk_data", "word_embedding", "sentence_encoder"]
 
 
+def test_neighbour_table_stands_in_for_the_embedding(env, wrapper, examples, tmp_path):
+    table = {"good": ["great", "fine", "Good"], "bad": ["poor", "awful"], "movie": ["film"], "lonely": []}
+    (tmp_path / "nb.json").write_text(json.dumps(table))
+    resources = {k: v for k, v in env["resources"].items() if k != "word_embedding"}
+    resources["word_neighbours"] = str(tmp_path / "nb.json")
+    assert required_resources("textfooler", resources) == ["nltk_data", "word_neighbours", "sentence_encoder"]
+    assert required_resources("a2t", resources)[1] == "word_neighbours"
+    assert required_resources("a2t", env["resources"])[1] == "word_embedding", "the embedding wins when set"
+    for recipe, candidates, cos in (("textfooler", 50, 0.5), ("a2t", 20, 0.8)):
+        build = build_attack(recipe, wrapper, resources)
+        swap = build.attack.transformation
+        assert type(swap).__name__ == "WordSwapNeighbourList" and swap.max_candidates == candidates
+        assert not any(type(c).__name__ == "WordEmbeddingDistance" for c in build.attack.constraints)
+        [message] = [m for m in build.substitutions if m.startswith("word_embedding:")]
+        assert f"min_cos_sim={cos}" in message and str(tmp_path / "nb.json") in message
+        assert "at most 2 neighbours per word" in message  # "good" itself is dropped
+        assert build.resources["word_neighbours"] == str(tmp_path / "nb.json")
+    assert swap._get_replacement_words("Good") == ["Great", "Fine"], "case recovered, the word itself dropped"
+    assert swap._get_replacement_words("unknown") == []
+    summary, records = run({**env, "resources": resources}, examples[:3], "textfooler", tmp_path, "nb")
+    check_records(records, examples[:3], [0, 1, 2])
+    assert any(m.startswith("word_embedding:") for m in summary["run"]["substitutions"])
+    del resources["word_neighbours"]
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.word_embedding.*attacks\.resources\.word_neighbours"):
+        build_attack("textfooler", wrapper, resources)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "{\"a\": \"b\"}", "{\"a\": []}", "not json"])
+def test_bad_neighbour_table_names_its_key(tmp_path, content):
+    (tmp_path / "nb.json").write_text(content)
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.word_neighbours"):
+        res.load_word_neighbours(tmp_path / "nb.json")
+
+
 def test_word_embedding_loader_reads_paragramcf_layout(env):
     emb = res.load_word_embedding(env["resources"]["word_embedding"])
     good = emb.word2index("good")
@@ -223,6 +257,7 @@ def test_resource_locations():
     assert res.resource_location(config, "word_embedding") == ("cache/attacks/paragramcf", False)
     assert res.resource_location(config, "masked_lm") == ("cache/models/bert-base-uncased", False)
     assert res.resource_location(config, "use") == (None, False)
+    assert res.resource_location(config, "word_neighbours") == (None, False)
     assert set(RESOURCE_KEYS) == set(res.FETCHERS)
     with pytest.raises(ValueError, match="unknown attack resource"):
         res.resource_location(config, "glove")

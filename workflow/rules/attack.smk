@@ -18,6 +18,7 @@ rule attack_shard:
         "logs/attack/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.log",
     conda:
         "../../envs/attack.yaml"
+    threads: ATTACKS.get("threads", 1)
     resources:
         gpu=1,
     params:

@@ -31,10 +31,10 @@ rule fetch_dataset:
 
 
 # Attack resources: one localrules fetch job per resource that has no local path (attacks.resources.<kind>).
-# USE is never fetched (set attacks.resources.use to a local copy); the masked LM is fetch_model's folder when the
-# pretrained model is bert-base-uncased.
+# The stand-ins USE and word_neighbours are never fetched (they are used only when set to a local copy); the masked
+# LM is fetch_model's folder when the pretrained model is bert-base-uncased.
 for _kind, (_path, _local) in ATTACK_RESOURCES.items():
-    if _local or _kind == "use" or _path == MODEL_DIR:
+    if _local or _path is None or _path == MODEL_DIR:
         continue
 
     rule:

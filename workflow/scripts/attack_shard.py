@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from advtrain.attacks import attack_examples, select_examples
 from advtrain.attacks.metrics import json_safe
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)  # shards are the parallelism: a few threads each, not every core
 settings = snakemake.params.settings
 item, total = (int(x) for x in snakemake.wildcards.scatteritem.split("-of-"))
 resources = {key[len("res_"):]: path for key, path in snakemake.input.items() if key.startswith("res_")}

@@ -11,6 +11,10 @@ constraint classes, thresholds, windows, goal function and search), with three k
   USE is configured, TextAttack's ``SBERT`` constraint over ``resources["sentence_encoder"]`` takes its place with the
   USE constraint's threshold, metric, window and comparison settings, and the substitution is reported in
   :attr:`AttackBuild.substitutions`.
+- The counter-fitted embedding (TextFooler, A2T): when ``word_embedding`` is not set but ``word_neighbours`` is, the
+  swap draws from that neighbour table (:class:`~advtrain.attacks.neighbour_swap.WordSwapNeighbourList`, same
+  ``max_candidates``) and ``WordEmbeddingDistance`` is dropped, because the table's neighbours were chosen within a
+  distance that implies the recipe's cosine threshold; reported in :attr:`AttackBuild.substitutions`.
 - The goal function gets ``query_budget`` and ``model_batch_size`` (A2T's recipe fixes 32; these only batch the
   victim's forward passes). ``WordSwapMaskedLM`` keeps ``max_length=512`` unless the masked LM has fewer positions.
 """
@@ -59,14 +63,20 @@ def _use_available(resources: dict) -> bool:
     return bool(resources.get("use")) and res.tensorflow_hub_available()
 
 
+def _neighbours_instead(resources: dict) -> bool:
+    return bool(resources.get("word_neighbours")) and not resources.get("word_embedding")
+
+
 def required_resources(name: str, resources: dict | None = None) -> list[str]:
-    """The resource kinds recipe ``name`` reads, given ``resources`` (only whether ``use`` is set matters)."""
+    """The resource kinds recipe ``name`` reads, given ``resources`` (only which stand-ins are set matters)."""
     name = recipe_name(name)
-    sentence = "use" if _use_available(resources or {}) else "sentence_encoder"
+    resources = resources or {}
+    sentence = "use" if _use_available(resources) else "sentence_encoder"
+    words = "word_neighbours" if _neighbours_instead(resources) else "word_embedding"
     return {
-        "textfooler": ["nltk_data", "word_embedding", sentence],
+        "textfooler": ["nltk_data", words, sentence],
         "bae": ["nltk_data", "masked_lm", sentence],
-        "a2t": ["nltk_data", "word_embedding", "sentence_encoder"],
+        "a2t": ["nltk_data", words, "sentence_encoder"],
         "a2t_mlm": ["nltk_data", "masked_lm", "sentence_encoder"],
         "pso": ["nltk_data", "hownet", "flair_pos"],
     }[name]
@@ -85,9 +95,30 @@ class _Context:
         self.used[kind] = str(path)
         return path
 
-    def word_embedding(self):
-        embedding = res.load_word_embedding(self.path("word_embedding"))
-        return embedding
+    def word_swap(self, recipe: str, max_candidates: int, min_cos_sim: float) -> tuple:
+        """(transformation, [constraints]): WordSwapEmbedding + WordEmbeddingDistance, or the neighbour-table swap."""
+        from textattack.constraints.semantics import WordEmbeddingDistance
+        from textattack.transformations import WordSwapEmbedding
+
+        if not _neighbours_instead(self.resources):
+            if not self.resources.get("word_embedding"):
+                raise ResourceError(
+                    f"{recipe}: needs the counter-fitted word embedding: set `{res.resource_key('word_embedding')}` "
+                    f"to a local paragramcf folder, or `{res.resource_key('word_neighbours')}` to a neighbour table "
+                    "to stand in for it (reported as a substitution).")
+            embedding = res.load_word_embedding(self.path("word_embedding"))
+            return (WordSwapEmbedding(max_candidates=max_candidates, embedding=embedding),
+                    [WordEmbeddingDistance(embedding=embedding, min_cos_sim=min_cos_sim)])
+        from advtrain.attacks.neighbour_swap import WordSwapNeighbourList
+
+        table = res.load_word_neighbours(self.path("word_neighbours"))
+        source = self.used["word_neighbours"]
+        most = max(len(v) for v in table.values())
+        self.substitutions.append(
+            f"word_embedding: WordSwapEmbedding(max_candidates={max_candidates}) + WordEmbeddingDistance("
+            f"min_cos_sim={min_cos_sim}) -> the neighbour table {source} (at most {most} neighbours per word, "
+            f"the first {max_candidates} taken; no cosine check: `{res.resource_key('word_embedding')}` is not set)")
+        return WordSwapNeighbourList(table, max_candidates=max_candidates, source=source), []
 
     def masked_lm(self):
         return res.load_masked_lm(self.path("masked_lm"))
@@ -146,15 +177,12 @@ def _build_textfooler(ctx: _Context, model_wrapper, query_budget, model_batch_si
         RepeatModification,
         StopwordModification,
     )
-    from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.search_methods import GreedyWordSwapWIR
-    from textattack.transformations import WordSwapEmbedding
 
-    embedding = ctx.word_embedding()
-    transformation = WordSwapEmbedding(max_candidates=50, embedding=embedding)
+    transformation, distance = ctx.word_swap("textfooler", max_candidates=50, min_cos_sim=0.5)
     constraints = [RepeatModification(), StopwordModification(stopwords=set(TEXTFOOLER_STOPWORDS))]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
-    constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.5))
+    constraints.extend(distance)  # WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.5)
     constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
     constraints.append(ctx.use_constraint("textfooler", threshold=0.840845057, metric="angular",
                                           compare_against_original=False, window_size=15,
@@ -190,9 +218,7 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
         RepeatModification,
         StopwordModification,
     )
-    from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.search_methods import GreedyWordSwapWIR
-    from textattack.transformations import WordSwapEmbedding
 
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
@@ -202,9 +228,8 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
     if mlm:
         transformation = _masked_lm_swap(ctx, method="bae", max_candidates=20, min_confidence=0.0, batch_size=16)
     else:
-        embedding = ctx.word_embedding()
-        transformation = WordSwapEmbedding(max_candidates=20, embedding=embedding)
-        constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8))
+        transformation, distance = ctx.word_swap("a2t", max_candidates=20, min_cos_sim=0.8)
+        constraints.extend(distance)  # WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8)
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
     max_len = getattr(model_wrapper, "max_length", None) or min(
         1024,

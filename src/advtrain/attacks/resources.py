@@ -14,6 +14,9 @@ kind (config key)         TextAttack's default                         local lay
                                                                        by distance, i itself first); optional caches
                                                                        ``mse_dist.p``, ``cos_sim.p`` (pickled dict of
                                                                        dicts i -> j -> value, i < j)
+``word_neighbours``       none (opt-in stand-in for ``word_embedding``:  JSON object word -> list of neighbour words,
+                          see :mod:`advtrain.attacks.neighbour_swap`)  e.g. Jia et al.'s counterfitted_neighbors.json;
+                                                                       fetched from GitHub only when configured
 ``sentence_encoder``      hub ``sentence-transformers/stsb-distilbert- a sentence-transformers folder (``modules.json``)
                           base`` (A2T's SBERT constraint)              or a plain transformers folder (mean pooling)
 ``use``                   TF-Hub ``google/universal-sentence-          a TF SavedModel folder (``saved_model.pb``);
@@ -47,11 +50,12 @@ from advtrain.resources import ResourceError, slug
 #: Every resource kind and the config key that sets its local path.
 RESOURCE_KEYS: dict[str, str] = {
     kind: f"attacks.resources.{kind}"
-    for kind in ("word_embedding", "sentence_encoder", "use", "masked_lm", "hownet", "flair_pos", "nltk_data")
+    for kind in ("word_embedding", "word_neighbours", "sentence_encoder", "use", "masked_lm", "hownet", "flair_pos", "nltk_data")
 }
 
 DESCRIPTIONS: dict[str, str] = {
     "word_embedding": "TextAttack's counter-fitted word embedding (paragramcf folder)",
+    "word_neighbours": "a counter-fitted synonym-neighbour table (JSON object word -> list of words)",
     "sentence_encoder": "a sentence-transformers model folder (stsb-distilbert-base for A2T)",
     "use": "the Universal Sentence Encoder (TF-Hub SavedModel folder)",
     "masked_lm": "a masked language model folder (bert-base-uncased for BAE)",
@@ -64,6 +68,8 @@ DESCRIPTIONS: dict[str, str] = {
 TEXTATTACK_S3 = "https://textattack.s3.amazonaws.com/"
 SOURCES: dict[str, str] = {
     "word_embedding": TEXTATTACK_S3 + "word_embeddings/paragramcf",
+    "word_neighbours": "https://raw.githubusercontent.com/robinjia/certified-word-sub/"
+                       "42006fe9ea68663443be794a96d9daccfc664dc4/data/counterfitted_neighbors.json",
     "sentence_encoder": "sentence-transformers/stsb-distilbert-base",
     "use": "https://tfhub.dev/google/universal-sentence-encoder/3",
     "masked_lm": "bert-base-uncased",
@@ -88,7 +94,9 @@ def resource_key(kind: str) -> str:
 
 
 def default_location(kind: str, cache_dir: str | Path) -> str | None:
-    """Where the fetch rule puts ``kind`` under ``cache_dir`` (``None`` for USE, which is never fetched by default).
+    """Where the fetch rule puts ``kind`` under ``cache_dir``.
+
+    ``None`` for USE and the neighbour table: stand-ins that are used only when configured, never fetched by default.
 
     The masked LM defaults to the cache folder of ``bert-base-uncased``, the folder the model fetch rule fills when
     ``model.name`` is ``bert-base-uncased`` (the checkpoint includes its MLM head).
@@ -98,6 +106,7 @@ def default_location(kind: str, cache_dir: str | Path) -> str | None:
         "word_embedding": f"{root}/paragramcf",
         "sentence_encoder": f"{root}/{slug(SOURCES['sentence_encoder'])}",
         "use": None,
+        "word_neighbours": None,
         "masked_lm": f"{cache_dir}/models/{slug(SOURCES['masked_lm'])}",
         "hownet": f"{root}/hownet/word_candidates_sense.pkl",
         "flair_pos": f"{root}/{slug(SOURCES['flair_pos'])}/{FLAIR_MODEL_FILE}",
@@ -221,6 +230,31 @@ def load_word_embedding(path: str | Path):
         return embedding
 
     return _cached("word_embedding", path, load)
+
+
+def load_word_neighbours(path: str | Path) -> dict[str, list[str]]:
+    """The table word -> neighbour words of a JSON file (lower-case keys; the word itself is never its neighbour)."""
+    import json
+
+    path = require({"word_neighbours": path}, "word_neighbours")
+
+    def load(file: Path):
+        if not file.is_file():
+            raise _bad("word_neighbours", file, "expected the JSON file itself, not a folder")
+        try:
+            table = json.loads(file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _bad("word_neighbours", file, f"not readable as JSON ({exc})") from exc
+        if not isinstance(table, dict) or not all(
+            isinstance(w, str) and isinstance(ns, list) and all(isinstance(n, str) for n in ns)
+            for w, ns in table.items()
+        ):
+            raise _bad("word_neighbours", file, "expected a JSON object mapping each word to a list of words")
+        if not any(table.values()):
+            raise _bad("word_neighbours", file, "no word has any neighbour")
+        return {w.lower(): [n.lower() for n in ns if n.lower() != w.lower()] for w, ns in table.items()}
+
+    return _cached("word_neighbours", path, load)
 
 
 def sentence_encoder_path(path: str | Path) -> Path:
@@ -388,6 +422,18 @@ def fetch_hownet(dest: str | Path) -> Path:
     return dest
 
 
+def fetch_word_neighbours(dest: str | Path) -> Path:
+    """Jia et al.'s counter-fitted neighbour table (robinjia/certified-word-sub, pinned commit) into the file ``dest``."""
+    dest = Path(dest)
+    url = SOURCES["word_neighbours"]
+    try:
+        part = _download(url, dest.with_name(dest.name + ".part"))
+    except Exception as exc:
+        raise _fetch_failed("word_neighbours", url, exc) from exc
+    os.replace(part, dest)
+    return dest
+
+
 def _snapshot(kind: str, repo_id: str, dest: str | Path) -> Path:
     from huggingface_hub import snapshot_download
 
@@ -472,6 +518,7 @@ def fetch_nltk_data(dest: str | Path) -> Path:
 
 FETCHERS = {
     "word_embedding": fetch_word_embedding,
+    "word_neighbours": fetch_word_neighbours,
     "sentence_encoder": fetch_sentence_encoder,
     "use": fetch_use,
     "masked_lm": fetch_masked_lm,
