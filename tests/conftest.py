@@ -72,6 +72,43 @@ def build_tiny_bert(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
+def build_tiny_marian(dest: Path, seed: int = 0, max_positions: int = 64) -> Path:
+    """A 1-layer, d_model-16 MarianMT with random weights and a WordPiece tokenizer (no sentencepiece).
+
+    The tokenizer is wrapped in ``PreTrainedTokenizerFast`` and appends ``</s>`` as Marian's does; the model reads
+    at most ``max_positions`` tokens, so long reviews must be chunked to be translated whole.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import GenerationConfig, MarianConfig, MarianMTModel, PreTrainedTokenizerFast
+
+    dest.mkdir(parents=True, exist_ok=True)
+    corpus = [text for text, _ in synthetic_reviews(500, seed=seed)] + [" ".join(POSITIVE + NEGATIVE + FILLER)] * 5
+    tok = Tokenizer(models.WordPiece(unk_token="<unk>"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    specials = ["<pad>", "</s>", "<unk>"]
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A $B </s>",
+                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_input_names=["input_ids", "attention_mask"], model_max_length=max_positions)
+    fast.save_pretrained(dest)
+    torch.manual_seed(seed)
+    pad, eos = tok.token_to_id("<pad>"), tok.token_to_id("</s>")
+    config = MarianConfig(vocab_size=tok.get_vocab_size(), d_model=16, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                          decoder_ffn_dim=32, max_position_embeddings=max_positions, pad_token_id=pad,
+                          eos_token_id=eos, decoder_start_token_id=pad)
+    model = MarianMTModel(config)
+    # As opus-mt's generation config: forced end of sentence at the length limit.
+    model.generation_config = GenerationConfig(pad_token_id=pad, eos_token_id=eos, decoder_start_token_id=pad,
+                                               forced_eos_token_id=eos, max_length=max_positions)
+    model.save_pretrained(dest)
+    return dest
+
+
 def write_tiny_data(root: Path) -> dict[str, Path]:
     """Three datasets in three local formats: csv (train + test), rt-polarity pos/neg, label-text (ood)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +172,13 @@ def tiny_config(model_dir: Path, data: dict[str, Path], cache_dir: Path) -> dict
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_marian(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny random MarianMT models standing in for opus-mt-en-de and opus-mt-de-en."""
+    root = tmp_path_factory.mktemp("tiny_marian")
+    return {"forward": build_tiny_marian(root / "en-de", seed=1), "backward": build_tiny_marian(root / "de-en", seed=2)}
 
 
 @pytest.fixture(scope="session")

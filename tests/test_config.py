@@ -84,7 +84,9 @@ BAD_CONFIGS = [
     ("split-seed-negative", ("datasets", "IMDB", "split_seed"), -1, "datasets.IMDB.split_seed"),
     ("label-map-2", ("datasets", "YELP", "label_map"), {1: 0, 2: 2}, "datasets.YELP.label_map.2"),
     # unknown method parts
-    ("method-augment", ("methods", "PGD-AT", "augment"), {"kind": "synonym"}, "methods.PGD-AT.augment"),
+    ("method-mixup", ("methods", "PGD-AT", "mixup"), {"kind": "synonym"}, "methods.PGD-AT.mixup"),
+    ("augment-typo", ("methods", "PGD-AT", "augment"), {"augmenters": ["ssmba"], "kind": "eda"},
+     "methods.PGD-AT.augment.kind"),
     ("method-bogus", ("methods", "BERT"), {"bogus": 1}, "methods.BERT.bogus"),
     ("embedding-kind", ("methods", "ALUM", "adversarial_embedding", "kind"), "fgsm",
      "methods.ALUM.adversarial_embedding.kind"),
@@ -153,8 +155,8 @@ def test_schema_message_names_the_key(config, path, value, key):
 
 
 def test_schema_unknown_key_lists_allowed_keys(config):
-    edit(config, ("methods", "PGD-AT", "augment"), {"kind": "synonym"})
-    (line,) = lines_for(explain_validation_errors(config, SCHEMA), "methods.PGD-AT.augment")
+    edit(config, ("methods", "PGD-AT", "mixup"), {"kind": "synonym"})
+    (line,) = lines_for(explain_validation_errors(config, SCHEMA), "methods.PGD-AT.mixup")
     assert "unknown key" in line
     assert "adversarial_embedding" in line and "train" in line
 
@@ -224,7 +226,8 @@ def test_check_references_rt_polarity_pair_is_a_training_source(config):
 
 def test_selection_defaults(config):
     assert training_datasets(config) == ["IMDB", "MR"]
-    assert selected_methods(config) == ["BERT", "PGD-AT", "LDS", "ALUM"]
+    assert selected_methods(config)[:4] == ["BERT", "PGD-AT", "LDS", "ALUM"]
+    assert selected_methods(config) == list(config["methods"])
     config["run"] = {"methods": ["LDS"], "datasets": None}
     assert selected_methods(config) == ["LDS"]
     assert training_datasets(config) == ["IMDB", "MR"]  # every role: train dataset
@@ -398,7 +401,7 @@ def test_snakemake_dry_run_tiny_config_control(tiny_bad_workdir):
 @pytest.mark.parametrize(("path", "value", "key"), [
     (("model", "learning_rate"), -1e-5, "model.learning_rate"),
     (("run", "datasets"), ["IMDB", "SST2"], "run.datasets[1]"),
-    (("methods", "PGD"), {"augment": {"kind": "synonym"}}, "methods.PGD.augment"),
+    (("methods", "PGD"), {"mixup": {"kind": "synonym"}}, "methods.PGD.mixup"),
 ], ids=["negative-learning-rate", "unknown-dataset-in-run", "unknown-method-part"])
 def test_snakemake_dry_run_stops_on_bad_config(tiny_bad_workdir, path, value, key):
     workdir, config = tiny_bad_workdir

@@ -70,8 +70,10 @@ def test_embedding_part_is_built_and_unknown_parts_are_refused():
     kwargs = build_parts({"adversarial_embedding": {"kind": "pgd"}})
     assert kwargs["embedding_adversary"].kind == "pgd"
     assert build_parts({}) == {}
-    with pytest.raises(NotImplementedError, match="augment"):
-        build_parts({"augment": {"kind": "ssmba"}})
+    # augment (AT-DA) changes the data, not the trainer: a known part with no trainer arguments.
+    assert build_parts({"augment": {"augmenters": ["ssmba"]}}) == {}
+    with pytest.raises(NotImplementedError, match="mixup"):
+        build_parts({"mixup": {"alpha": 0.2}})
 
 
 def test_last_complete_checkpoint_skips_and_removes_partial_ones(tmp_path):

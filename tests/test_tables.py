@@ -99,3 +99,61 @@ def test_table2_asr_rows_average_and_paper():
     assert disp.loc["TextFooler", "BERT (ours)"] == "70.00 ± 14.14"
     assert disp.loc["TextFooler", "BERT (paper)"] == "82.10"
     assert disp.loc["PSO", "substitutions"] == "—"
+
+
+def test_table3_gives_minutes_and_ratios_beside_the_papers():
+    from advtrain.tables import table3_runtime
+
+    runs = [{"dataset": "MR", "method": m, "seed": s, "job_seconds": sec, "train_seconds": sec - 30}
+            for m, secs in (("BERT", (600, 660)), ("PGD-AT", (1800, 1860))) for s, sec in zip((1, 2), secs, strict=True)]
+    numeric, display = table3_runtime(runs, ["BERT", "PGD-AT", "LDS"])
+    pgd = numeric.set_index("method").loc["PGD-AT"]
+    assert pgd["MR_minutes_mean"] == pytest.approx(30.5) and pgd["MR_n"] == 2
+    assert pgd["MR_train_minutes_mean"] == pytest.approx(30.0)
+    assert pgd["MR_ratio"] == pytest.approx(30.5 / 10.5)
+    assert pgd["MR_paper_minutes"] == pytest.approx(69.0) and pgd["MR_paper_ratio"] == pytest.approx(69.0 / 38.2)
+    lds = numeric.set_index("method").loc["LDS"]
+    assert lds["MR_n"] == 0 and math.isnan(lds["MR_ratio"])
+    assert display.set_index("method").loc["LDS", "MR min (ours)"] == "—"
+    assert display.set_index("method").loc["BERT", "MR ×BERT (ours)"] == "1.00"
+    assert "IMDB_ratio" not in numeric.columns  # no IMDB runs
+
+
+def test_paired_comparisons_pair_seeds_and_give_t_intervals():
+    from scipy import stats
+
+    from advtrain.tables import paired_comparisons
+
+    evals = [{"dataset": "MR", "method": m, "seed": s, "accuracy": {"in_distribution": acc, "YELP": 0.8}}
+             for m, accs in (("BERT", (0.80, 0.82, 0.84)), ("LDS", (0.81, 0.84, 0.85))) for s, acc in zip((1, 2, 3), accs, strict=True)]
+    attacks = [{"dataset": "MR", "method": m, "seed": s, "attack": a, "attack_success_rate": v}
+               for m, v in (("BERT", 0.6), ("LDS", 0.5)) for s in (1, 2) for a in ("textfooler", "bae")]
+    numeric, display = paired_comparisons(evals, attacks, ["BERT", "LDS"])
+    acc = numeric.set_index(["metric"]).loc["accuracy"]
+    diffs = [1.0, 2.0, 1.0]
+    half = stats.t.ppf(0.975, 2) * pd.Series(diffs).std() / 3 ** 0.5
+    assert acc["seeds"] == 3 and acc["difference"] == pytest.approx(4 / 3)
+    assert acc["ci_low"] == pytest.approx(4 / 3 - half) and acc["ci_high"] == pytest.approx(4 / 3 + half)
+    asr = numeric.set_index(["metric"]).loc["average ASR"]
+    assert asr["seeds"] == 2 and asr["difference"] == pytest.approx(-10.0) and asr["ci_low"] == pytest.approx(-10.0)
+    assert set(numeric["metric"]) == {"accuracy", "YELP accuracy", "average ASR"}
+    assert "BERT" not in set(numeric["method"])
+
+
+def test_tradeoff_figure_has_ours_and_the_papers_points(tmp_path):
+    from advtrain.figures import paper_points, plot_tradeoff, tradeoff_points
+
+    pgd = {"dataset": "MR", "method": "PGD-AT", "seed": 1, "accuracy": {"in_distribution": 0.86, "YELP": 0.83}}
+    numeric4, _ = table4_accuracy([*evals(), pgd], ["BERT", "PGD-AT"])
+    summaries = [{"dataset": "MR", "method": m, "seed": 1, "attack": "textfooler", "attack_success_rate": 0.5}
+                 for m in ("BERT", "PGD-AT")]
+    numeric2, _ = table2_asr(summaries, ["BERT", "PGD-AT"])
+    points = tradeoff_points(numeric4, numeric2, ["MR", "IMDB"])
+    ours = points[points["source"] == "ours"]
+    assert set(ours["method"]) == {"BERT", "PGD-AT"} and (ours["average_asr"] == 50.0).all()
+    paper_row = points[(points["source"] == "paper") & (points["method"] == "PGD-AT")].iloc[0]
+    assert paper_row["average_asr"] == pytest.approx(60.5) and paper_row["in_distribution_accuracy"] == pytest.approx(86.59)
+    assert set(points["dataset"]) == {"MR"}  # no IMDB attacks
+    paths = plot_tradeoff(points, tmp_path / "tradeoff")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert len(paper_points(["MR", "IMDB"])) == 16

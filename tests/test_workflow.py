@@ -166,3 +166,108 @@ def test_killed_training_job_resumes_from_its_last_checkpoint(tmp_path, tiny_mod
     resumed_w, clean_w = _weights(killed / "results/models/MR/BERT/seed1/model"), _weights(clean / "results/models/MR/BERT/seed1/model")
     for name, value in clean_w.items():
         torch.testing.assert_close(resumed_w[name], value, msg=f"{name} differs after resuming")
+
+
+# ---------------------------------------------------------------------------- AT-DA: augmentation, then training
+
+
+@pytest.fixture(scope="module")
+def augmented_run(tmp_path_factory, tiny_model, tiny_marian, tiny_data):
+    """SSMBA and BackTranslation on MR, one seed: augmentation in 2 shards, training, evaluation, Table 4."""
+    workdir = tmp_path_factory.mktemp("tiny_augmented_run")
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
+    config["seeds"] = [1]
+    config["model"]["epochs"] = 1  # accuracy is not tested here; the augmented data's path into training is
+    config["methods"].update({"SSMBA": {"augment": {"augmenters": ["ssmba"]}},
+                              "BackTranslation": {"augment": {"augmenters": ["backtranslation"], "fraction": 0.5}}})
+    config["augmentation"] = {"shards": 2, "augmenters": {
+        "ssmba": {"kind": "ssmba", "model": {"name": "tiny-mlm", "path": str(tiny_model)}},
+        "backtranslation": {"kind": "backtranslation", "max_new_tokens": 16,
+                            "forward": {"name": "tiny-en-de", "path": str(tiny_marian["forward"])},
+                            "backward": {"name": "tiny-de-en", "path": str(tiny_marian["backward"])}}}}
+    config["run"] = {"methods": ["SSMBA", "BackTranslation"], "datasets": ["MR"]}
+    write_config(workdir, config)
+    targets = [f"results/eval/MR/{m}/seed1.json" for m in ("SSMBA", "BackTranslation")]
+    proc = run_snakemake(workdir, "--cores", "2", *targets, "results/tables/table4_accuracy.csv")
+    return workdir, config, proc
+
+
+def test_augmented_methods_train_on_original_plus_augmented_rows(augmented_run):
+    workdir, _, _ = augmented_run
+    results = workdir / "results"
+    train_rows = json.loads((results / "data/MR/train.json").read_text())["rows"]
+    for name, method, fraction in (("ssmba", "SSMBA", 1.0), ("backtranslation", "BackTranslation", 0.5)):
+        rows = pd.read_parquet(results / f"augment/MR/{name}.parquet")
+        summary = json.loads((results / f"augment/MR/{name}.json").read_text())
+        assert list(rows.columns) == ["text", "label", "source_id"] and summary["shards"] == 2
+        assert summary["rows"] == len(rows) > 0.5 * train_rows and summary["rows_per_second"] > 0
+        assert rows["source_id"].is_monotonic_increasing and rows["source_id"].max() < train_rows
+        train = pd.read_parquet(results / "data/MR/train.parquet")
+        assert (rows["label"].to_numpy() == train["label"].to_numpy()[rows["source_id"]]).all()
+        metrics = json.loads((results / f"models/MR/{method}/seed1/metrics.json").read_text())
+        assert metrics["train_examples"] == train_rows + round(fraction * len(rows))
+        assert (workdir / f"logs/augment/MR/{name}/shard1-of-2.log").stat().st_size > 0
+
+
+def test_table4_lists_the_augmented_methods_beside_the_paper(augmented_run):
+    workdir, _, _ = augmented_run
+    table = pd.read_csv(workdir / "results/tables/table4_accuracy.csv").set_index("method")
+    assert list(table.index) == ["SSMBA", "BackTranslation"]
+    assert table.loc["SSMBA", "MR_on_MR_paper"] == pytest.approx(85.24)
+    assert table.loc["BackTranslation", "MR_on_MR_paper"] == pytest.approx(84.96)
+    assert table.loc["SSMBA", "MR_on_MR_n"] == 1
+
+
+# ---------------------------------------------------------------------------- input-space AT (AT-IP)
+# Two epochs, the first clean, 5% attacked: kept short (tests/test_input_adversarial.py checks what is generated).
+INPUT_METHODS = {
+    name: {"train": {"epochs": 2},
+           "adversarial_input": {"recipe": recipe, "clean_epochs": 1, "fraction": 0.05, "query_budget": 60,
+                                 "model_batch_size": 16}}
+    for name, recipe in (("A2T", "a2t"), ("A2T_MLM", "a2t_mlm"), ("BERT_Attack", "bert_attack"))
+}
+
+
+@pytest.fixture(scope="module")
+def input_at_run(tmp_path_factory, tiny_model, tiny_data):
+    """A2T, A2T_MLM and BERT-Attack on MR, one seed, with the tiny attack resources."""
+    from attack_fixtures import build_sentence_encoder, build_word_embedding
+    from conftest import shared_data
+
+    workdir = tmp_path_factory.mktemp("input_at_run")
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
+    config["seeds"] = [1]
+    config["methods"].update(copy.deepcopy(INPUT_METHODS))
+    config["run"] = {"methods": list(INPUT_METHODS), "datasets": ["MR"]}
+    config["attacks"] = {"resources": {
+        "word_embedding": str(build_word_embedding(workdir / "paragramcf")),
+        "sentence_encoder": str(build_sentence_encoder(workdir / "sentence_encoder", tiny_model)),
+        "masked_lm": str(tiny_model),
+        "nltk_data": str(shared_data("nltk_data")),
+    }}
+    write_config(workdir, config)
+    run_snakemake(workdir, "--cores", "2")
+    return workdir, config
+
+
+def test_input_space_methods_train_end_to_end(input_at_run):
+    workdir, config = input_at_run
+    for method in INPUT_METHODS:
+        metrics = json.loads((workdir / f"results/models/MR/{method}/seed1/metrics.json").read_text())
+        report = metrics["adversarial_input"]
+        assert report["settings"]["recipe"] == INPUT_METHODS[method]["adversarial_input"]["recipe"]
+        kinds = [(e["epoch"], e["kind"]) for e in report["epochs"]]
+        assert kinds == [(1, "clean"), (2, "adversarial")], kinds
+        adversarial = report["epochs"][-1]
+        assert adversarial["attacked"] == 11  # ceil(0.05 * 220 MR training sentences)
+        assert adversarial["added"] == adversarial["succeeded"] == adversarial["trained_on"]
+        assert adversarial["generation_seconds"] > 0 and adversarial["training_seconds"] > 0
+        assert (workdir / f"results/models/MR/{method}/seed1/model/adversarial_examples/epoch2.jsonl").is_file()
+        ev = json.loads((workdir / f"results/eval/MR/{method}/seed1.json").read_text())
+        assert set(ev["accuracy"]) == {"in_distribution", "YELP"}
+    # BERT-Attack reports its USE stand-in; the resources are the configured local ones.
+    bert_attack = json.loads((workdir / "results/models/MR/BERT_Attack/seed1/metrics.json").read_text())
+    assert any("UniversalSentenceEncoder" in s for s in bert_attack["adversarial_input"]["substitutions"])
+    assert bert_attack["adversarial_input"]["resources"]["masked_lm"] == config["attacks"]["resources"]["masked_lm"]
+    table = pd.read_csv(workdir / "results/tables/table4_accuracy.csv")
+    assert list(table["method"]) == list(INPUT_METHODS)

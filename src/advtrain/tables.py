@@ -193,3 +193,98 @@ def table2_asr(
         )
         add_row("Average", dataset, per_method, notes)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+# --------------------------------------------------------------------------- Table 3
+
+
+def table3_runtime(runs: Sequence[dict], methods: Sequence[str], baseline: str = "BERT") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fine-tuning wall time (minutes) per method and dataset, and its ratio to the baseline, beside the paper's.
+
+    ``runs``: ``{"dataset", "method", "seed", "job_seconds" (Snakemake's benchmark of the train job),
+    "train_seconds" (the training loop, metrics.json)}``. Absolute minutes depend on the hardware (the paper: one
+    V100, 4 epochs); the ratios to the baseline are what compare. Returns (numeric frame, display frame).
+    """
+    paper_df = paper.load("table3_runtime_minutes").set_index("method")
+    datasets = [d for d in ("IMDB", "MR") if any(r["dataset"] == d for r in runs)]
+    datasets += sorted({r["dataset"] for r in runs} - set(datasets))
+
+    def minutes(method: str, dataset: str, key: str) -> list[float]:
+        return [r[key] / 60.0 for r in sorted(runs, key=lambda r: r["seed"])
+                if r["method"] == method and r["dataset"] == dataset and r.get(key) is not None]
+
+    numeric_rows, display_rows = [], []
+    for method in methods:
+        num, disp = {"method": method}, {"method": method}
+        for dataset in datasets:
+            job = minutes(method, dataset, "job_seconds")
+            mean, sd, n = mean_sd(job)
+            base, _, _ = mean_sd(minutes(baseline, dataset, "job_seconds"))
+            theirs = float(paper_df.loc[method, dataset]) if method in paper_df.index and dataset in paper_df else math.nan
+            their_base = float(paper_df.loc[baseline, dataset]) if baseline in paper_df.index and dataset in paper_df \
+                else math.nan
+            num.update({f"{dataset}_minutes_mean": mean, f"{dataset}_minutes_sd": sd, f"{dataset}_n": n,
+                        f"{dataset}_train_minutes_mean": mean_sd(minutes(method, dataset, "train_seconds"))[0],
+                        f"{dataset}_ratio": mean / base if base else math.nan,
+                        f"{dataset}_paper_minutes": theirs, f"{dataset}_paper_ratio": theirs / their_base})
+            disp[f"{dataset} min (ours)"] = format_mean_sd(mean, sd, n, digits=1)
+            disp[f"{dataset} ×{baseline} (ours)"] = format_value(num[f"{dataset}_ratio"])
+            disp[f"{dataset} min (paper)"] = format_value(theirs, digits=1)
+            disp[f"{dataset} ×{baseline} (paper)"] = format_value(num[f"{dataset}_paper_ratio"])
+        numeric_rows.append(num)
+        display_rows.append(disp)
+    return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+# --------------------------------------------------------------------------- paired comparisons over seeds
+
+
+def paired_difference(ours: dict[int, float], base: dict[int, float], confidence: float = 0.95) -> dict:
+    """Mean of (ours - base) over the seeds both have, with a t-based interval (needs >= 2 seeds)."""
+    from scipy import stats
+
+    seeds = sorted(set(ours) & set(base))
+    diffs = np.asarray([ours[s] - base[s] for s in seeds], dtype=float)
+    out = {"n": len(seeds), "mean": float(diffs.mean()) if len(seeds) else math.nan, "low": math.nan,
+           "high": math.nan}
+    if len(seeds) >= 2:
+        half = stats.t.ppf(0.5 + confidence / 2, len(seeds) - 1) * diffs.std(ddof=1) / math.sqrt(len(seeds))
+        out.update(low=out["mean"] - half, high=out["mean"] + half)
+    return out
+
+
+def paired_comparisons(evals: Sequence[dict], summaries: Sequence[dict], methods: Sequence[str],
+                       baseline: str = "BERT", confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each method against the baseline, seed by seed: accuracy (in distribution, each ood set) and average ASR.
+
+    Differences are in percentage points, method minus baseline; the interval is the t interval of the mean paired
+    difference (seed s of a method against seed s of the baseline: same data order and initial head).
+    """
+    metrics: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for e in evals:
+        for key, acc in e["accuracy"].items():
+            label = "accuracy" if key == "in_distribution" else f"{key} accuracy"
+            metrics.setdefault((e["dataset"], label), {}).setdefault(e["method"], {})[e["seed"]] = 100.0 * acc
+    per_seed: dict[tuple[str, str, int], list[float]] = {}
+    for s in summaries:
+        value = _asr_percent(s)
+        if not math.isnan(value):
+            per_seed.setdefault((s["dataset"], s["method"], s["seed"]), []).append(value)
+    for (dataset, method, seed), values in per_seed.items():
+        metrics.setdefault((dataset, "average ASR"), {}).setdefault(method, {})[seed] = sum(values) / len(values)
+    numeric, display = [], []
+    for (dataset, metric), by_method in metrics.items():
+        if baseline not in by_method:
+            continue
+        for method in methods:
+            if method == baseline or method not in by_method:
+                continue
+            d = paired_difference(by_method[method], by_method[baseline], confidence)
+            numeric.append({"dataset": dataset, "metric": metric, "method": method, "baseline": baseline,
+                            "seeds": d["n"], "difference": d["mean"], "ci_low": d["low"], "ci_high": d["high"],
+                            "confidence": confidence})
+            interval = (f"[{d['low']:+.2f}, {d['high']:+.2f}]" if not math.isnan(d["low"]) else MISSING)
+            display.append({"dataset": dataset, "metric": metric, "method": method,
+                            f"− {baseline} (pp)": f"{d['mean']:+.2f}" if d["n"] else MISSING,
+                            f"{int(confidence * 100)}% CI": interval, "seeds": str(d["n"])})
+    return pd.DataFrame(numeric), pd.DataFrame(display)

@@ -13,11 +13,13 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
+from advtrain import augment  # noqa: E402
 from advtrain import config as cfg  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
 from advtrain.attacks import required_resources  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
+from advtrain.lca import settings as lca_settings  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -107,8 +109,136 @@ def attack_fetch_needed():
     )
 
 
+# ---------------------------------------------------------------------------- input-space AT (AT-IP)
+# Methods with an `adversarial_input` part attack training examples with a recipe that reads the attack resources
+# (`attacks.resources`, same keys, same fetch rules, same start-up errors as the attack stage).
+AT_IP_METHODS = [
+    m for m in METHODS if cfg.method_parts(config, m).get("adversarial_input")
+]
+
+
+def adversarial_input_kinds(method):
+    """The resource kinds the recipe of `method`'s adversarial_input part reads."""
+    part = cfg.method_parts(config, method).get("adversarial_input")
+    if not part:
+        return []
+    configured = {k: p for k, (p, local) in ATTACK_RESOURCES.items() if local}
+    return list(dict.fromkeys(required_resources(part["recipe"], configured)))
+
+
+if AT_IP_METHODS:
+    # Imports torch: only when an AT-IP method is selected.
+    from advtrain.training import input_space  # noqa: E402
+
+    for _m in AT_IP_METHODS:
+        try:
+            input_space.check_schedule(
+                cfg.method_parts(config, _m)["adversarial_input"],
+                cfg.train_settings(config, _m)["epochs"],
+                where=f"methods.{_m}.adversarial_input",
+            )
+            for _kind in adversarial_input_kinds(_m):
+                if ATTACK_RESOURCES[_kind][1]:
+                    attack_res.require({_kind: ATTACK_RESOURCES[_kind][0]}, _kind)
+        except (cfg.ConfigError, res.ResourceError) as e:
+            raise WorkflowError(f"Invalid configuration:\n{e}") from None
+
+
+def adversarial_input_fetch_needed():
+    return any(
+        not ATTACK_RESOURCES[kind][1]
+        and not (kind == "masked_lm" and ATTACK_RESOURCES[kind][0] == MODEL_DIR)
+        for m in AT_IP_METHODS
+        for kind in adversarial_input_kinds(m)
+    )
+
+
+# ---------------------------------------------------------------------------- augmentation (AT-DA)
+try:
+    augment.check_config(config)
+except cfg.ConfigError as e:
+    raise WorkflowError(f"Invalid configuration:\n{e}") from None
+AUGMENTATION = config.get("augmentation") or {}
+AUGMENTERS = augment.augmenters(config)
+AUGMENT_SHARDS = int(AUGMENTATION.get("shards", 4))
+# {augmenter: {role: (folder, is_local)}}: a local path, the pretrained model's folder, or a fetch output.
+AUGMENT_MODELS = {
+    name: {
+        role: augment.model_location(config, name, role)
+        for role in augment.MODEL_ROLES[spec["kind"]]
+    }
+    for name, spec in AUGMENTERS.items()
+}
+# Augmenters the selected methods use: only their local models must exist, only theirs are fetched.
+USED_AUGMENTERS = [
+    name
+    for name in AUGMENTERS
+    if any(
+        name in (cfg.method_parts(config, m).get("augment") or {}).get("augmenters", [])
+        for m in METHODS
+    )
+]
+# {cache folder name: (hub name, config key)} of the models fetch_augment_model downloads.
+AUGMENT_FETCH = {}
+for _name in USED_AUGMENTERS:
+    for _role, (_path, _local) in AUGMENT_MODELS[_name].items():
+        if _local:
+            try:
+                res.require_local(_path, f"{augment.model_key(_name, _role)}.path")
+            except res.ResourceError as e:
+                raise WorkflowError(str(e)) from None
+        elif _path != MODEL_DIR:
+            AUGMENT_FETCH[Path(_path).name] = (
+                AUGMENTERS[_name][_role]["name"],
+                augment.model_key(_name, _role),
+            )
+
+
+# ---------------------------------------------------------------------------- LCA (POS tagging)
+try:
+    lca_settings.check(config)
+except cfg.ConfigError as e:
+    raise WorkflowError(f"Invalid configuration:\n{e}") from None
+LCA = config.get("lca") or {}
+LCA_DATA = lca_settings.data_settings(config)
+LCA_METHODS = lca_settings.methods(config)
+LCA_SEEDS = lca_settings.seeds(config)
+if (
+    LCA_METHODS
+    and LCA_DATA.get("source", "treebank") != "local"
+    and not LCA_DATA.get("nltk_data")
+    and config["offline"]
+):
+    raise WorkflowError(
+        "lca.data.nltk_data: `offline` is set, so NLTK's corpus cannot be fetched; point "
+        f"lca.data.nltk_data to an NLTK data folder with corpora/{LCA_DATA.get('source', 'treebank')}."
+    )
+
+
+def lca_corpus_input(wildcards):
+    """What lca_data reads: local POS files, a configured NLTK folder, or the fetch rule's folder."""
+    if LCA_DATA.get("source") == "local":
+        return {f"file_{k}": v for k, v in (LCA_DATA.get("files") or {}).items()}
+    return {"nltk_data": LCA_DATA.get("nltk_data") or f"{CACHE}/lca/nltk_data"}
+
+
+def lca_outputs():
+    if not LCA_METHODS:
+        return []
+    stems = ["table5_lca", "table6_lca_words", "table7_ablation"]
+    return [
+        *expand("results/tables/{stem}.{ext}", stem=stems, ext=["csv", "md", "tex"]),
+        "results/tables/table5_lca_all_tags.csv",
+    ]
+
+
 # Nothing to download: make sure no library waits on the hub.
-if config["offline"] or not (res.needs_network(config) or attack_fetch_needed()):
+if config["offline"] or not (
+    res.needs_network(config)
+    or attack_fetch_needed()
+    or AUGMENT_FETCH
+    or adversarial_input_fetch_needed()
+):
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[var] = "1"
 
@@ -154,6 +284,31 @@ def method_spec(wildcards):
     return cfg.method_spec(config, wildcards.method)
 
 
+def adversarial_input_resources(wildcards):
+    """The attack resources an AT-IP method's recipe reads (res_<kind>: local path or fetch output); none otherwise."""
+    return {
+        f"res_{kind}": ATTACK_RESOURCES[kind][0]
+        for kind in adversarial_input_kinds(wildcards.method)
+    }
+
+
+def augmented_inputs(wildcards):
+    """The augmented rows a method's `augment` part adds to its training split (none for other methods)."""
+    part = cfg.method_parts(config, wildcards.method).get("augment") or {}
+    return {
+        f"augment_{name}": f"results/augment/{wildcards.dataset}/{name}.parquet"
+        for name in part.get("augmenters", [])
+    }
+
+
+def augmenter_model_inputs(wildcards):
+    """The models augmenter {augmenter} reads: local folders, or the fetch rules' outputs."""
+    return {
+        f"model_{role}": path
+        for role, (path, _) in AUGMENT_MODELS[wildcards.augmenter].items()
+    }
+
+
 def ood_test_splits(wildcards):
     return {name: f"results/data/{name}/test.parquet" for name in OOD_DATASETS}
 
@@ -192,11 +347,15 @@ def final_outputs():
         attack_outputs = [
             *attack_summaries(),
             *expand("results/tables/table2_asr.{ext}", ext=["csv", "md", "tex"]),
+            *expand("results/figures/tradeoff.{ext}", ext=["png", "pdf"]),
         ]
     return [
         *eval_files(),
         *attack_outputs,
         *expand("results/tables/table4_accuracy.{ext}", ext=["csv", "md", "tex"]),
+        *expand("results/tables/table3_runtime.{ext}", ext=["csv", "md", "tex"]),
+        *expand("results/tables/paired_vs_bert.{ext}", ext=["csv", "md", "tex"]),
         *expand("results/tables/table1_toy.{ext}", ext=["csv", "md", "tex"]),
         *expand("results/figures/figure1_toy.{ext}", ext=["png", "pdf"]),
+        *lca_outputs(),
     ]

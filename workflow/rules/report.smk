@@ -42,3 +42,81 @@ rule table2_asr:
         attack_names=ATTACK_NAMES,
     script:
         "../scripts/table2_asr.py"
+
+
+rule table3_runtime:
+    input:
+        metrics=expand(
+            "results/models/{dataset}/{method}/seed{seed}/metrics.json",
+            dataset=TRAIN_DATASETS,
+            method=METHODS,
+            seed=SEEDS,
+        ),
+        benchmarks=expand(
+            "results/benchmarks/train/{dataset}/{method}/seed{seed}.tsv",
+            dataset=TRAIN_DATASETS,
+            method=METHODS,
+            seed=SEEDS,
+        ),
+        paper=str(paper.path("table3_runtime_minutes")),
+    output:
+        csv=report(
+            "results/tables/table3_runtime.csv",
+            caption="../report/table3_runtime.rst",
+            category="Tables",
+        ),
+        md="results/tables/table3_runtime.md",
+        tex="results/tables/table3_runtime.tex",
+    log:
+        "logs/report/table3_runtime.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        methods=METHODS,
+    script:
+        "../scripts/table3_runtime.py"
+
+
+rule paired_comparisons:
+    input:
+        evals=eval_files(),
+        attacks=attack_summaries() if ATTACK_RECIPES else [],
+    output:
+        csv=report(
+            "results/tables/paired_vs_bert.csv",
+            caption="../report/paired_vs_bert.rst",
+            category="Tables",
+        ),
+        md="results/tables/paired_vs_bert.md",
+        tex="results/tables/paired_vs_bert.tex",
+    log:
+        "logs/report/paired_vs_bert.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        methods=METHODS,
+    script:
+        "../scripts/paired_comparisons.py"
+
+
+rule tradeoff_figure:
+    input:
+        table4="results/tables/table4_accuracy.csv",
+        table2="results/tables/table2_asr.csv",
+    output:
+        png=report(
+            "results/figures/tradeoff.png",
+            caption="../report/tradeoff.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/tradeoff.pdf",
+        points="results/figures/tradeoff_points.csv",
+    log:
+        "logs/report/tradeoff_figure.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        datasets=TRAIN_DATASETS,
+        ood=OOD_DATASETS[0] if OOD_DATASETS else "YELP",
+    script:
+        "../scripts/tradeoff_figure.py"

@@ -51,3 +51,23 @@ for _kind, (_path, _local) in ATTACK_RESOURCES.items():
             kind=_kind,
         script:
             "../scripts/fetch_attack_resource.py"
+
+
+# Augmenter models (the SSMBA masked LM, the MarianMT pair): one localrules fetch job per hub model that has no
+# local path (augmentation.augmenters.<name>.<model|forward|backward>.path); the SSMBA masked LM is fetch_model's
+# folder when it is the pretrained model.
+rule fetch_augment_model:
+    output:
+        directory(f"{CACHE}/augment/{{model}}"),
+    log:
+        "logs/resources/augment_{model}.log",
+    wildcard_constraints:
+        model=alternatives(AUGMENT_FETCH),
+    localrule: True
+    conda:
+        "../../envs/augment.yaml"
+    params:
+        name=lambda w: AUGMENT_FETCH[w.model][0],
+        key=lambda w: AUGMENT_FETCH[w.model][1],
+    script:
+        "../scripts/fetch_augment_model.py"

@@ -1,5 +1,7 @@
 rule train:
     input:
+        unpack(augmented_inputs),
+        unpack(adversarial_input_resources),
         model=model_input,
         train="results/data/{dataset}/train.parquet",
         validation="results/data/{dataset}/validation.parquet",

@@ -15,6 +15,10 @@ metrics = fine_tune(
     checkpoint_dir=snakemake.params.checkpoints,
     spec=snakemake.params.spec,
     seed=int(snakemake.wildcards.seed),
+    # AT-DA: augmented rows (inputs named augment_<augmenter>) join the training split.
+    augmented_paths=[path for key, path in snakemake.input.items() if key.startswith("augment_")],
+    # AT-IP: the attack recipe's resources (inputs named res_<kind>, as the attack rules name them).
+    attack_resources={key[4:]: path for key, path in snakemake.input.items() if key.startswith("res_")},
 )
 metrics.update(dataset=snakemake.wildcards.dataset, method=snakemake.wildcards.method)
 write_metrics(metrics, snakemake.output.metrics)

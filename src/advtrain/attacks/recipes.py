@@ -1,5 +1,8 @@
 """The paper's four attacks as TextAttack 0.3.11 builds them, with every downloaded component made from a local file.
 
+``bert_attack`` (BERT-Attack, Li et al. 2020) is built too, for input-space adversarial training
+(:mod:`advtrain.training.input_space`); it keeps the published 48 candidates where TextAttack 0.3.11 has 8.
+
 Each ``_build_*`` below is the body of the recipe's ``build()`` in ``textattack/attack_recipes/`` (same transformation,
 constraint classes, thresholds, windows, goal function and search), with three kinds of change, all listed here:
 
@@ -7,7 +10,7 @@ constraint classes, thresholds, windows, goal function and search), with three k
   :mod:`advtrain.attacks.resources`): the counter-fitted embedding is passed as ``embedding=``; the masked LM as a model
   + tokenizer; A2T's SBERT gets the local folder as ``model_name``; PSO's HowNet bank and flair tagger are read from
   local files by TextAttack's own code (see :func:`_hownet_swap` and ``register_flair_pos``).
-- The Universal Sentence Encoder (TextFooler, BAE) needs ``tensorflow_hub``. When it is not importable, or no local
+- The Universal Sentence Encoder (TextFooler, BAE, BERT-Attack) needs ``tensorflow_hub``. When it is not importable, or no local
   USE is configured, TextAttack's ``SBERT`` constraint over ``resources["sentence_encoder"]`` takes its place with the
   USE constraint's threshold, metric, window and comparison settings, and the substitution is reported in
   :attr:`AttackBuild.substitutions`.
@@ -29,9 +32,10 @@ from advtrain.attacks import resources as res
 from advtrain.resources import ResourceError
 
 #: Recipe names (``a2t_mlm`` is A2T's ``mlm=True`` variant).
-RECIPES = ("textfooler", "bae", "a2t", "a2t_mlm", "pso")
+RECIPES = ("textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack")
 ALIASES = {"textfoolerjin2019": "textfooler", "baegarg2019": "bae", "a2tyoo2021": "a2t", "psozang2020": "pso",
-           "a2t-mlm": "a2t_mlm", "a2tmlm": "a2t_mlm"}
+           "a2t-mlm": "a2t_mlm", "a2tmlm": "a2t_mlm", "bertattackli2020": "bert_attack", "bert-attack": "bert_attack",
+           "bertattack": "bert_attack"}
 
 # fmt: off
 #: TextFooler's stopword list, copied from textattack/attack_recipes/textfooler_jin_2019.py (TextAttack 0.3.11).
@@ -79,6 +83,7 @@ def required_resources(name: str, resources: dict | None = None) -> list[str]:
         "a2t": ["nltk_data", words, "sentence_encoder"],
         "a2t_mlm": ["nltk_data", "masked_lm", "sentence_encoder"],
         "pso": ["nltk_data", "hownet", "flair_pos"],
+        "bert_attack": ["nltk_data", "masked_lm", sentence],
     }[name]
 
 
@@ -278,18 +283,40 @@ def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size):
     return Attack(goal_function, constraints, transformation, search_method)
 
 
+def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    """BERTAttackLi2020.build with K = 48 candidates, as in Li et al. (2020) and TextAttack before 0.3.11.
+
+    TextAttack 0.3.11 lowered ``max_candidates`` to 8 because 48 makes the sub-word combinations of multi-piece words
+    explode (its issue #586); the paper we reproduce trained with the published attack, so K = 48 is kept here.
+    """
+    from textattack import Attack
+    from textattack.constraints.overlap import MaxWordsPerturbed
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+    from textattack.search_methods import GreedyWordSwapWIR
+
+    transformation = _masked_lm_swap(ctx, method="bert-attack", max_candidates=48)
+    constraints = [RepeatModification(), StopwordModification()]
+    constraints.append(MaxWordsPerturbed(max_percent=0.4))
+    constraints.append(ctx.use_constraint("bert_attack", threshold=0.2, metric="cosine",
+                                          compare_against_original=True, window_size=None))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR(wir_method="unk")
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
 _BUILDERS = {
     "textfooler": _build_textfooler,
     "bae": _build_bae,
     "a2t": _build_a2t,
     "a2t_mlm": lambda *args: _build_a2t(*args, mlm=True),
     "pso": _build_pso,
+    "bert_attack": _build_bert_attack,
 }
 
 
 def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
                  model_batch_size: int = 32) -> AttackBuild:
-    """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso) against ``model_wrapper``.
+    """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso, bert_attack) against ``model_wrapper``.
 
     ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
     :class:`~advtrain.resources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the

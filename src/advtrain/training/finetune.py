@@ -13,6 +13,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pandas as pd
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
@@ -24,29 +25,38 @@ from transformers import (
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from advtrain import device
+from advtrain.augment import training_frame
 from advtrain.data import read_split
 from advtrain.training.trainer import AdvTrainer
 
 
-def build_parts(parts: dict) -> dict:
-    """Instantiate a method's parts as keyword arguments of ``AdvTrainer``."""
+def build_parts(parts: dict, **context) -> dict:
+    """Instantiate a method's parts as keyword arguments of ``AdvTrainer``.
+
+    ``context`` is what a part needs from the run (``adversarial_input``: train_path, tokenizer, max_length, epochs,
+    store_dir, resources; see ``advtrain.training.input_space.build_input_adversary``).
+    """
     kwargs = {}
     if parts.get("adversarial_embedding"):
         from advtrain.training.embedding import build_embedding_adversary
 
         kwargs["embedding_adversary"] = build_embedding_adversary(parts["adversarial_embedding"])
-    unknown = set(parts) - {"adversarial_embedding"}
+    if parts.get("adversarial_input"):
+        from advtrain.training.input_space import build_input_adversary
+
+        kwargs["input_adversary"] = build_input_adversary(parts["adversarial_input"], **context)
+    unknown = set(parts) - {"adversarial_embedding", "adversarial_input", "augment"}  # augment: data, not trainer
     if unknown:
         # The schema stops these first; this guards direct calls of the package.
         raise NotImplementedError(f"method parts not implemented: {', '.join(sorted(unknown))}")
     return kwargs
 
 
-def tokenized(path: str | Path, tokenizer, max_length: int) -> datasets.Dataset:
-    df = read_split(path)
+def tokenized(path: str | Path | pd.DataFrame, tokenizer, max_length: int) -> datasets.Dataset:
+    df = path if isinstance(path, pd.DataFrame) else read_split(path)
     ds = datasets.Dataset.from_pandas(df, preserve_index=False)
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                remove_columns=["text"], desc=f"tokenising {Path(path).name}")
+                remove_columns=["text"], desc=f"tokenising {path.attrs.get('name', 'rows') if isinstance(path, pd.DataFrame) else Path(path).name}")
     return ds.rename_column("label", "labels")
 
 
@@ -85,43 +95,26 @@ def fine_tune(
     spec: dict,
     seed: int,
     keep_checkpoints: bool = False,
+    attack_resources: dict | None = None,
+    augmented_paths: list[str | Path] | tuple = (),
 ) -> dict:
     """Train, save the final model to ``output_dir`` and return the run's metrics.
 
-    ``spec`` is ``advtrain.config.method_spec``: ``{"train": settings, "parts": {...}}``.
+    ``spec`` is ``advtrain.config.method_spec``: ``{"train": settings, "parts": {...}}``. ``attack_resources``
+    ({kind: local path}, as ``attacks.resources``) is what an ``adversarial_input`` part's recipe reads.
     """
     settings = spec["train"]
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     # Seeded before the classifier head is initialised, so a seed fixes the whole run.
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
-    train_ds = tokenized(train_path, tokenizer, settings["max_length"])
+    # AT-DA: the augmenters' rows (generated before training) join the training split.
+    train_ds = tokenized(training_frame(train_path, list(augmented_paths), spec.get("parts", {}).get("augment")),
+                         tokenizer, settings["max_length"])
     val_ds = tokenized(validation_path, tokenizer, settings["max_length"])
 
     precision = device.precision(settings.get("precision", "auto"))
-    args = TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=settings["batch_size"],
-        per_device_eval_batch_size=settings.get("eval_batch_size", settings["batch_size"]),
-        gradient_accumulation_steps=settings.get("gradient_accumulation_steps", 1),
-        learning_rate=settings["learning_rate"],
-        num_train_epochs=settings["epochs"],
-        warmup_ratio=settings.get("warmup_ratio", 0.0),
-        weight_decay=settings.get("weight_decay", 0.0),
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        seed=seed,
-        data_seed=seed,
-        eval_strategy="no",  # evaluated once after training, so the timed loop is training only
-        save_strategy="epoch",
-        save_total_limit=1,
-        logging_strategy="steps",
-        logging_steps=0.02,  # a fraction of all steps: ~50 loss records whatever the run length
-        report_to=[],
-        dataloader_num_workers=settings.get("dataloader_workers", 0),
-        disable_tqdm=False,
-        use_cpu=not torch.cuda.is_available(),
-    )
+    args = training_arguments(settings, checkpoint_dir, seed)
     trainer = AdvTrainer(
         model=model,
         args=args,
@@ -130,7 +123,9 @@ def fine_tune(
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=accuracy,
-        **build_parts(spec.get("parts", {})),
+        **build_parts(spec.get("parts", {}), train_path=train_path, tokenizer=tokenizer,
+                      max_length=settings["max_length"], epochs=settings["epochs"], resources=attack_resources,
+                      store_dir=Path(checkpoint_dir) / "adversarial_examples"),
     )
     resume = last_complete_checkpoint(checkpoint_dir)
     if resume:
@@ -159,6 +154,10 @@ def fine_tune(
         "validation_loss": float(validation["eval_loss"]),
         "resumed_from": resume,
     }
+    if trainer.input_adversary is not None:
+        # Counts and generation/training seconds per epoch; the examples themselves go next to the final model.
+        metrics["adversarial_input"] = trainer.input_adversary.summary(settings["epochs"])
+        trainer.input_adversary.export(Path(output_dir) / "adversarial_examples")
     if not keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
@@ -166,3 +165,31 @@ def fine_tune(
 
 def write_metrics(metrics: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+
+
+def training_arguments(settings: dict, checkpoint_dir: str | Path, seed: int) -> TrainingArguments:
+    """The ``TrainingArguments`` every fine-tuning here uses: epoch checkpoints, no evaluation inside the timed loop."""
+    precision = device.precision(settings.get("precision", "auto"))
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=settings["batch_size"],
+        per_device_eval_batch_size=settings.get("eval_batch_size", settings["batch_size"]),
+        gradient_accumulation_steps=settings.get("gradient_accumulation_steps", 1),
+        learning_rate=settings["learning_rate"],
+        num_train_epochs=settings["epochs"],
+        warmup_ratio=settings.get("warmup_ratio", 0.0),
+        weight_decay=settings.get("weight_decay", 0.0),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        seed=seed,
+        data_seed=seed,
+        eval_strategy="no",  # evaluated once after training, so the timed loop is training only
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=0.02,  # a fraction of all steps: ~50 loss records whatever the run length
+        report_to=[],
+        dataloader_num_workers=settings.get("dataloader_workers", 0),
+        disable_tqdm=False,
+        use_cpu=not torch.cuda.is_available(),
+    )

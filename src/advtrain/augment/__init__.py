@@ -1,0 +1,136 @@
+"""Offline data augmentation for the AT-DA methods: SSMBA and back-translation.
+
+Augmented copies of a training split are generated once, before training, in shards (one job per shard), and
+gathered into ``results/augment/{dataset}/{augmenter}.parquet`` (text,label,source_id). A method's ``augment``
+part names the augmenters whose rows are added to its training set and the fraction of them to add.
+
+Config: ``augmentation.shards`` and ``augmentation.augmenters.<name>`` with a ``kind`` (``ssmba`` |
+``backtranslation``), its models (``model``; ``forward`` and ``backward``) as a hub ``name`` or a local ``path``,
+and the kind's settings (``ssmba.DEFAULTS``, ``backtranslation.DEFAULTS``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from advtrain.augment.shards import (
+    COLUMNS,
+    Timer,
+    gather,
+    gather_summaries,
+    parse_scatteritem,
+    shard_rows,
+    summarise,
+)
+
+__all__ = ["COLUMNS", "MODEL_ROLES", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
+           "parse_scatteritem", "shard_rows", "summarise", "training_frame"]
+
+# The models each kind reads, by config key.
+MODEL_ROLES = {"ssmba": ("model",), "backtranslation": ("forward", "backward")}
+
+
+def augmenters(config: dict) -> dict[str, dict]:
+    return dict((config.get("augmentation") or {}).get("augmenters") or {})
+
+
+def check_config(config: dict) -> None:
+    """Cross-references the schema cannot express: a method's augmenters must be defined."""
+    from advtrain.config import ConfigError
+
+    defined = augmenters(config)
+    for method, parts in config["methods"].items():
+        for i, name in enumerate(((parts or {}).get("augment") or {}).get("augmenters", [])):
+            if name not in defined:
+                raise ConfigError(f"methods.{method}.augment.augmenters[{i}]: unknown augmenter {name!r} "
+                                  f"(defined under `augmentation.augmenters`: {', '.join(defined) or 'none'})")
+
+
+def model_location(config: dict, augmenter: str, role: str) -> tuple[str, bool]:
+    """(folder of an augmenter's model, whether it is a configured local path).
+
+    A local ``path`` wins. A hub ``name`` equal to the pretrained model's is that model's folder (one copy);
+    any other is fetched into ``{cache_dir}/augment/``.
+    """
+    from advtrain import resources as res
+
+    spec = augmenters(config)[augmenter][role]
+    if spec.get("path"):
+        return str(spec["path"]), True
+    if spec["name"] == config["model"]["name"]:
+        return res.model_location(config)
+    return f"{config['cache_dir']}/augment/{res.slug(spec['name'])}", False
+
+
+def model_key(augmenter: str, role: str) -> str:
+    return f"augmentation.augmenters.{augmenter}.{role}"
+
+
+def fetch_model(name: str, dest: str | Path, key: str) -> Path:
+    """Download an augmenter's hub model; the error names the config key (``key``.name / ``key``.path)."""
+    from advtrain import resources as res
+
+    try:
+        return res.fetch_model(name, dest)
+    except res.ResourceError as exc:
+        raise res.ResourceError(
+            f"{key}.name: could not download {name!r} ({exc.__cause__}). Without network access, copy the model "
+            f"to a local folder and set `{key}.path` to it."
+        ) from exc
+
+
+def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.DataFrame,
+                  augmenter: str = "") -> tuple[pd.DataFrame, dict]:
+    """Augment one shard's rows; returns (text,label,source_id rows, summary)."""
+    from advtrain import device as dev
+    from advtrain.resources import require_local
+
+    key = f"augmentation.augmenters.{augmenter or kind}"
+    for role in MODEL_ROLES[kind]:
+        require_local(models[role], f"{key}.{role}.path")
+    settings = {k: v for k, v in settings.items() if k not in ("kind", *MODEL_ROLES[kind])}
+    if kind == "ssmba":
+        from advtrain.augment.ssmba import SSMBA
+
+        augmenter_ = SSMBA(models["model"], settings, key=key)
+    elif kind == "backtranslation":
+        from advtrain.augment.backtranslation import BackTranslation
+
+        augmenter_ = BackTranslation(models["forward"], models["backward"], settings, key=key)
+    else:
+        raise ValueError(f"{key}.kind: unknown augmenter kind {kind!r} (known: {', '.join(MODEL_ROLES)})")
+    with Timer() as timer:
+        out = augmenter_.augment(rows)
+    summary = summarise(out, rows, timer.seconds, augmenter=augmenter, kind=kind,
+                        settings=augmenter_.settings, models=models, device=str(dev.device()),
+                        stats=augmenter_.stats)
+    return out, summary
+
+
+def training_frame(train_path: str | Path, augmented: list[str | Path], part: dict | None) -> pd.DataFrame:
+    """The training split followed by the augmented rows a method's ``augment`` part selects.
+
+    ``fraction`` (default 1: all) of each augmenter's rows are added, a sample fixed by ``seed`` (default 0), so
+    every training seed of a method sees the same augmented rows.
+    """
+    from advtrain.data import read_split
+
+    train = read_split(train_path)[["text", "label"]]
+    part = part or {}
+    if augmented and not part:
+        raise ValueError("augmented files given for a method without an `augment` part")
+    frames = [train]
+    for path in augmented:
+        rows = pd.read_parquet(path)
+        missing = set(COLUMNS) - set(rows.columns)
+        if missing:
+            raise ValueError(f"{path}: expected columns {', '.join(COLUMNS)}; missing {', '.join(sorted(missing))}")
+        fraction = float(part.get("fraction", 1.0))
+        if fraction < 1.0:
+            rows = rows.sample(n=round(fraction * len(rows)), random_state=int(part.get("seed", 0))).sort_index()
+        frames.append(rows[["text", "label"]].astype({"label": train["label"].dtype}))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["name"] = " + ".join([Path(train_path).name, *(Path(p).name for p in augmented)])
+    return out

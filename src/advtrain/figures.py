@@ -1,0 +1,87 @@
+"""The robustness-generalisation trade-off figure: average ASR against accuracy per method, ours and the paper's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from advtrain import paper
+
+
+def tradeoff_points(table4: pd.DataFrame, table2: pd.DataFrame, datasets: Sequence[str], ood: str = "YELP") -> pd.DataFrame:
+    """One row per (dataset, method, source): average ASR (x), in-distribution and ood accuracy (y), in %.
+
+    ``table4``/``table2`` are the numeric frames of Tables 4 and 2 (``*_mean`` columns are ours, ``*_paper`` the
+    paper's); a method missing on either axis is left out.
+    """
+    t4 = table4.set_index("method")
+    average = table2[table2["attack"] == "Average"].set_index("dataset")
+    rows = []
+    for dataset in datasets:
+        if dataset not in average.index:
+            continue
+        for method in t4.index:
+            for source, suffix in (("ours", "mean"), ("paper", "paper")):
+                asr = average.loc[dataset].get(f"{method}_{suffix}", math.nan)
+                acc_in = t4.loc[method].get(f"{dataset}_on_{dataset}_{suffix}", math.nan)
+                acc_ood = t4.loc[method].get(f"{dataset}_on_YELP_{suffix}", math.nan)
+                if not math.isnan(asr) and not (math.isnan(acc_in) and math.isnan(acc_ood)):
+                    rows.append({"dataset": dataset, "method": method, "source": source, "average_asr": asr,
+                                 "in_distribution_accuracy": acc_in, f"{ood}_accuracy": acc_ood})
+    return pd.DataFrame(rows)
+
+
+def plot_tradeoff(points: pd.DataFrame, stem: str | Path, ood: str = "YELP") -> list[Path]:
+    """Per dataset, two panels (in distribution, ood): ASR on x, accuracy on y; filled = ours, hollow = paper."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(points["dataset"])) or ["—"]
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 4 * len(datasets)), squeeze=False)
+    methods = sorted(set(points["method"])) if len(points) else []
+    colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    for row, dataset in enumerate(datasets):
+        for col, (column, label) in enumerate((("in_distribution_accuracy", f"{dataset} accuracy (%)"),
+                                               (f"{ood}_accuracy", f"{ood} accuracy (%)"))):
+            ax = axes[row][col]
+            sub = points[points["dataset"] == dataset] if len(points) else points
+            for _, p in sub.iterrows():
+                ours = p["source"] == "ours"
+                ax.scatter(p["average_asr"], p[column], s=60, color=colours[p["method"]],
+                           facecolors=colours[p["method"]] if ours else "none", marker="o" if ours else "s")
+                ax.annotate(p["method"] if ours else f"{p['method']} (paper)", (p["average_asr"], p[column]),
+                            fontsize=7, xytext=(4, 3), textcoords="offset points")
+            ax.set_xlabel("average attack success rate (%), lower = more robust")
+            ax.set_ylabel(label)
+            ax.set_title(f"trained on {dataset}")
+            ax.grid(alpha=0.3)
+    fig.suptitle("Robustness vs generalisation: ours (filled) and the paper's (hollow squares)")
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
+def paper_points(datasets: Sequence[str]) -> pd.DataFrame:
+    """The paper's own (ASR, accuracy) points, for a figure without runs of ours."""
+    t4 = paper.load("table4_accuracy").set_index("method")
+    t2 = paper.load("table2_asr")
+    rows = []
+    for dataset in datasets:
+        average = t2[(t2["attack"] == "Average") & (t2["dataset"] == dataset)]
+        for method in t4.index:
+            if method in average.columns:
+                rows.append({"dataset": dataset, "method": method, "source": "paper",
+                             "average_asr": float(average[method].iloc[0]),
+                             "in_distribution_accuracy": float(t4.loc[method, f"{dataset}_on_{dataset}"]),
+                             "YELP_accuracy": float(t4.loc[method, f"{dataset}_on_YELP"])})
+    return pd.DataFrame(rows)

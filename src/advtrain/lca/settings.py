@@ -1,0 +1,58 @@
+"""The config's ``lca`` block: which taggers to train, with which settings, and what the schema cannot check."""
+
+from __future__ import annotations
+
+import copy
+
+from advtrain.config import ConfigError, method_spec
+
+#: Method parts a POS tagger can use (the others act on sentiment data: augmented reviews, attacks on reviews).
+TAGGER_PARTS = {"adversarial_embedding"}
+
+
+def lca_block(config: dict) -> dict:
+    return config.get("lca") or {}
+
+
+def methods(config: dict) -> list[str]:
+    return list(lca_block(config).get("methods") or [])
+
+
+def seeds(config: dict) -> list[int]:
+    return list(lca_block(config).get("seeds") or config["seeds"])
+
+
+def check(config: dict) -> None:
+    """Names under ``lca.methods`` exist and use only parts a tagger has; a local source names its files."""
+    block = lca_block(config)
+    for i, name in enumerate(methods(config)):
+        if name not in config["methods"]:
+            raise ConfigError(f"lca.methods[{i}]: unknown method {name!r} (defined under `methods`: "
+                              f"{', '.join(config['methods'])})")
+        other = set(method_spec(config, name)["parts"]) - TAGGER_PARTS
+        if other:
+            raise ConfigError(f"lca.methods[{i}]: method {name!r} has part(s) {', '.join(sorted(other))} that a POS "
+                              f"tagger cannot use (only: {', '.join(sorted(TAGGER_PARTS))})")
+    data = block.get("data") or {}
+    if data.get("source") == "local" and not data.get("files"):
+        raise ConfigError("lca.data.files: the local source needs {all: path} or {train: path, test: path}")
+    files = data.get("files") or {}
+    if files and set(files) not in ({"all"}, {"train", "test"}):
+        raise ConfigError(f"lca.data.files: give either {{all}} or {{train, test}}, got {{{', '.join(sorted(files))}}}")
+
+
+def tagger_spec(config: dict, method: str) -> dict:
+    """The method's spec with ``lca.train`` overriding the training settings (taggers may need other epochs)."""
+    spec = copy.deepcopy(method_spec(config, method))
+    spec["train"].update(lca_block(config).get("train") or {})
+    return spec
+
+
+def data_settings(config: dict) -> dict:
+    return dict(lca_block(config).get("data") or {})
+
+
+def analysis_settings(config: dict) -> dict:
+    block = lca_block(config)
+    keys = ("probe", "top_neurons", "words_per_neuron", "ablation_neurons", "search_stride")
+    return {k: copy.deepcopy(block[k]) for k in keys if k in block}

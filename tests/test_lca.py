@@ -1,0 +1,189 @@
+"""Linguistic Correlation Analysis: POS data, the tagger, activations, the probe's rankings and Tables 5-7."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_data
+
+from advtrain.data import DataError
+from advtrain.lca import activations as acts
+from advtrain.lca import probe as probes
+from advtrain.lca.analysis import analyse, association, top_words
+from advtrain.lca.pos_data import load_pos_data, read_tagged_file, summarise, tag_set
+from advtrain.lca.tables import table5, table6, table7, write_table6
+
+TAGS = ["DT", "JJ", "NN", "RB", "VBZ"]
+
+
+def synthetic(n_words: int, seed: int, neurons: int = 12) -> dict:
+    """Neuron k fires only on words of tag k (k < len(TAGS)); the others are noise. Tag k's words are t{k}w{i}."""
+    rng = np.random.default_rng(seed)
+    tags = rng.integers(0, len(TAGS), size=n_words)
+    x = rng.normal(0.0, 0.3, size=(n_words, neurons))
+    x[np.arange(n_words), tags] += 3.0
+    words = np.array([f"t{t}w{rng.integers(0, 6)}" for t in tags])
+    return {"activations": x.astype(np.float16), "words": words, "tags": tags.astype(np.int32),
+            "layers": np.int32(2), "hidden_size": np.int32(neurons // 2)}
+
+
+SETTINGS = {"probe": {"epochs": 10, "batch_size": 128, "learning_rate": 3e-2, "l1": 1e-2, "l2": 1e-4},
+            "top_neurons": 1, "words_per_neuron": 4, "ablation_neurons": 5, "search_stride": 50}
+
+
+def test_probe_ranks_the_firing_neuron_first_and_table5_matches_fully():
+    train, test = synthetic(2000, 0), synthetic(400, 1)
+    result = analyse(train, test, TAGS, SETTINGS, seed=0)
+    assert result["probe_accuracy"] > 0.95
+    for k, row in enumerate(result["association"]):
+        assert row["neurons"][0] == k, row
+        assert row["total"] == 4 and row["match"] == 4 and row["percent"] == 100.0
+        assert all(w.startswith(f"t{k}w") for w in row["words"])
+        assert row["usual_tag_words"] == row["words"]
+    # The top-5 ranked neurons overall are the five firing ones; a probe on them alone keeps the accuracy.
+    assert sorted(result["top_ranked_neurons"]) == sorted(f"L{k // 6}:{k % 6}" for k in range(5))
+    assert result["ablation_accuracy"] > 0.95
+
+
+def test_same_seed_same_ranking_and_ablation_keeps_only_the_chosen_neurons(monkeypatch):
+    train, test = synthetic(1500, 2), synthetic(300, 3)
+    a = probes.train_probe(train["activations"], train["tags"], len(TAGS), seed=7, epochs=2)
+    b = probes.train_probe(train["activations"], train["tags"], len(TAGS), seed=7, epochs=2)
+    assert np.array_equal(probes.weights(a), probes.weights(b))
+    assert np.array_equal(probes.neuron_ordering(probes.weights(a)), probes.neuron_ordering(probes.weights(b)))
+    seen = {}
+    real = probes.train_probe
+
+    def spy(x, y, classes, **kwargs):
+        seen["shape"] = x.shape
+        return real(x, y, classes, **kwargs)
+
+    monkeypatch.setattr(probes, "train_probe", spy)
+    probes.ablation_accuracy(train["activations"], train["tags"], test["activations"], test["tags"],
+                             np.array([3, 0]), len(TAGS), epochs=1)
+    assert seen["shape"] == (1500, 2)
+    # Only neuron 0 kept: the probe can tell tag 0 from the rest and nothing else.
+    acc = probes.ablation_accuracy(train["activations"], train["tags"], test["activations"], test["tags"],
+                                   np.array([0]), len(TAGS), epochs=3, learning_rate=1e-2)
+    assert acc < 0.6
+
+
+def test_top_neurons_follow_the_mass_rule():
+    w = np.array([[5.0, 3.0, 1.0, 1.0], [0.0, 0.0, 0.0, 4.0]])
+    top = probes.top_neurons_per_class(w, 0.5)
+    assert list(top[0]) == [0] and list(top[1]) == [3]
+    top = probes.top_neurons_per_class(w, 0.8)
+    assert list(top[0]) == [0, 1]
+    assert list(probes.neuron_ordering(w, 10)[:3]) == [3, 0, 1]  # 3 has all of its class's mass
+
+
+def test_top_words_are_distinct_and_by_activation():
+    x = np.array([[1.0], [5.0], [4.0], [5.0], [3.0]])
+    words = np.array(["a", "b", "c", "b", "d"])
+    assert top_words(x, words, 0, 3) == ["b", "c", "d"]
+    rankings = np.array([[0]])
+    rows = association(rankings, {"activations": x, "words": words, "tags": np.array([0, 0, -1, 0, 0])},
+                       {"activations": x, "words": words, "tags": np.array([0, 0, 0, 0, 0])}, ["NN"],
+                       top_neurons=1, words_per_neuron=3)
+    assert rows[0]["match"] == 2 and rows[0]["total"] == 3  # c has no gold tag in the test data
+
+
+# ------------------------------------------------------------------------------------------------ data
+def write_conll(path, sentences):
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in s) for s in sentences) + "\n")
+    return path
+
+
+def test_local_conll_file_split_and_traces(tmp_path):
+    sentences = [[("The", "DT"), ("*T*-1", "-NONE-"), ("cat", "NN"), ("runs", "VBZ")]] * 19 + [[("Ok", "UH")]]
+    file = write_conll(tmp_path / "pos.txt", sentences)
+    splits = load_pos_data({"source": "local", "files": {"all": str(file)}, "test_fraction": 0.25, "split_seed": 1})
+    assert len(splits["train"]) == 15 and len(splits["test"]) == 5
+    assert all("-NONE-" not in s["tags"] for s in splits["train"] + splits["test"])
+    again = load_pos_data({"source": "local", "files": {"all": str(file)}, "test_fraction": 0.25, "split_seed": 1})
+    assert again == splits
+    kept = load_pos_data({"source": "local", "files": {"all": str(file)}, "drop_traces": False})
+    assert "-NONE-" in tag_set(kept["train"])
+    assert summarise(splits)["train"]["sentences"] == 15
+
+
+def test_bad_pos_files_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("The DT\ncat\n")
+    with pytest.raises(DataError, match=r"bad\.txt, line 2"):
+        read_tagged_file(bad)
+    (tmp_path / "latin.txt").write_bytes(b"The DT\ncaf\xe9 NN\n")
+    with pytest.raises(DataError, match=r"latin\.txt, line 2: not UTF-8"):
+        read_tagged_file(tmp_path / "latin.txt")
+    with pytest.raises(DataError, match="lca.data.files"):
+        load_pos_data({"source": "local", "files": {"train": str(bad)}})
+    with pytest.raises(DataError, match="lca.data.nltk_data"):
+        load_pos_data({"source": "treebank", "nltk_data": str(tmp_path / "nowhere")})
+
+
+def test_nltk_treebank_sample():
+    folder = shared_data("nltk_data")
+    splits = load_pos_data({"source": "treebank", "nltk_data": str(folder), "test_fraction": 0.1, "split_seed": 42})
+    assert len(splits["train"]) + len(splits["test"]) == 3914 and len(splits["test"]) == 391
+    assert "-NONE-" not in tag_set(splits["train"]) and {"JJ", "MD", "VBD", ":", "VBZ"} <= set(tag_set(splits["train"]))
+
+
+# ------------------------------------------------------------------------------------------------ tagger + activations
+def test_tagger_trains_and_activations_cover_every_word(tmp_path, tiny_model):
+    from advtrain.lca.pos_data import write_sentences
+    from advtrain.lca.tagging import fine_tune_tagger
+
+    rng = np.random.default_rng(0)
+    vocab = {"DT": ["the", "a"], "JJ": ["good", "bad", "great"], "NN": ["movie", "film", "plot"]}
+    sentences = []
+    for _ in range(60):
+        n = int(rng.integers(1, 4))
+        words = [vocab["DT"][rng.integers(2)]] + [vocab["JJ"][rng.integers(3)] for _ in range(n)] + [
+            vocab["NN"][rng.integers(3)]]
+        sentences.append({"words": words, "tags": ["DT"] + ["JJ"] * n + ["NN"]})
+    write_sentences(sentences[:50], tmp_path / "train.jsonl")
+    write_sentences(sentences[50:], tmp_path / "test.jsonl")
+    tags = tag_set(sentences)
+    spec = {"train": {"max_length": 16, "batch_size": 8, "learning_rate": 3e-3, "epochs": 3, "precision": "auto"},
+            "parts": {"adversarial_embedding": {"kind": "pgd", "steps": 1}}}
+    metrics = fine_tune_tagger(tiny_model, tmp_path / "train.jsonl", tmp_path / "test.jsonl", tags,
+                               tmp_path / "model", tmp_path / "ckpt", spec, seed=1)
+    assert metrics["test_token_accuracy"] > 0.8, metrics
+    assert not (tmp_path / "ckpt").exists()
+    out = acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, batch_size=4)
+    words = sum(len(s["words"]) for s in sentences[50:])
+    assert out["activations"].shape[0] == len(out["words"]) == len(out["tags"]) == words
+    assert out["activations"].dtype == np.float16
+    assert out["activations"].shape[1] == int(out["layers"]) * int(out["hidden_size"])
+    assert list(out["words"][: len(sentences[50]["words"])]) == sentences[50]["words"]
+    acts.save(out, tmp_path / "a.npz")
+    back = acts.load(tmp_path / "a.npz")
+    assert np.array_equal(back["activations"], out["activations"]) and list(back["words"]) == list(out["words"])
+    average = acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, pooling="average")
+    assert average["activations"].shape == out["activations"].shape
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def test_tables_put_the_papers_values_beside_ours(tmp_path):
+    train, test = synthetic(800, 4), synthetic(200, 5)
+    tags = ["JJ", "MD", "VBD", "VBZ", "RB"]
+    per_seed = {seed: analyse(train, test, tags, SETTINGS, seed) for seed in (1, 2)}
+    results = [{**per_seed[seed], "method": method, "seed": seed} for method in ("BERT", "LDS", "PGD-AT")
+               for seed in (1, 2)]
+    numeric, display = table5(results, ["BERT", "LDS", "PGD-AT"])
+    jj = numeric.set_index("tag").loc["JJ"]
+    assert jj["PGD-AT_paper_match"] == 6 and jj["PGD-AT_paper_total"] == 10
+    assert jj["BERT_n"] == 2 and 0 <= jj["BERT_percent_mean"] <= 100
+    assert display.set_index("POS").loc["JJR", "BERT %"] == "—"  # no JJR in these models
+    words = table6(results, ["BERT", "LDS", "PGD-AT"])
+    assert "**" in words.set_index("POS").loc["JJ", "BERT"]
+    write_table6(words, tmp_path / "t6", "Table 6")
+    assert r"\textbf{" in (tmp_path / "t6.tex").read_text()
+    numeric7, display7 = table7(results, ["BERT", "LDS", "PGD-AT"])
+    assert list(numeric7["paper"]) == [34.2, 38.6, 35.3]
+    assert (numeric7["n"] == 2).all()
+    json.dumps(results)  # the per-model results are JSON-serialisable as the rule writes them
+    assert isinstance(pd.DataFrame(numeric7), pd.DataFrame)
