@@ -1,9 +1,14 @@
 """Examples attacked per minute with 1 shard and with K shards running side by side, same model and examples.
 
-What the workflow's ``attack_shard`` jobs do, in one run: the fixed sample of the test split is attacked once by a
-single process (all cores to torch), then again by K processes at the same time, each attacking its strided shard
-with cores / K torch threads (as K Snakemake jobs on the same machine would). Examples per minute = examples / wall
-seconds * 60; the speed-up is their ratio. The K-shard records, gathered, are checked against the single-shard ones.
+What the workflow's ``attack_shard`` jobs do, in one run, on the same fixed sample of the test split:
+
+1. one shard: one process with ``attacks.threads`` torch threads (the rule's ``threads:``), as one job;
+2. K shards: K processes at the same time, each with ``attacks.threads`` threads, as K Snakemake jobs would run;
+3. for reference, one shard given every core as torch threads (intra-op parallelism instead of shards).
+
+Examples per minute = examples / wall seconds * 60, process start (imports, model load) included; the speed-up is
+run 2 over run 1 (target >= 1.8 for K = 2 on 2 cores), and run 2 over run 3 is printed too. The sharded records,
+gathered, are checked against the single-shard ones.
 
 Settings come from the workflow's config files (``attacks.resources``, ``attacks.query_budget``, ``model_batch_size``,
 ``seed``, ``model.max_length``) and its outputs (a trained model, the prepared test split), e.g. after the quick
@@ -40,6 +45,8 @@ def parse_args():
     parser.add_argument("--examples", type=int, default=40)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per shard (default attacks.threads)")
+    parser.add_argument("--no-reference", action="store_true", help="skip run 3 (one shard on all cores)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return parser.parse_args()
 
@@ -116,29 +123,35 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         figures = {}
         records = {}
-        for num_shards in (1, args.shards):
-            threads = max(1, args.cores // num_shards)
-            jobs = [dict(common, shard=k, num_shards=num_shards, threads=threads,
-                         out=f"{tmp}/{num_shards}_{k}.jsonl") for k in range(num_shards)]
+        threads = args.threads or int(attacks.get("threads", 1))
+        plan = {"one_shard": (1, threads), "sharded": (args.shards, threads)}
+        if not args.no_reference:
+            plan["one_shard_all_cores"] = (1, args.cores)
+        for name, (num_shards, per_shard) in plan.items():
+            jobs = [dict(common, shard=k, num_shards=num_shards, threads=per_shard,
+                         out=f"{tmp}/{name}_{k}.jsonl") for k in range(num_shards)]
             wall, results = run(jobs)
-            records[num_shards] = gather([read_records(job["out"]) for job in jobs])
-            figures[num_shards] = {"shards": num_shards, "torch_threads_per_shard": threads, "wall_s": round(wall, 1),
-                                   "shard_s": [round(s, 1) for s, _ in results],
-                                   "examples_per_min": round(len(examples) / wall * 60, 2)}
-            print(json.dumps(figures[num_shards]), flush=True)
-        same = comparable(records[1]) == comparable(records[args.shards])
-        summary = summarise(records[1])
-        speedup = figures[args.shards]["examples_per_min"] / figures[1]["examples_per_min"]
+            records[name] = gather([read_records(job["out"]) for job in jobs])
+            figures[name] = {"run": name, "shards": num_shards, "torch_threads_per_shard": per_shard,
+                             "wall_s": round(wall, 1), "shard_s": [round(s, 1) for s, _ in results],
+                             "examples_per_min": round(len(examples) / wall * 60, 2)}
+            print(json.dumps(figures[name]), flush=True)
+        same = all(comparable(records["one_shard"]) == comparable(records[n]) for n in records)
+        summary = summarise(records["one_shard"])
+        speedup = figures["sharded"]["examples_per_min"] / figures["one_shard"]["examples_per_min"]
+        versus_threads = (figures["sharded"]["examples_per_min"] / figures["one_shard_all_cores"]["examples_per_min"]
+                          if "one_shard_all_cores" in figures else float("nan"))
         report = {"recipe": args.recipe, "model": str(model), "examples": len(examples), "cores": args.cores,
                   "query_budget": common["query_budget"], "runs": list(figures.values()),
                   "speedup": round(speedup, 3), "target": TARGET, "pass": speedup >= TARGET,
+                  "sharded_over_one_shard_all_cores": round(versus_threads, 3),
                   "sharded_records_equal_single": same, "attack_success_rate": summary.get("attack_success_rate"),
                   "load_average": os.getloadavg()}
         print(json.dumps(report, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1))
-        print(f"{args.shards} shards / 1 shard: {speedup:.2f}x (target >= {TARGET}); "
-              f"records identical: {same}")
+        print(f"{args.shards} shards / 1 shard ({threads} thread(s) each): {speedup:.2f}x (target >= {TARGET}); "
+              f"{args.shards} shards / 1 shard on all {args.cores} cores: {versus_threads:.2f}x; records identical: {same}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ def parse_args():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="the quick preset's (MiniLM)")
     parser.add_argument("--recipe", default="a2t", choices=["a2t", "a2t_mlm", "bert_attack"])
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--query-budget", type=int, default=200)
@@ -68,7 +69,7 @@ def main():
     if args.masked_lm:
         resources["masked_lm"] = args.masked_lm
     settings = {"max_length": args.max_length, "batch_size": args.batch, "eval_batch_size": 128,
-                "learning_rate": 5e-5, "epochs": args.epochs, "warmup_ratio": 0.1, "weight_decay": 0.01,
+                "learning_rate": args.learning_rate, "epochs": args.epochs, "warmup_ratio": 0.1, "weight_decay": 0.01,
                 "precision": "auto"}
     part = {"recipe": args.recipe, "clean_epochs": 1, "fraction": args.fraction, "query_budget": args.query_budget,
             "workers": args.workers}
