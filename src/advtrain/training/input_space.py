@@ -342,7 +342,9 @@ class InputAdversary:
     def _attack(self, model):
         if self._build is None:
             from advtrain.attacks.recipes import build_attack
+            from advtrain.attacks.resources import configure_nltk
 
+            configure_nltk(self.resources.get("nltk_data"))  # TextAttack reads NLTK's stopwords when imported
             self._build = build_attack(self.recipe, model_wrapper(model, self.tokenizer, self.max_length),
                                        self.resources, query_budget=self.settings["query_budget"],
                                        model_batch_size=self.settings["model_batch_size"])
