@@ -303,12 +303,17 @@ def test_dry_run_augments_only_for_the_at_da_methods(tmp_path):
     fetched = [body for rule, body in jobs if rule == "fetch_augment_model"]
     assert sorted(re.search(r"output: (\S+)", b).group(1) for b in fetched) == [
         "resources/augment/Helsinki-NLP--opus-mt-de-en", "resources/augment/Helsinki-NLP--opus-mt-en-de"]
+    readers = set()
     for rule, body in jobs:
         if rule != "train":
             continue
         method = re.search(r"method=([^,\n]+)", body).group(1)
         inputs = re.search(r"input: (.*)", body).group(1)
         augmented = re.findall(r"results/augment/\w+/(\w+)\.parquet", inputs)
-        expected = {"SSMBA": ["ssmba"], "BackTranslation": ["backtranslation"]}.get(method, [])
+        expected = ((config["methods"][method] or {}).get("augment") or {}).get("augmenters", [])
         assert augmented == expected, (method, inputs)
+        if augmented:
+            readers.add(method)
+    # The paper's AT-DA methods, and the combination beyond the paper that builds on back-translation.
+    assert readers == {"SSMBA", "BackTranslation", "BackTranslation_PGD-AT"}
     assert json.dumps(config["methods"])  # the config parsed and every method was checked above
