@@ -407,11 +407,7 @@ def fetch_word_embedding(dest: str | Path) -> Path:
 def fetch_hownet(dest: str | Path) -> Path:
     """TextAttack's HowNet candidate bank (``word_candidates_sense.pkl``) from its S3 bucket into the file ``dest``."""
     dest = Path(dest)
-    url = SOURCES["hownet"]
-    try:
-        part = _download(url, dest.with_name(dest.name + ".part"))
-    except Exception as exc:
-        raise _fetch_failed("hownet", url, exc) from exc
+    part = _download_part("hownet", dest)
     if zipfile.is_zipfile(part):  # download_from_s3 accepts a zipped copy too
         with zipfile.ZipFile(part) as zf:
             members = [m for m in zf.namelist() if m.endswith(".pkl")]
@@ -425,13 +421,17 @@ def fetch_hownet(dest: str | Path) -> Path:
 def fetch_word_neighbours(dest: str | Path) -> Path:
     """Jia et al.'s counter-fitted neighbour table (robinjia/certified-word-sub, pinned commit) into the file ``dest``."""
     dest = Path(dest)
-    url = SOURCES["word_neighbours"]
-    try:
-        part = _download(url, dest.with_name(dest.name + ".part"))
-    except Exception as exc:
-        raise _fetch_failed("word_neighbours", url, exc) from exc
-    os.replace(part, dest)
+    os.replace(_download_part("word_neighbours", dest), dest)
     return dest
+
+
+def _download_part(kind: str, dest: Path) -> Path:
+    """SOURCES[kind] downloaded beside ``dest`` as ``<name>.part``; a failure names the config key."""
+    url = SOURCES[kind]
+    try:
+        return _download(url, dest.with_name(dest.name + ".part"))
+    except Exception as exc:
+        raise _fetch_failed(kind, url, exc) from exc
 
 
 def _snapshot(kind: str, repo_id: str, dest: str | Path) -> Path:

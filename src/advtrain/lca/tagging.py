@@ -8,7 +8,6 @@ sub-token, the others are ignored by the loss.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import datasets
@@ -22,7 +21,7 @@ from transformers import (
 
 from advtrain import device
 from advtrain.lca.pos_data import read_sentences
-from advtrain.training.finetune import build_parts, last_complete_checkpoint, training_arguments
+from advtrain.training.finetune import build_parts, train_resuming, training_arguments
 from advtrain.training.trainer import AdvTrainer
 
 IGNORE = -100
@@ -70,12 +69,7 @@ def fine_tune_tagger(model_path, train_path, test_path, tags: list[str], output_
     trainer = AdvTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=test_ds,
                          data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
                          compute_metrics=token_accuracy, **build_parts(spec.get("parts", {})))
-    resume = last_complete_checkpoint(checkpoint_dir)
-    if resume:
-        print(f"resuming from {resume}")
-    start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - start
+    result, seconds, resume = train_resuming(trainer, checkpoint_dir)
     test = trainer.evaluate()
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))

@@ -81,6 +81,16 @@ def last_complete_checkpoint(checkpoint_dir: str | Path) -> str | None:
     return None
 
 
+def train_resuming(trainer, checkpoint_dir: str | Path) -> tuple:
+    """``trainer.train()`` from the newest complete checkpoint, if any: (result, training seconds, checkpoint used)."""
+    resume = last_complete_checkpoint(checkpoint_dir)
+    if resume:
+        print(f"resuming from {resume}")
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    return result, time.perf_counter() - start, resume
+
+
 def accuracy(eval_pred) -> dict:
     logits, labels = eval_pred
     return {"accuracy": float((np.argmax(logits, axis=-1) == labels).mean())}
@@ -127,12 +137,7 @@ def fine_tune(
                       max_length=settings["max_length"], epochs=settings["epochs"], resources=attack_resources,
                       store_dir=Path(checkpoint_dir) / "adversarial_examples"),
     )
-    resume = last_complete_checkpoint(checkpoint_dir)
-    if resume:
-        print(f"resuming from {resume}")
-    start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
-    train_seconds = time.perf_counter() - start
+    result, train_seconds, resume = train_resuming(trainer, checkpoint_dir)
     validation = trainer.evaluate()
 
     trainer.save_model(str(output_dir))
