@@ -62,29 +62,27 @@ def chunk_text(text: str, count: Callable[[list[str]], list[int]], limit: int) -
     pieces: list[str] = []
     for sentence, n in zip(sentences, count(sentences), strict=True):
         pieces.extend([sentence] if n <= limit else _split_words(sentence, count, limit))
-    chunks, current, size = [], [], 0
-    for piece, n in zip(pieces, count(pieces), strict=True):
-        if current and size + n > limit:
-            chunks.append(" ".join(current))
-            current, size = [], 0
-        current.append(piece)
-        size += n
-    chunks.append(" ".join(current))
+    chunks = _pack(pieces, count(pieces), limit)
     return [part for chunk in chunks for part in _fit(chunk, count, limit)]
 
 
-def _split_words(sentence: str, count, limit: int) -> list[str]:
-    words = sentence.split()
+def _pack(items: list[str], sizes: list[int], limit: int) -> list[str]:
+    """Greedy: consecutive items joined by spaces while their sizes sum to at most ``limit`` (an item alone may exceed it)."""
     out, current, size = [], [], 0
-    for word, n in zip(words, count(words), strict=True):
+    for item, n in zip(items, sizes, strict=True):
         if current and size + n > limit:
             out.append(" ".join(current))
             current, size = [], 0
-        current.append(word)
+        current.append(item)
         size += n
     if current:
         out.append(" ".join(current))
     return out
+
+
+def _split_words(sentence: str, count, limit: int) -> list[str]:
+    words = sentence.split()
+    return _pack(words, count(words), limit)
 
 
 def _fit(chunk: str, count, limit: int) -> list[str]:
