@@ -131,6 +131,16 @@ BAD_CONFIGS = [
     ("duplicate-seeds", ("seeds",), [1, 2, 1], "seeds"),
     ("model-without-name", ("model", "name"), DELETE, "model"),
     ("toy-update-mode", ("toy", "update_mode"), "full", "toy.update_mode"),
+    # values the schema used to let through
+    ("seed-too-large", ("seeds",), [1, 2**32], "seeds.1"),
+    ("attack-seed-too-large", ("attacks", "seed"), 2**40, "attacks.seed"),
+    ("carve-fractional-count", ("datasets", "IMDB", "carve"), {"validation": 2.5}, "datasets.IMDB.carve.validation"),
+    ("carve-whole-train", ("datasets", "IMDB", "carve"), {"validation": 1.0001}, "datasets.IMDB.carve.validation"),
+    ("empty-text-column", ("datasets", "IMDB", "source", "hf", "text_column"), "",
+     "datasets.IMDB.source.hf.text_column"),
+    ("run-no-methods", ("run", "methods"), [], "run.methods"),
+    ("run-no-datasets", ("run", "datasets"), [], "run.datasets"),
+    ("run-duplicate-dataset", ("run", "datasets"), ["MR", "MR"], "run.datasets"),
 ]
 
 
@@ -202,6 +212,46 @@ def test_check_references_names_the_key(config, path, value, key, words):
     assert message.startswith(f"{key}:"), message
     for word in words:
         assert word in message
+
+
+@pytest.mark.parametrize(("path", "value", "key", "words"), [
+    (("model", "learning_rate"), float("nan"), "model.learning_rate", ["nan", "finite"]),
+    (("model", "epochs"), float("inf"), "model.epochs", ["inf", "finite"]),
+    (("methods", "PGD-AT", "adversarial_embedding", "epsilon"), float("inf"),
+     "methods.PGD-AT.adversarial_embedding.epsilon", ["inf"]),
+    (("toy", "noise_sigmas"), [0.1, float("nan")], "toy.noise_sigmas.1", ["nan"]),
+    (("toy", "switch_epoch"), 10**6, "toy.switch_epoch", ["1000000", "toy.epochs"]),
+    (("toy", "x_low"), 5.0, "toy.x_low", ["5.0", "toy.x_high"]),
+    (("datasets", "IMDB", "carve"), {"validation": 0.6, "test": 0.4}, "datasets.IMDB.carve", ["add up to 1"]),
+    (("datasets", "MR", "source"), {"local": {"format": "csv", "encoding": "utf-99", "files": {"train": "a.csv"}}},
+     "datasets.MR.source.local.encoding", ["'utf-99'"]),
+    (("datasets", "MR", "source"), {"local": {"format": "rt-polarity", "files": {"pos": "p"}}},
+     "datasets.MR.source.local.files", ["rt-polarity", "`neg`"]),
+    (("datasets", "MR", "source"), {"local": {"format": "rt-polarity", "files": {"train": "t"}}},
+     "datasets.MR.source.local.files", ["rt-polarity", "got train"]),
+    (("datasets", "MR", "source"), {"local": {"format": "csv", "files": {"pos": "p", "neg": "n"}}},
+     "datasets.MR.source.local.files", ["rt-polarity", "csv"]),
+], ids=["nan-learning-rate", "infinite-epochs", "infinite-epsilon", "nan-in-list", "switch-after-last-epoch",
+        "x-low-above-x-high", "carve-fractions-take-all", "unknown-encoding", "rt-polarity-without-neg",
+        "rt-polarity-with-split-files", "csv-with-pos-neg"])
+def test_check_references_consistency(config, path, value, key, words):
+    """Values each valid for the schema that the workflow still cannot run with: stopped before any job."""
+    edit(config, path, value)
+    assert explain_validation_errors(config, SCHEMA) == ""
+    with pytest.raises(ConfigError) as err:
+        check_references(config)
+    message = str(err.value)
+    assert message.startswith(f"{key}:"), message
+    for word in words:
+        assert word in message, message
+
+
+def test_check_references_accepts_edge_values(config):
+    config["toy"]["switch_epoch"] = config["toy"]["epochs"]  # adversarial epochs: none, allowed
+    config["datasets"]["IMDB"]["carve"] = {"validation": 0.5, "test": 100}  # a count: checked against the data
+    config["datasets"]["MR"]["source"]["local"] = {"format": "rt-polarity", "encoding": "latin-1",
+                                                   "files": {"pos": "p", "neg": "n"}}
+    check_references(config)
 
 
 def test_check_references_ood_local_without_test(config):

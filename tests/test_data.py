@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -258,8 +259,30 @@ def test_normalise_null_text_does_not_pass_silently(tmp_path):
 def test_empty_file_names_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
-    with pytest.raises(DataError, match=r"empty\.csv"):
+    with pytest.raises(DataError, match=r"empty\.csv: file is empty$"):
         read_table(path, "csv")
+
+
+@pytest.mark.parametrize(("name", "content", "read"), [
+    ("t.tsv", b"", lambda p: read_table(p, "tsv")),
+    ("t.jsonl", b"\n\n", lambda p: read_table(p, "jsonl")),
+    ("t.csv.gz", gzip.compress(b""), lambda p: read_table(p, "csv")),
+    ("t.parquet", b"", lambda p: read_table(p, "parquet")),
+    ("yelp.txt", b"", read_label_text),
+], ids=["tsv", "jsonl-blank-lines", "csv-gz", "parquet", "label-text"])
+def test_empty_file_is_named_as_empty(tmp_path, name, content, read):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file is empty"):
+        read(path)
+
+
+def test_empty_rt_polarity_file_is_named(tmp_path):
+    """An empty .pos file is an error naming it, not a dataset with one class only."""
+    (tmp_path / "rt.pos").write_bytes(b"")
+    (tmp_path / "rt.neg").write_bytes(b"dull\nlong\n")
+    with pytest.raises(DataError, match=r"rt\.pos: file is empty"):
+        read_rt_polarity(tmp_path / "rt.pos", tmp_path / "rt.neg")
 
 
 def test_missing_file_names_file(tmp_path):

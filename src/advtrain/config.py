@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +80,27 @@ def _allowed_keys(subschema: dict, root: dict) -> set[str]:
     return keys
 
 
+def _non_finite(node, where: list) -> list | None:
+    """The key path of the first NaN or infinite number in ``node`` (YAML's .nan / .inf), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return where
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found = _non_finite(value, [*where, key])
+        if found is not None:
+            return found
+    return None
+
+
 def check_references(config: dict) -> None:
-    """Cross-references the schema cannot express: names under `run` must exist."""
+    """What the schema cannot express: names under `run` must exist, numbers must be finite, settings must
+    agree with each other (toy epochs, carve fractions, a local source's format, encoding and files)."""
+    bad = _non_finite(config, [])
+    if bad is not None:
+        node = config
+        for key in bad:
+            node = node[key]
+        raise ConfigError(f"{key_path(bad)}: {node} is not a finite number")
     datasets = config["datasets"]
     run = config.get("run") or {}
     for i, name in enumerate(run.get("methods") or []):
@@ -99,11 +120,48 @@ def check_references(config: dict) -> None:
         raise ConfigError("datasets: no dataset with role 'train'")
     for name, ds in datasets.items():
         kind, source = effective_source(ds)
+        if kind == "local":
+            _check_local_source(f"datasets.{name}.source.local", source)
         splits = set(source["files" if kind == "local" else "splits"])
         if ds["role"] == "ood" and "test" not in splits:
             raise ConfigError(f"datasets.{name}.source: an ood dataset needs a 'test' split")
         if ds["role"] == "train" and "train" not in splits and not {"pos", "neg"} <= splits:
             raise ConfigError(f"datasets.{name}.source: a training dataset needs a 'train' split")
+        carve = ds.get("carve") or {}
+        fractions = [v for v in carve.values() if v < 1]
+        if len(fractions) == len(carve) > 0 and sum(fractions) >= 1:
+            raise ConfigError(
+                f"datasets.{name}.carve: the fractions {', '.join(f'{k}: {v}' for k, v in carve.items())} add up "
+                f"to {sum(fractions):g}, leaving no training rows"
+            )
+    toy = config["toy"]
+    if toy["switch_epoch"] > toy["epochs"]:
+        raise ConfigError(
+            f"toy.switch_epoch: {toy['switch_epoch']} is after the last epoch (toy.epochs: {toy['epochs']})"
+        )
+    if toy["x_low"] >= toy["x_high"]:
+        raise ConfigError(f"toy.x_low: {toy['x_low']} must be below toy.x_high ({toy['x_high']})")
+
+
+def _check_local_source(where: str, local: dict) -> None:
+    """rt-polarity reads exactly a `pos` and a `neg` file, other formats name files by split; the encoding exists."""
+    files = set(local["files"])
+    if local["format"] == "rt-polarity":
+        if files != {"pos", "neg"}:
+            raise ConfigError(
+                f"{where}.files: the rt-polarity format reads a `pos` and a `neg` file (got {', '.join(sorted(files))})"
+            )
+    elif files & {"pos", "neg"}:
+        raise ConfigError(
+            f"{where}.files: `pos`/`neg` files are for the rt-polarity format; {local['format']} files are named by "
+            "split (train, validation, test)"
+        )
+    encoding = local.get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(f"{where}.encoding: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
 
 
 def effective_source(ds_config: dict) -> tuple[str, dict]:

@@ -40,14 +40,18 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(raw: bytes, path: Path, encoding: str) -> str:
+    """The file's text; an error naming the file (and line) when it is empty or not in ``encoding``."""
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{path}, line {line}: byte {raw[exc.start]:#04x} cannot be decoded as {encoding}. "
             "Set the source's `encoding` (e.g. cp1252 or latin-1) or fix the file."
         ) from exc
+    if not text.strip():
+        raise DataError(f"{path}: file is empty" + (" (only blank lines)" if text else ""))
+    return text
 
 
 def read_rt_polarity(pos: Path, neg: Path, encoding: str = "cp1252") -> pd.DataFrame:
@@ -87,6 +91,8 @@ def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
     if fmt == "parquet":
         if not path.exists():
             raise DataError(f"{path}: file not found")
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: file is empty")
         try:
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
