@@ -27,3 +27,11 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+onsuccess:
+    summary = Path("results/summary.md")
+    if summary.exists():
+        print(
+            f"Tables and figures: {summary.resolve()}  (HTML: snakemake --report report.html)"
+        )

@@ -178,6 +178,7 @@ def test_tables_put_the_papers_values_beside_ours(tmp_path):
     assert jj["PGD-AT_paper_match"] == 6 and jj["PGD-AT_paper_total"] == 10
     assert jj["BERT_n"] == 2 and 0 <= jj["BERT_percent_mean"] <= 100
     assert display.set_index("POS").loc["JJR", "BERT %"] == "—"  # no JJR in these models
+    assert display.set_index("POS").loc["JJ", "seeds"] == "2"
     words = table6(results, ["BERT", "LDS", "PGD-AT"])
     assert "**" in words.set_index("POS").loc["JJ", "BERT"]
     write_table6(words, tmp_path / "t6", "Table 6")

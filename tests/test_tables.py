@@ -99,6 +99,9 @@ def test_table2_asr_rows_average_and_paper():
     assert disp.loc["TextFooler", "BERT (ours)"] == "70.00 ± 14.14"
     assert disp.loc["TextFooler", "BERT (paper)"] == "82.10"
     assert disp.loc["PSO", "substitutions"] == "—"
+    # The seeds behind each row: one number when the methods agree, else per method.
+    assert disp.loc["TextFooler", "seeds"] == "BERT 2, LDS 0" and disp.loc["PSO", "seeds"] == "BERT 2, LDS 0"
+    assert table2_asr(summaries[:4], ["BERT"])[1].set_index("attack").loc["Average", "seeds"] == "2"
 
 
 def test_table3_gives_minutes_and_ratios_beside_the_papers():
@@ -116,6 +119,7 @@ def test_table3_gives_minutes_and_ratios_beside_the_papers():
     assert lds["MR_n"] == 0 and math.isnan(lds["MR_ratio"])
     assert display.set_index("method").loc["LDS", "MR min (ours)"] == "—"
     assert display.set_index("method").loc["BERT", "MR ×BERT (ours)"] == "1.00"
+    assert list(display.set_index("method")["MR seeds"]) == ["2", "2", "0"]
     assert "IMDB_ratio" not in numeric.columns  # no IMDB runs
 
 

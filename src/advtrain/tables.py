@@ -125,6 +125,14 @@ def table4_accuracy(
 ATTACK_NAMES = {"textfooler": "TextFooler", "bae": "BAE", "a2t": "A2T", "a2t_mlm": "A2T_MLM", "pso": "PSO"}
 
 
+def seeds_label(counts: dict[str, int]) -> str:
+    """The number of seeds behind a row: one number when every method has it, else per method."""
+    values = set(counts.values())
+    if len(values) == 1:
+        return str(values.pop())
+    return ", ".join(f"{method} {n}" for method, n in counts.items())
+
+
 def _asr_percent(summary: dict) -> float:
     value = summary.get("attack_success_rate")
     return math.nan if value is None else 100.0 * float(value)
@@ -157,12 +165,15 @@ def table2_asr(
     def add_row(attack_label: str, dataset: str, per_method: dict[str, list[float]], notes: list[str]) -> None:
         num = {"attack": attack_label, "dataset": dataset}
         disp = {"attack": attack_label, "dataset": dataset}
+        counts = {}
         for method in methods:
             mean, sd, n = mean_sd(per_method.get(method, []))
             theirs = paper_value(attack_label, dataset, method)
             num.update({f"{method}_mean": mean, f"{method}_sd": sd, f"{method}_n": n, f"{method}_paper": theirs})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             disp[f"{method} (paper)"] = format_value(theirs)
+            counts[method] = n
+        disp["seeds"] = seeds_label(counts)
         num["substitutions"] = "; ".join(notes)
         disp["substitutions"] = "; ".join(notes) or MISSING
         numeric_rows.append(num)
@@ -231,6 +242,7 @@ def table3_runtime(runs: Sequence[dict], methods: Sequence[str], baseline: str =
             disp[f"{dataset} ×{baseline} (ours)"] = format_value(num[f"{dataset}_ratio"])
             disp[f"{dataset} min (paper)"] = format_value(theirs, digits=1)
             disp[f"{dataset} ×{baseline} (paper)"] = format_value(num[f"{dataset}_paper_ratio"])
+            disp[f"{dataset} seeds"] = str(n)
         numeric_rows.append(num)
         display_rows.append(disp)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)

@@ -222,14 +222,20 @@ def lca_corpus_input(wildcards):
     return {"nltk_data": LCA_DATA.get("nltk_data") or f"{CACHE}/lca/nltk_data"}
 
 
-def lca_outputs():
-    if not LCA_METHODS:
-        return []
-    stems = ["table5_lca", "table6_lca_words", "table7_ablation"]
-    return [
-        *expand("results/tables/{stem}.{ext}", stem=stems, ext=["csv", "md", "tex"]),
-        "results/tables/table5_lca_all_tags.csv",
-    ]
+def table_stems():
+    """The tables this configuration produces (each as csv, md and tex), in the paper's order."""
+    stems = ["table1_toy"]
+    if ATTACK_RECIPES:
+        stems.append("table2_asr")
+    stems += ["table3_runtime", "table4_accuracy"]
+    if LCA_METHODS:
+        stems += ["table5_lca", "table6_lca_words", "table7_ablation"]
+    return stems + ["paired_vs_bert"]
+
+
+def figure_stems():
+    """The figures this configuration produces (each as png and pdf)."""
+    return ["figure1_toy", *(["tradeoff"] if ATTACK_RECIPES else [])]
 
 
 # Nothing to download: make sure no library waits on the hub.
@@ -342,20 +348,15 @@ def attack_summaries(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
 
 
 def final_outputs():
-    attack_outputs = []
-    if ATTACK_RECIPES:
-        attack_outputs = [
-            *attack_summaries(),
-            *expand("results/tables/table2_asr.{ext}", ext=["csv", "md", "tex"]),
-            *expand("results/figures/tradeoff.{ext}", ext=["png", "pdf"]),
-        ]
     return [
         *eval_files(),
-        *attack_outputs,
-        *expand("results/tables/table4_accuracy.{ext}", ext=["csv", "md", "tex"]),
-        *expand("results/tables/table3_runtime.{ext}", ext=["csv", "md", "tex"]),
-        *expand("results/tables/paired_vs_bert.{ext}", ext=["csv", "md", "tex"]),
-        *expand("results/tables/table1_toy.{ext}", ext=["csv", "md", "tex"]),
-        *expand("results/figures/figure1_toy.{ext}", ext=["png", "pdf"]),
-        *lca_outputs(),
+        *(attack_summaries() if ATTACK_RECIPES else []),
+        *expand(
+            "results/tables/{stem}.{ext}", stem=table_stems(), ext=["csv", "md", "tex"]
+        ),
+        *(["results/tables/table5_lca_all_tags.csv"] if LCA_METHODS else []),
+        *expand(
+            "results/figures/{stem}.{ext}", stem=figure_stems(), ext=["png", "pdf"]
+        ),
+        "results/summary.md",
     ]

@@ -120,3 +120,28 @@ rule tradeoff_figure:
         ood=OOD_DATASETS[0] if OOD_DATASETS else "YELP",
     script:
         "../scripts/tradeoff_figure.py"
+
+
+# One page that lists every table and figure of this run and where it is; `snakemake --report` renders the same
+# tables and figures as HTML with their captions.
+rule summary:
+    input:
+        tables=expand("results/tables/{stem}.md", stem=table_stems()),
+        figures=expand("results/figures/{stem}.png", stem=figure_stems()),
+    output:
+        "results/summary.md",
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        run={
+            "methods": METHODS,
+            "datasets": TRAIN_DATASETS,
+            "out-of-distribution": OOD_DATASETS,
+            "seeds": SEEDS,
+            "attacks": ATTACK_RECIPES or "none",
+            "LCA methods": LCA_METHODS or "none",
+        },
+    script:
+        "../scripts/summary.py"

@@ -5,7 +5,11 @@
 rule toy_study:
     output:
         runs="results/toy/runs.csv",
-        table_csv="results/tables/table1_toy.csv",
+        table_csv=report(
+            "results/tables/table1_toy.csv",
+            caption="../report/table1_toy.rst",
+            category="Toy study",
+        ),
         table_md="results/tables/table1_toy.md",
         table_tex="results/tables/table1_toy.tex",
         figure_png=report(

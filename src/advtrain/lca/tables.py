@@ -11,7 +11,7 @@ import pandas as pd
 
 from advtrain import paper
 from advtrain.lca.analysis import PAPER_TAGS
-from advtrain.tables import format_mean_sd, format_value, mean_sd, to_latex, write_display_table
+from advtrain.tables import format_mean_sd, format_value, mean_sd, seeds_label, to_latex, write_display_table
 
 
 def _by_method(results: Sequence[dict], methods: Sequence[str]) -> dict[str, list[dict]]:
@@ -28,6 +28,7 @@ def table5(results: Sequence[dict], methods: Sequence[str], tags: Sequence[str] 
     numeric, display = [], []
     for tag in tags:
         num, disp = {"tag": tag}, {"POS": tag}
+        counts = {}
         for method, runs in _by_method(results, methods).items():
             rows = [r for r in (_tag_row(run, tag) for run in runs) if r is not None]
             matches, totals, percents = ([r[k] for r in rows] for k in ("match", "total", "percent"))
@@ -37,6 +38,7 @@ def table5(results: Sequence[dict], methods: Sequence[str], tags: Sequence[str] 
             disp[f"{method} match/total"] = (f"{matches[0]}/{totals[0]}" if n == 1 else
                                             f"{mean_sd(matches)[0]:.1f}/{mean_sd(totals)[0]:.1f}" if n else "—")
             disp[f"{method} %"] = format_mean_sd(pm, ps, n)
+            counts[method] = n
             if tag in paper_df.index and f"{method}_match" in paper_df.columns:
                 match, total = paper_df.loc[tag, f"{method}_match"], paper_df.loc[tag, f"{method}_total"]
                 num.update({f"{method}_paper_match": float(match), f"{method}_paper_total": float(total),
@@ -45,6 +47,7 @@ def table5(results: Sequence[dict], methods: Sequence[str], tags: Sequence[str] 
             else:
                 num[f"{method}_paper_percent"] = math.nan
                 disp[f"{method} paper"] = "—"
+        disp["seeds"] = seeds_label(counts)
         numeric.append(num)
         display.append(disp)
     return pd.DataFrame(numeric), pd.DataFrame(display)

@@ -1,0 +1,215 @@
+"""The whole study on the tiny model, offline: every table and figure, results/summary.md and the HTML report.
+
+It runs with HF_HUB_OFFLINE=1 and every resource local, under a guard (a ``sitecustomize`` on PYTHONPATH, so
+Snakemake and every job's Python load it) that refuses and records any connection that is not to the local
+machine: the run must finish with nothing recorded. The report is then opened in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pandas as pd
+import pytest
+from attack_fixtures import build_resources
+from conftest import run_snakemake, shared_data, tiny_config, write_config
+from test_lca_workflow import pos_file
+
+pytestmark = pytest.mark.slow
+
+TABLES = ["table1_toy", "table2_asr", "table3_runtime", "table4_accuracy", "table5_lca", "table6_lca_words",
+          "table7_ablation", "paired_vs_bert"]
+FIGURES = ["figure1_toy", "tradeoff"]
+# The report() outputs: every table's csv and every figure's png.
+REPORTED = [f"{t}.csv" for t in TABLES] + [f"{f}.png" for f in FIGURES]
+
+NETWORK_GUARD = '''
+"""Refuse and record every connection that leaves the machine (loaded by every Python process of the run)."""
+import ipaddress
+import os
+import socket
+
+_LOG = os.environ["NETWORK_GUARD_LOG"]
+_connect = socket.socket.connect
+_getaddrinfo = socket.getaddrinfo
+
+
+def _local(host):
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(what):
+    with open(_LOG, "a") as log:
+        log.write(f"{os.getpid()} {what}\\n")
+    raise OSError(f"network access refused by the test guard: {what}")
+
+
+def connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _local(address[0]):
+        _refuse(f"connect {address!r}")
+    return _connect(self, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if not _local(host if isinstance(host, str) else None if host is None else host.decode()):
+        _refuse(f"getaddrinfo {host!r}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = connect
+socket.getaddrinfo = getaddrinfo
+'''
+
+
+def study_config(tiny_model, tiny_data, workdir, resources):
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
+    config["methods"]["PGD-AT"] = {"adversarial_embedding": {"kind": "pgd", "grad_norm": "steepest"}}
+    config["methods"]["LDS"] = {"adversarial_embedding": {"kind": "lds", "grad_norm": "steepest"}}
+    # Two seeds (paired comparisons need them), one training dataset, two recipes: the attack jobs dominate the
+    # cost (test_attack_workflow runs all four recipes).
+    config["run"] = {"methods": ["BERT", "PGD-AT"], "datasets": ["MR"]}
+    config["attacks"] = {
+        "recipes": ["textfooler", "a2t"], "num_examples": 3, "query_budget": 40, "shards": 1,
+        "model_batch_size": 16, "seed": 765, "resources": {**dict.fromkeys(["use"]), **resources},
+    }
+    config["lca"] = {
+        "methods": ["BERT", "PGD-AT"], "seeds": [1],
+        "data": {"source": "local", "files": {"all": str(pos_file(workdir / "pos.txt", 80))}, "test_fraction": 0.25},
+        "train": {"epochs": 1},
+        "probe": {"epochs": 3, "batch_size": 64, "learning_rate": 0.01, "l1": 0.001, "l2": 0.001},
+        "top_neurons": 2, "words_per_neuron": 2, "ablation_neurons": 3, "search_stride": 20,
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, tiny_model, tiny_data):
+    nltk_data = shared_data("nltk_data")  # textattack needs NLTK's stopwords at import
+    resources = build_resources(tmp_path_factory.mktemp("study_resources"), tiny_model, nltk_data)
+    workdir = tmp_path_factory.mktemp("study")
+    config = study_config(tiny_model, tiny_data, workdir, resources)
+    write_config(workdir, config)
+    guard_dir = workdir / "guard"
+    guard_dir.mkdir()
+    (guard_dir / "sitecustomize.py").write_text(textwrap.dedent(NETWORK_GUARD))
+    guard_log = workdir / "network_attempts.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "NETWORK_GUARD_LOG": str(guard_log),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(guard_dir), os.environ.get("PYTHONPATH")]))}
+    proc = run_snakemake(workdir, "--cores", "2", env=env, timeout=3000)
+    report = run_snakemake(workdir, "--report", "report.html", env=env)
+    return workdir, config, proc, report, guard_log
+
+
+def test_no_network_access_was_attempted(study):
+    workdir, _, proc, _, guard_log = study
+    attempts = guard_log.read_text() if guard_log.exists() else ""
+    assert attempts == "", f"the run tried to reach the network:\n{attempts}"
+    # The guard was active: it is importable from the run's environment.
+    assert (workdir / "guard/sitecustomize.py").exists() and proc.returncode == 0
+
+
+def test_every_table_and_figure_in_every_format(study):
+    workdir, config, _, _, _ = study
+    for stem in TABLES:
+        for ext in ("csv", "md", "tex"):
+            path = workdir / "results/tables" / f"{stem}.{ext}"
+            assert path.stat().st_size > 0, path
+        assert r"\toprule" in (workdir / f"results/tables/{stem}.tex").read_text(), stem
+    for stem in FIGURES:
+        for ext in ("png", "pdf"):
+            assert (workdir / "results/figures" / f"{stem}.{ext}").stat().st_size > 1000, (stem, ext)
+    # Mean ± sd over the two seeds, with their number, where a table is per seed.
+    table4 = pd.read_csv(workdir / "results/tables/table4_accuracy.csv").set_index("method")
+    assert list(table4.index) == ["BERT", "PGD-AT"] and (table4["MR_on_MR_n"] == 2).all()
+    assert "±" in (workdir / "results/tables/table4_accuracy.md").read_text()
+    table2 = pd.read_csv(workdir / "results/tables/table2_asr.csv")
+    assert list(table2["attack"]) == ["TextFooler", "A2T", "Average"]
+    paired = pd.read_csv(workdir / "results/tables/paired_vs_bert.csv")
+    assert set(paired["method"]) == {"PGD-AT"} and (paired["seeds"] == 2).all()
+    assert {"accuracy", "YELP accuracy", "average ASR"} <= set(paired["metric"])
+
+
+def test_summary_lists_every_table_and_figure(study):
+    workdir, _, proc, _, _ = study
+    summary = (workdir / "results/summary.md").read_text()
+    for stem in TABLES:
+        assert f"### {stem}\n\n`tables/{stem}.csv`, `tables/{stem}.md`, `tables/{stem}.tex`" in summary, stem
+        caption = (workdir / f"results/tables/{stem}.md").read_text().splitlines()[0]
+        assert caption in summary
+    for stem in FIGURES:
+        assert f"![{stem}](figures/{stem}.png)" in summary
+    assert "- **seeds**: 1, 2" in summary and "- **methods**: BERT, PGD-AT" in summary
+    assert "results/summary.md" in proc.stdout + proc.stderr  # the end-of-run message
+
+
+def test_report_carries_every_table_and_figure_with_its_caption(study):
+    workdir, _, _, report, _ = study
+    html = (workdir / "report.html").read_text()
+    for name in REPORTED:
+        assert name in html, name
+    # Captions are rendered from the rst files with the run's config filled in.
+    assert "over 2 seed(s)" in html  # Table 4's caption
+    assert "Table 1 of the toy study" in html and "LCA" in html
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        # CI is a fresh Debian machine: the browser comes from Debian's archive, like SLURM in test_slurm.
+        install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                                 capture_output=True, text=True, timeout=600,
+                                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if install.returncode != 0:
+            subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
+            install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                                     capture_output=True, text=True, timeout=600,
+                                     env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if install.returncode == 0 and shutil.which("chromium"):
+            return shutil.which("chromium")
+    pytest.skip("no Chromium, and it cannot be installed here (needs root and apt-get)")
+
+
+def headless(browser, *args, timeout=180):
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--virtual-time-budget=20000", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_report_opens_in_headless_chromium(study, tmp_path):
+    workdir, _, _, _, _ = study
+    browser = chromium()
+    url = (workdir / "report.html").as_uri()
+    dom = headless(browser, "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-3000:]
+    # The report is a script-rendered page: what the browser built, not the file's text, must show the study.
+    text = re.sub(r"<[^>]+>", " ", dom.stdout)
+    assert "Adversarial" in text or "adversarial" in text, text[:2000]
+    for category in ("Tables", "Figures", "LCA", "Toy study"):
+        assert category in text, category
+    shot = tmp_path / "report.png"
+    taken = headless(browser, "--window-size=1400,1000", f"--screenshot={shot}", url)
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-3000:]
+    keep = os.environ.get("REPORT_SCREENSHOT")
+    if keep:  # a developer's copy, for looking at it
+        shutil.copy(shot, keep)
+
+
+def test_full_config_dry_run_lists_summary_once():
+    from conftest import REPO
+
+    proc = run_snakemake(REPO, "-n", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert counts["summary"] == "1" and counts["toy_study"] == "1"
+
