@@ -387,6 +387,8 @@ def quick(configfiles, cores, quick_dir, quick_log):
                              f"--cores {cores} --keep-going", "workdir": str(workdir), "returncode": rc,
                   "wall_s": round(seconds, 1), "cpu_s": round(cpu, 1), "load_average_samples": samples}
     result.update(summarise_run(texts, workdir))
+    if result.get("returncode"):
+        print(f"[quick] snakemake exited with {result['returncode']}: see {workdir}/quick.log")
     wall = result.get("wall_s") or result["log_span_s"]
     print(f"[quick] {result['jobs_finished']} of {result['jobs_planned']} jobs in {wall / 60:.1f} min"
           f"{' (from the log)' if quick_log else ''}; failed: {result['failed_rules'] or 'none'}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,15 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (developer data in ../shared/data)")
     return path
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
+    """[(rule, wildcards)] of the jobs a run lists (each once: the "Job stats" table is not read)."""
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\S+):$", line)
+        if m:
+            jobs.append((m.group(1), {}))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(": ", 1)[1].split(", "))
+    return jobs

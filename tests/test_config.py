@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, planned_jobs, run_snakemake, tiny_config, write_config
 
 from advtrain import resources as res
 from advtrain.config import (
@@ -421,14 +421,7 @@ def parse_dry_run(output: str) -> tuple[dict[str, int], list[tuple[str, dict[str
         if len(parts) != 2 or parts[0] == "total":
             break
         counts[parts[0]] = int(parts[1])
-    jobs: list[tuple[str, dict[str, str]]] = []
-    for line in output.splitlines():
-        m = re.match(r"^(?:local)?rule (\S+):$", line)
-        if m:
-            jobs.append((m.group(1), {}))
-        elif jobs and line.startswith("    wildcards: "):
-            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(": ", 1)[1].split(", "))
-    return counts, jobs
+    return counts, planned_jobs(output)
 
 
 @pytest.fixture()

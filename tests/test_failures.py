@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import run_snakemake, shared_data, tiny_config, write_config, write_tiny_data
+from conftest import planned_jobs, run_snakemake, shared_data, tiny_config, write_config, write_tiny_data
 from test_attack_workflow import attack_config
 
 pytestmark = pytest.mark.slow
@@ -29,18 +29,6 @@ pytestmark = pytest.mark.slow
 
 def output_of(proc) -> str:
     return proc.stdout + proc.stderr
-
-
-def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
-    """[(rule, wildcards)] of the jobs a run lists (each once: the "Job stats" table is not read)."""
-    jobs: list[tuple[str, dict[str, str]]] = []
-    for line in output.splitlines():
-        m = re.match(r"^(?:local)?rule (\S+):$", line)
-        if m:
-            jobs.append((m.group(1), {}))
-        elif jobs and line.startswith("    wildcards: "):
-            jobs[-1][1].update(kv.split("=", 1) for kv in line.split(": ", 1)[1].split(", "))
-    return jobs
 
 
 def snapshot(root: Path, *paths: str) -> dict[str, tuple[int, str]]:
