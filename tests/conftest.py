@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -229,3 +230,21 @@ def planned_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
         elif jobs and line.startswith("    wildcards: "):
             jobs[-1][1].update(kv.split("=", 1) for kv in line.split(": ", 1)[1].split(", "))
     return jobs
+
+
+def apt_install(*packages: str, why: str) -> None:
+    """Install Debian packages a test needs (CI is a fresh Debian machine where the tests run as root); skip the
+    test where that is impossible. Already installed packages cost nothing."""
+    missing = [p for p in packages
+               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0] if shutil.which("dpkg") \
+        else list(packages)
+    if not missing:
+        return
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+        pytest.skip(f"{why} needs {', '.join(missing)}: installing them takes root and apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, env=env)
+    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                          capture_output=True, text=True, timeout=600, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"apt-get install {' '.join(missing)} failed:\n{proc.stdout}\n{proc.stderr}")

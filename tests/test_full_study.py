@@ -16,7 +16,7 @@ import textwrap
 import pandas as pd
 import pytest
 from attack_fixtures import build_resources
-from conftest import run_snakemake, shared_data, tiny_config, write_config
+from conftest import apt_install, run_snakemake, shared_data, tiny_config, write_config
 from test_lca_workflow import pos_file
 
 pytestmark = pytest.mark.slow
@@ -163,22 +163,8 @@ def test_report_carries_every_table_and_figure_with_its_caption(study):
 
 
 def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        # CI is a fresh Debian machine: the browser comes from Debian's archive, like SLURM in test_slurm.
-        install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                                 capture_output=True, text=True, timeout=600,
-                                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        if install.returncode != 0:
-            subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-            install = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                                     capture_output=True, text=True, timeout=600,
-                                     env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        if install.returncode == 0 and shutil.which("chromium"):
-            return shutil.which("chromium")
-    pytest.skip("no Chromium, and it cannot be installed here (needs root and apt-get)")
+    apt_install("chromium", why="opening the report in headless Chromium")
+    return shutil.which("chromium")
 
 
 def headless(browser, *args, timeout=180):

@@ -14,7 +14,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, apt_install, run_snakemake, tiny_config, write_config
 
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
@@ -191,14 +190,8 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 def slurm_cluster(tmp_path_factory):
     """munged, slurmctld and slurmd of a one-node cluster `debug` on this host; stopped by PID afterwards."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("the SLURM test installs and starts slurm-wlm and munge: it needs root")
-    if not (shutil.which("apt-get") and shutil.which("dpkg")):
-        pytest.skip("the SLURM test installs slurm-wlm and munge with apt-get: not a Debian-like system")
-    packages = ["slurm-wlm", "munge"]
-    if any(subprocess.run(["dpkg", "-s", p], capture_output=True).returncode for p in packages):
-        _run(["apt-get", "update", "-qq"], timeout=300)
-        _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], timeout=600,
-             env={"DEBIAN_FRONTEND": "noninteractive"})
+        pytest.skip("the SLURM test starts slurmctld, slurmd and munged as root")
+    apt_install("slurm-wlm", "munge", why="the one-node SLURM cluster")
     # After the install, which may start the packages' services on a machine with an init system.
     if running := _running({"slurmctld", "slurmd"}):
         pytest.skip(f"SLURM daemons already run here ({', '.join(running)}): not replacing their configuration")

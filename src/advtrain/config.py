@@ -80,10 +80,10 @@ def _allowed_keys(subschema: dict, root: dict) -> set[str]:
     return keys
 
 
-def _non_finite(node, where: list) -> list | None:
-    """The key path of the first NaN or infinite number in ``node`` (YAML's .nan / .inf), or None."""
+def _non_finite(node, where: list) -> tuple[list, float] | None:
+    """(key path, value) of the first NaN or infinite number in ``node`` (YAML's .nan / .inf), or None."""
     if isinstance(node, float) and not math.isfinite(node):
-        return where
+        return where, node
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         found = _non_finite(value, [*where, key])
@@ -97,10 +97,7 @@ def check_references(config: dict) -> None:
     agree with each other (toy epochs, carve fractions, a local source's format, encoding and files)."""
     bad = _non_finite(config, [])
     if bad is not None:
-        node = config
-        for key in bad:
-            node = node[key]
-        raise ConfigError(f"{key_path(bad)}: {node} is not a finite number")
+        raise ConfigError(f"{key_path(bad[0])}: {bad[1]} is not a finite number")
     datasets = config["datasets"]
     run = config.get("run") or {}
     for i, name in enumerate(run.get("methods") or []):
