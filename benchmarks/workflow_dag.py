@@ -14,7 +14,7 @@ Measured in one run, each part printed as it finishes and all of them written to
    ``--list-changes params`` lists (in 9.27.1 also one output of every job with params, changed or not), and
    ``-n --rerun-triggers mtime`` (nothing reruns without the params trigger: the edit reaches the jobs as
    ``params`` only).
-3. ``quick`` (with ``--quick``; long: 30-60 min on 2 cores): ``snakemake --cores N --keep-going --configfile
+3. ``quick`` (with ``--quick``; long: 46 min on 2 idle cores): ``snakemake --cores N --keep-going --configfile
    config/quick.yaml <--configfile files>`` in a fresh working directory (``--quick-dir``, kept), with total wall
    time, per-rule and per-stage wall times from Snakemake's log (start and end stamps of each job, 1 s resolution),
    the ``benchmark:`` TSVs (train, lca_train) and the load average sampled every minute. ``--quick-log LOG...``

@@ -147,6 +147,9 @@ def table2_asr(
     "attack_success_rate" (fraction or None), "substitutions": [...]}``. Ours is mean ± sd over seeds; the Average row
     averages each seed's ASR over the attacks first. The paper's value (``paper.load("table2_asr")``) sits beside
     ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported.
+    The paper's Average is over its four attacks; when other attacks ran, the paper's side of the Average row is the
+    mean of its values for the attacks that ran (missing if one is not in the paper), so that both sides average
+    the same attacks; ``averaged_over`` names them, and the display label reads e.g. "Average (TextFooler)".
     Returns (numeric frame, display frame).
     """
     names = {**ATTACK_NAMES, **(attack_names or {})}
@@ -154,21 +157,38 @@ def table2_asr(
     attacks = list(dict.fromkeys(s["attack"] for s in summaries))
     datasets = list(dict.fromkeys(s["dataset"] for s in summaries))
 
+    paper_attacks = [a for a in dict.fromkeys(paper_df.index.get_level_values("attack")) if a != "Average"]
+
     def paper_value(attack_label: str, dataset: str, method: str) -> float:
         key = (attack_label, dataset)
         if key in paper_df.index and method in paper_df.columns:
             return float(paper_df.loc[key, method])
         return math.nan
 
+    def paper_average(labels: list[str], dataset: str, method: str) -> float:
+        # The printed Average is the mean of the paper's four rows (to its rounding); a subset gets its own mean.
+        if set(labels) == set(paper_attacks):
+            return paper_value("Average", dataset, method)
+        values = [paper_value(label, dataset, method) for label in labels]
+        return sum(values) / len(values) if values else math.nan
+
     numeric_rows, display_rows = [], []
 
-    def add_row(attack_label: str, dataset: str, per_method: dict[str, list[float]], notes: list[str]) -> None:
-        num = {"attack": attack_label, "dataset": dataset}
-        disp = {"attack": attack_label, "dataset": dataset}
+    def add_row(
+        attack_label: str, dataset: str, per_method: dict[str, list[float]], notes: list[str], averaged: list[str]
+    ) -> None:
+        num = {"attack": attack_label, "dataset": dataset, "averaged_over": "; ".join(averaged)}
+        label = attack_label
+        if averaged and set(averaged) != set(paper_attacks):
+            label = f"{attack_label} ({', '.join(averaged)})"
+        disp = {"attack": label, "dataset": dataset}
         counts = {}
         for method in methods:
             mean, sd, n = mean_sd(per_method.get(method, []))
-            theirs = paper_value(attack_label, dataset, method)
+            if averaged:
+                theirs = paper_average(averaged, dataset, method)
+            else:
+                theirs = paper_value(attack_label, dataset, method)
             num.update({f"{method}_mean": mean, f"{method}_sd": sd, f"{method}_n": n, f"{method}_paper": theirs})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             disp[f"{method} (paper)"] = format_value(theirs)
@@ -186,8 +206,9 @@ def table2_asr(
                 continue
             per_method = {m: [_asr_percent(s) for s in runs if s["method"] == m] for m in methods}
             notes = list(dict.fromkeys(n for s in runs for n in s.get("substitutions") or []))
-            add_row(names.get(attack, attack), dataset, per_method, notes)
+            add_row(names.get(attack, attack), dataset, per_method, notes, [])
     for dataset in datasets:
+        labels = [names.get(a, a) for a in attacks if any(s["attack"] == a and s["dataset"] == dataset for s in summaries)]
         per_method = {}
         for method in methods:
             runs = [s for s in summaries if s["dataset"] == dataset and s["method"] == method]
@@ -202,7 +223,7 @@ def table2_asr(
         notes = list(
             dict.fromkeys(n for s in summaries if s["dataset"] == dataset for n in s.get("substitutions") or [])
         )
-        add_row("Average", dataset, per_method, notes)
+        add_row("Average", dataset, per_method, notes, labels)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
 
 
