@@ -166,7 +166,8 @@ def table2_asr(
         return math.nan
 
     def paper_average(labels: list[str], dataset: str, method: str) -> float:
-        # The printed Average is the mean of the paper's four rows (to its rounding); a subset gets its own mean.
+        # The printed Average is the mean of the paper's four rows (to its rounding); any other set (one attack
+        # included) gets the mean of the paper's values for it.
         if set(labels) == set(paper_attacks):
             return paper_value("Average", dataset, method)
         values = [paper_value(label, dataset, method) for label in labels]
@@ -185,10 +186,7 @@ def table2_asr(
         counts = {}
         for method in methods:
             mean, sd, n = mean_sd(per_method.get(method, []))
-            if averaged:
-                theirs = paper_average(averaged, dataset, method)
-            else:
-                theirs = paper_value(attack_label, dataset, method)
+            theirs = paper_average(averaged or [attack_label], dataset, method)
             num.update({f"{method}_mean": mean, f"{method}_sd": sd, f"{method}_n": n, f"{method}_paper": theirs})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             disp[f"{method} (paper)"] = format_value(theirs)
@@ -208,7 +206,7 @@ def table2_asr(
             notes = list(dict.fromkeys(n for s in runs for n in s.get("substitutions") or []))
             add_row(names.get(attack, attack), dataset, per_method, notes, [])
     for dataset in datasets:
-        labels = [names.get(a, a) for a in attacks if any(s["attack"] == a and s["dataset"] == dataset for s in summaries)]
+        labels = [row["attack"] for row in numeric_rows if row["dataset"] == dataset]
         per_method = {}
         for method in methods:
             runs = [s for s in summaries if s["dataset"] == dataset and s["method"] == method]
