@@ -20,6 +20,7 @@ from advtrain import resources as res  # noqa: E402
 from advtrain.attacks import required_resources  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
 from advtrain.lca import settings as lca_settings  # noqa: E402
+from advtrain.training import input_schedule  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
@@ -127,12 +128,9 @@ def adversarial_input_kinds(method):
 
 
 if AT_IP_METHODS:
-    # Imports torch: only when an AT-IP method is selected.
-    from advtrain.training import input_space  # noqa: E402
-
     for _m in AT_IP_METHODS:
         try:
-            input_space.check_schedule(
+            input_schedule.check_schedule(
                 cfg.method_parts(config, _m)["adversarial_input"],
                 cfg.train_settings(config, _m)["epochs"],
                 where=f"methods.{_m}.adversarial_input",
