@@ -1,12 +1,22 @@
-"""Adversarial training with perturbations of the word embeddings: PGD-AT, LDS and ALUM.
+"""Adversarial training with perturbations in the embedding space: PGD-AT, LDS and ALUM.
 
-All three follow Algorithm 1 of Altinisik et al. (2022): draw delta ~ N(0, sigma^2) on the word embeddings, take S
-ascent steps ``delta <- Proj_{||delta|| <= eps}(delta + mu * g)`` and return ``weight * l(x + delta)`` to be added
-to the clean loss by the trainer. They differ only in the loss ``l``:
+All three run one loop (Algorithm 1 of Altinisik et al. 2022; Algorithm 1 of Liu et al. 2020): draw a start
+delta_0, take S ascent steps ``delta <- C(delta + mu * d(g))`` on ``ascent_divergence``, and return
+``weight * divergence(f(x), f(x + delta))`` for the trainer to add to the clean loss. A method is a set of
+settings (``DEFAULTS`` per ``kind``):
 
-- ``pgd``  (PGD-AT): cross-entropy of the perturbed prediction against the labels;
-- ``lds``  (local distribution smoothness): KL(softmax f(x) || softmax f(x + delta));
-- ``alum`` (Liu et al., 2020; SMART/mt-dnn): symmetric KL, gradient normalised per token by its inf-norm.
+- ``perturb``: where delta is added: the word embeddings (``word_embeddings``: the paper's ``x + delta``, FreeLB)
+  or the embedding layer's output, after position/type embeddings, LayerNorm and dropout (``embedding_output``:
+  mt-dnn's ``embed_encode``). Either way a forward hook replaces that module's output, so any Hugging Face
+  encoder with ``get_input_embeddings()`` (and, for ``embedding_output``, ``base_model.embeddings``) works;
+- the start (``init``, ``init_std``): ``coordinate``: N(0, sigma^2) per coordinate (Algorithm 1 and mt-dnn read
+  literally; the start's norm then grows with the square root of the number of tokens); ``sphere``: a random
+  direction of norm sigma over each projection unit (VAT's start), the same whatever the sequence length;
+- the step and the constraint C (``grad_norm``, ``step_size``, ``bound``, ``norm``, ``projection``, ``epsilon``):
+  ``bound: ball`` projects onto ``||delta|| <= epsilon`` (the papers' Pi); ``bound: sphere`` rescales each unit to
+  norm epsilon (mt-dnn's ``_norm_grad``: ``v / (||v|| + 1e-6)``, no clamp);
+- the ascent (``ascent_divergence``, ``ascent_target``, ``ascent_dropout``) and the final term (``divergence``,
+  ``detach_clean``, ``weight``).
 
 Adding a method (e.g. FreeLB) means one divergence function in ``_DIVERGENCES`` and one entry in ``DEFAULTS``.
 """
@@ -17,6 +27,7 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,78 +37,175 @@ PROJECTIONS = ("example", "token")
 # "none": Algorithm 1 as written (raw gradient times mu); "steepest": standard PGD, a step of length mu in the
 # configured norm (l2: g / ||g|| over the projection unit, linf: sign g); "token_inf": ALUM, g / max|g| per token.
 GRAD_NORMS = ("none", "steepest", "token_inf")
+PERTURB_SITES = ("word_embeddings", "embedding_output")
+INITS = ("coordinate", "sphere")
+BOUNDS = ("ball", "sphere")
+# "training": the clean logits of the training forward (dropout on), the same tensor the final term compares with;
+# "ascent": the clean input run again, without gradient, in the ascent's own mode (no dropout unless
+# ascent_dropout), so that both sides of the ascent's divergence come from the same function (TRADES).
+ASCENT_TARGETS = ("training", "ascent")
+# mt-dnn's `adv_epsilon` (train.py's default): in `_norm_grad` it only keeps the division finite.
+_SPHERE_GUARD = 1e-6
 
 # The paper states S = 3 and an L2 bound of 0.003 for both PGD-AT and LDS; it gives neither sigma nor mu, so
 # these are ours. A raw step mu * g (grad_norm "none") moves delta by mu * ||g||, and ||g|| on BERT's embeddings
 # is small and varies with the batch; a normalised step of mu = eps / S reaches the bound in S steps whatever the
-# gradient's scale.
+# gradient's scale. The start is a random direction of norm sigma = mu = eps / 3 per example: with N(0, sigma^2)
+# per coordinate its norm would be sigma * sqrt(tokens * hidden), which at 256 x 768 with sigma = 1e-5 is 0.0044,
+# already outside the ball, while at 16 tokens it is 0.0011.
 _ALGORITHM_1 = {
+    "perturb": "word_embeddings",
     "steps": 3,
     "epsilon": 0.003,
     "step_size": 1e-3,
-    "init_std": 1e-5,
+    "init": "sphere",
+    "init_std": 1e-3,
     "norm": "l2",
     "projection": "example",
+    "bound": "ball",
     "grad_norm": "steepest",
-    "detach_clean": False,
+    "ascent_target": "ascent",
     "ascent_dropout": False,
+    "detach_clean": False,
     "weight": 1.0,
 }
 
 DEFAULTS: dict[str, dict] = {
-    "pgd": dict(_ALGORITHM_1),
-    "lds": dict(_ALGORITHM_1),
-    # ALUM fine-tuning: K = 1, eps = 1e-5 (inf-norm), eta = 1e-3, init variance 1e-5, alpha = 1.
+    "pgd": {**_ALGORITHM_1, "divergence": "cross_entropy", "ascent_divergence": "cross_entropy"},
+    # LDS keeps the clean side's gradient, as Algorithm 1's grad_theta l(f(x), f(x + delta)) and the paper's
+    # Table 1 closed form require (TRADES does the same).
+    "lds": {**_ALGORITHM_1, "divergence": "kl", "ascent_divergence": "kl"},
+    # ALUM as mt-dnn's fine-tuning code runs it (mt_dnn/perturbation.py SmartPerturbation with train.py's
+    # defaults, loss.py, matcher.py's embed_encode/embed_forward, model.py's update): delta ~ N(0, 1e-5^2) per
+    # coordinate on the embedding layer's output; K = 1 step on stable_kl(f(x + delta), f(x)) (one-sided, its
+    # log-odds detached) against the training forward's clean logits; delta <- v / (max_h |v| + 1e-6) per token
+    # with v = delta + 1e-5 * g (no clamp: every token's perturbation has inf-norm ~1); dropout on throughout
+    # (network.train()); final SymKlCriterion(clean, adv) = KL(sg(adv) || clean) + KL(sg(clean) || adv), alpha 1.
     "alum": {
+        "perturb": "embedding_output",
         "steps": 1,
-        "epsilon": 1e-5,
-        "step_size": 1e-3,
-        "init_std": math.sqrt(1e-5),
+        "epsilon": 1.0,
+        "step_size": 1e-5,
+        "init": "coordinate",
+        "init_std": 1e-5,
         "norm": "linf",
         "projection": "token",
-        "grad_norm": "token_inf",
-        "detach_clean": True,
-        "ascent_dropout": False,
+        "bound": "sphere",
+        "grad_norm": "none",
+        "divergence": "symmetric_kl_mtdnn",
+        "ascent_divergence": "stable_kl",
+        "ascent_target": "training",
+        "ascent_dropout": True,
+        "detach_clean": False,
         "weight": 1.0,
     },
+}
+
+# ALUM as the paper's text reads (Liu et al. 2020, Algorithm 1 and section 4: K = 1, eps = 1e-5 in inf-norm,
+# eta = 1e-3, sigma^2 = 1e-5, symmetric KL in the ascent and the final term) on the word embeddings, with the
+# clean side detached as VAT/SMART's text does and the ascent without dropout: the `alum` default before
+# mt-dnn's code was followed. Overrides of DEFAULTS["alum"]: `{kind: alum, **ALUM_PAPER}` in a method.
+ALUM_PAPER: dict = {
+    "perturb": "word_embeddings",
+    "epsilon": 1e-5,
+    "step_size": 1e-3,
+    "init": "coordinate",
+    "init_std": math.sqrt(1e-5),
+    "bound": "ball",
+    "grad_norm": "token_inf",
+    "divergence": "symmetric_kl",
+    "ascent_divergence": "symmetric_kl",
+    "ascent_target": "training",
+    "ascent_dropout": False,
+    "detach_clean": True,
 }
 
 
 def _cross_entropy(clean: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
     if labels is None:
-        raise ValueError("the 'pgd' embedding adversary needs 'labels' in the inputs")
+        raise ValueError("adversarial_embedding: the 'cross_entropy' divergence needs 'labels' in the inputs")
     flat = F.cross_entropy(adv.float().flatten(0, -2), labels.flatten(), reduction="none", ignore_index=-100)
     return flat.view(labels.shape)
 
 
 def _kl(clean: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """KL(softmax clean || softmax adv)."""
     log_p, log_q = F.log_softmax(clean.float(), -1), F.log_softmax(adv.float(), -1)
     return (log_p.exp() * (log_p - log_q)).sum(-1)
 
 
 def _symmetric_kl(clean: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """KL(p || q) + KL(q || p), gradient through every term."""
     log_p, log_q = F.log_softmax(clean.float(), -1), F.log_softmax(adv.float(), -1)
     return ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(-1)
 
 
-# kind -> loss per position ([B] for sequence, [B, T] for token classification), float32.
+def _symmetric_kl_mtdnn(clean: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """mt-dnn's SymKlCriterion: KL(sg(q) || p) + KL(sg(p) || q): each KL's weights are constants, so its gradient
+    reaches only the distribution inside its log (the clean side through the first term, the adversarial side
+    through the second). The value is the symmetric KL."""
+    log_p, log_q = F.log_softmax(clean.float(), -1), F.log_softmax(adv.float(), -1)
+    sg_p, sg_q = log_p.detach(), log_q.detach()
+    return (sg_q.exp() * (sg_q - log_p)).sum(-1) + (sg_p.exp() * (sg_p - log_q)).sum(-1)
+
+
+def _stable_kl(clean: torch.Tensor, adv: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """mt-dnn's ``stable_kl(adv, clean)`` (loss.py): ``2 sum p (logit p - logit y)`` with p = softmax(adv),
+    y = softmax(clean) and the log-odds detached; the gradient reaches adv through the weights p only."""
+    p = F.log_softmax(adv.float(), -1).exp()
+    y = F.log_softmax(clean.float(), -1).exp()
+    rp = -(1.0 / (p + 1e-6) - 1 + 1e-6).detach().log()
+    ry = -(1.0 / (y + 1e-6) - 1 + 1e-6).detach().log()
+    return (p * (rp - ry) * 2).sum(-1)
+
+
+# name -> loss per position ([B] for sequence, [B, T] for token classification), float32.
 _DIVERGENCES: dict[str, Callable[..., torch.Tensor]] = {
-    "pgd": _cross_entropy,
-    "lds": _kl,
-    "alum": _symmetric_kl,
+    "cross_entropy": _cross_entropy,
+    "kl": _kl,
+    "symmetric_kl": _symmetric_kl,
+    "symmetric_kl_mtdnn": _symmetric_kl_mtdnn,
+    "stable_kl": _stable_kl,
 }
 
 
+def _unit_dims(projection: str) -> tuple[int, ...]:
+    return (-2, -1) if projection == "example" else (-1,)
+
+
 def project(
-    delta: torch.Tensor, mask: torch.Tensor, epsilon: float, norm: str = "l2", projection: str = "example"
+    delta: torch.Tensor,
+    mask: torch.Tensor,
+    epsilon: float,
+    norm: str = "l2",
+    projection: str = "example",
+    bound: str = "ball",
 ) -> torch.Tensor:
-    """Project ``delta`` [B, T, H] onto the eps-ball and zero it at padding (``mask`` [B, T] == 0)."""
+    """Constrain ``delta`` [B, T, H] and zero it at padding (``mask`` [B, T] == 0).
+
+    ``bound="ball"``: project onto ``||delta|| <= epsilon`` (unchanged inside); ``"sphere"``: rescale each unit
+    to ``epsilon * delta / (||delta|| + 1e-6)`` (mt-dnn's normalisation).
+    """
     delta = delta * mask.unsqueeze(-1).to(delta.dtype)
+    dims = _unit_dims(projection)
+    if bound == "sphere":
+        size = delta.abs().amax(dim=dims, keepdim=True) if norm == "linf" else delta.norm(dim=dims, keepdim=True)
+        return delta * (epsilon / (size + _SPHERE_GUARD))
     if norm == "linf":
         return delta.clamp(-epsilon, epsilon)
-    dims = (-2, -1) if projection == "example" else (-1,)
     length = delta.norm(dim=dims, keepdim=True)
     return delta * (epsilon / length.clamp_min(1e-12)).clamp(max=1.0)
+
+
+def random_start(
+    shape: tuple[int, ...], mask: torch.Tensor, init_std: float, init: str = "coordinate", projection: str = "example"
+) -> torch.Tensor:
+    """delta_0 [B, T, H], zero at padding: N(0, init_std^2) per coordinate (``coordinate``), or a uniformly random
+    direction of L2 norm ``init_std`` over each projection unit's valid coordinates (``sphere``)."""
+    noise = torch.randn(shape, device=mask.device) * mask.unsqueeze(-1).to(torch.float32)
+    if init == "coordinate":
+        return noise * init_std
+    return noise * (init_std / noise.norm(dim=_unit_dims(projection), keepdim=True).clamp_min(1e-12))
 
 
 def _direction(grad: torch.Tensor, grad_norm: str, norm: str, projection: str) -> torch.Tensor:
@@ -107,8 +215,7 @@ def _direction(grad: torch.Tensor, grad_norm: str, norm: str, projection: str) -
         return grad / grad.abs().amax(-1, keepdim=True).clamp_min(1e-12)
     if norm == "linf":
         return grad.sign()
-    dims = (-2, -1) if projection == "example" else (-1,)
-    return grad / grad.norm(dim=dims, keepdim=True).clamp_min(1e-12)
+    return grad / grad.norm(dim=_unit_dims(projection), keepdim=True).clamp_min(1e-12)
 
 
 def ascend(
@@ -124,16 +231,20 @@ def ascend(
     norm: str = "l2",
     projection: str = "example",
     grad_norm: str = "none",
+    init: str = "coordinate",
+    bound: str = "ball",
 ) -> torch.Tensor:
-    """Return the detached float32 perturbation [B, T, H] after ``steps`` projected ascent steps.
+    """Return the detached float32 perturbation [B, T, H] after ``steps`` constrained ascent steps.
 
     ``forward(delta)`` gives the logits of the perturbed input, ``objective(logits)`` the scalar to maximise.
     Only the gradient with respect to ``delta`` is taken (``torch.autograd.grad``), so no parameter ``.grad`` is
     touched and the backward pass skips the weight gradients.
     """
-    shape = (*mask.shape, hidden_size)
-    # The random start is projected as well, so the perturbation never leaves the ball (and eps = 0 means none).
-    delta = project(torch.randn(shape, device=mask.device) * init_std, mask, epsilon, norm, projection)
+    delta = random_start((*mask.shape, hidden_size), mask, init_std, init, projection)
+    if bound == "ball":
+        # The start is projected as well, so the perturbation never leaves the ball (and eps = 0 means none).
+        # mt-dnn's sphere leaves its start as drawn: only the steps are normalised.
+        delta = project(delta, mask, epsilon, norm, projection)
     with torch.enable_grad():  # the caller may be under no_grad (e.g. evaluation)
         for _ in range(steps):
             delta.requires_grad_(True)
@@ -141,7 +252,7 @@ def ascend(
             # An fp16 overflow must not turn the perturbation, and with it the training loss, into NaN.
             grad = torch.nan_to_num(grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
             step = step_size * _direction(grad, grad_norm, norm, projection)
-            delta = project(delta.detach() + step, mask, epsilon, norm, projection)
+            delta = project(delta.detach() + step, mask, epsilon, norm, projection, bound)
     return delta.detach()
 
 
@@ -171,45 +282,119 @@ def _dropout(model, enabled: bool):
             module.training = training
 
 
+class _Captured(Exception):
+    """Stops a forward pass once the perturbed module has run: its output is all that is needed."""
+
+
+class _Site(NamedTuple):
+    """Where delta enters: the clean output of the perturbed module and a forward that replaces it."""
+
+    base: torch.Tensor  # [B, T, H], with gradient to the embedding parameters
+    mask: torch.Tensor  # [B, T], 0 at padding
+    valid: torch.Tensor  # positions that count in the loss
+    forward: Callable[[torch.Tensor], torch.Tensor]  # replacement output [B, T, H] -> logits
+
+
+def _perturbed_module(model, perturb: str):
+    inner = getattr(model, "module", model)  # Trainer may hand us a DistributedDataParallel wrapper
+    if perturb == "word_embeddings":
+        return inner, inner.get_input_embeddings()
+    embeddings = getattr(getattr(inner, "base_model", inner), "embeddings", None)
+    if not isinstance(embeddings, torch.nn.Module):
+        raise ValueError(
+            f"adversarial_embedding.perturb: 'embedding_output' needs a model whose base model has an "
+            f"`embeddings` module (BERT, RoBERTa, MiniLM, ...); {type(inner).__name__} has none: use "
+            f"'word_embeddings'"
+        )
+    return inner, embeddings
+
+
+def _module_output(inner, module, kwargs) -> torch.Tensor:
+    """The model's forward up to ``module``, stopped there; its output (mt-dnn's ``embed_encode``)."""
+    seen = []
+
+    def stop(_module, _args, output):
+        seen.append(output)
+        raise _Captured
+
+    handle = module.register_forward_hook(stop)
+    try:
+        inner(**kwargs)
+    except _Captured:
+        pass
+    finally:
+        handle.remove()
+    output = seen[0] if seen else None
+    if not isinstance(output, torch.Tensor) or output.dim() != 3:
+        raise ValueError(
+            f"adversarial_embedding.perturb: {type(module).__name__} did not give one [batch, tokens, hidden] "
+            f"tensor"
+        )
+    return output
+
+
 @dataclass
 class EmbeddingAdversary:
     """One embedding-space adversarial method; ``loss`` returns the term the trainer adds to the clean loss.
 
-    Choices beyond the paper (the paper leaves them open):
+    Unset settings (``None``) take ``DEFAULTS[kind]``. Choices beyond the papers:
 
     - the ascent maximises the *sum over examples* of each example's loss (tokens averaged within an example), so
       every example takes exactly Algorithm 1's per-(x, y) step whatever the batch size; the returned term is the
       batch mean, like the clean loss;
     - ``grad_norm`` (see ``GRAD_NORMS``) defaults to ``"steepest"`` for pgd/lds (see ``_ALGORITHM_1``);
       ``"none"`` is Algorithm 1's raw step;
-    - ``ascent_dropout`` (default off): the ascent steps run the network without dropout, so every step climbs
-      the same function (with dropout each step would see new masks) and, on CPU, attention can use the fused
-      kernel that dropout disables (about 0.3 s of a 1.2 s ascent step for MiniLM, 16 x 128, measured with
-      benchmarks/embedding_at_speed.py). The final adversarial forward uses the model's own mode (dropout on in
-      training);
-    - ``detach_clean``: whether the clean logits get gradient from the final term. LDS keeps it (``False``), as
-      Algorithm 1's ``grad_theta l(f(x), f(x + delta))`` and the paper's Table 1 closed form require; ALUM detaches
-      the clean side (``True``) like VAT/SMART. During the ascent the clean side is always constant.
+    - ``init``: pgd/lds start on the sphere of radius ``init_std`` (1e-3) per example, so the start's norm does
+      not grow with the sequence length; ``coordinate`` is N(0, init_std^2) per coordinate;
+    - ``ascent_dropout`` (default off for pgd/lds): the ascent steps run the network without dropout, so every
+      step climbs the same function (with dropout each step would see new masks) and, on CPU, attention can use
+      the fused kernel that dropout disables (about 0.3 s of a 1.2 s ascent step for MiniLM, 16 x 128, measured
+      with benchmarks/embedding_at_speed.py). The final adversarial forward uses the model's own mode (dropout on
+      in training). ALUM follows mt-dnn: dropout on in every forward;
+    - ``ascent_target``: what the ascent's divergence compares the perturbed output with. LDS uses ``"ascent"``
+      (the clean input run again in the ascent's mode, one forward without gradient: both sides of the ascent's
+      KL come from the same function, as TRADES's ``model.eval()`` ascent does, so delta does not follow the
+      training forward's dropout draw); ``"training"`` is the training forward's clean logits (mt-dnn, whose
+      ascent runs with dropout too). The final term always compares with the training forward's clean logits;
+    - ``detach_clean``: whether the clean logits get gradient from the final term. LDS keeps it (``False``);
+      ALUM keeps it too, through mt-dnn's split symmetric KL (``symmetric_kl_mtdnn``). During the ascent the
+      clean side is always constant.
     """
 
     kind: str
-    steps: int = 3
-    epsilon: float = 0.003
-    step_size: float = 1e-3
-    init_std: float = 1e-5
-    norm: str = "l2"
-    projection: str = "example"
-    grad_norm: str = "steepest"
-    detach_clean: bool = False
-    ascent_dropout: bool = False
-    weight: float = 1.0
+    perturb: str | None = None
+    steps: int | None = None
+    epsilon: float | None = None
+    step_size: float | None = None
+    init: str | None = None
+    init_std: float | None = None
+    norm: str | None = None
+    projection: str | None = None
+    bound: str | None = None
+    grad_norm: str | None = None
+    divergence: str | None = None
+    ascent_divergence: str | None = None
+    ascent_target: str | None = None
+    ascent_dropout: bool | None = None
+    detach_clean: bool | None = None
+    weight: float | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in DEFAULTS:
+            raise ValueError(f"adversarial_embedding.kind: {self.kind!r} is not one of {tuple(DEFAULTS)}")
+        for key, value in DEFAULTS[self.kind].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
         choices = {
-            "kind": tuple(_DIVERGENCES),
+            "perturb": PERTURB_SITES,
+            "init": INITS,
             "norm": NORMS,
             "projection": PROJECTIONS,
+            "bound": BOUNDS,
             "grad_norm": GRAD_NORMS,
+            "divergence": tuple(_DIVERGENCES),
+            "ascent_divergence": tuple(_DIVERGENCES),
+            "ascent_target": ASCENT_TARGETS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -240,28 +425,32 @@ class EmbeddingAdversary:
         self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor
     ) -> torch.Tensor:
         """The adversarial delta [B, T, H] (float32, detached) for this batch."""
-        return self._perturb(model, inputs, clean_logits, *self._context(model, inputs, clean_logits))
+        return self._perturb(model, inputs, clean_logits, self._site(model, inputs, clean_logits))
 
     def loss(self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor) -> torch.Tensor:
         """``weight * l(f(x), f(x + delta), y)`` averaged over the batch (valid tokens for token classification)."""
-        context = self._context(model, inputs, clean_logits)
-        delta = self._perturb(model, inputs, clean_logits, *context)
-        embeds, _, valid, forward = context
-        # Non-detached embeddings: the embedding matrix, like every other parameter, learns from this term.
-        adv_logits = forward(embeds + delta.to(embeds.dtype))
+        site = self._site(model, inputs, clean_logits)
+        delta = self._perturb(model, inputs, clean_logits, site)
+        # Non-detached base: the embedding parameters, like every other parameter, learn from this term.
+        adv_logits = site.forward(site.base + delta.to(site.base.dtype))
         clean = clean_logits.detach() if self.detach_clean else clean_logits
-        return self.weight * _reduce(_DIVERGENCES[self.kind](clean, adv_logits, inputs.get("labels")), valid)
+        divergence = _DIVERGENCES[self.divergence](clean, adv_logits, inputs.get("labels"))
+        return self.weight * _reduce(divergence, site.valid)
 
-    def _perturb(self, model, inputs, clean_logits, embeds, mask, valid, forward) -> torch.Tensor:
-        divergence, labels, clean = _DIVERGENCES[self.kind], inputs.get("labels"), clean_logits.detach()
-        # Detached embeddings: the ascent needs only d loss / d delta.
-        fixed = embeds.detach()
+    def _perturb(self, model, inputs, clean_logits, site: _Site) -> torch.Tensor:
+        divergence, labels = _DIVERGENCES[self.ascent_divergence], inputs.get("labels")
+        # Detached base: the ascent needs only d loss / d delta.
+        fixed = site.base.detach()
         with _dropout(model, self.ascent_dropout):
+            target = clean_logits.detach()
+            if self.ascent_target == "ascent" and self.ascent_divergence != "cross_entropy" and self.steps > 0:
+                with torch.no_grad():
+                    target = site.forward(fixed)
             return ascend(
-                lambda delta: forward(fixed + delta.to(fixed.dtype)),
-                lambda logits: _reduce(divergence(clean, logits, labels), valid, per_example=True),
-                mask,
-                embeds.shape[-1],
+                lambda delta: site.forward(fixed + delta.to(fixed.dtype)),
+                lambda logits: _reduce(divergence(target, logits, labels), site.valid, per_example=True),
+                site.mask,
+                fixed.shape[-1],
                 steps=self.steps,
                 epsilon=self.epsilon,
                 step_size=self.step_size,
@@ -269,26 +458,31 @@ class EmbeddingAdversary:
                 norm=self.norm,
                 projection=self.projection,
                 grad_norm=self.grad_norm,
+                init=self.init,
+                bound=self.bound,
             )
 
-    @staticmethod
-    def _context(model, inputs, clean_logits):
+    def _site(self, model, inputs, clean_logits) -> _Site:
         input_ids = inputs["input_ids"]
         mask = inputs.get("attention_mask")
         mask = torch.ones_like(input_ids) if mask is None else mask
-        extra = {k: inputs[k] for k in ("attention_mask", "token_type_ids") if inputs.get(k) is not None}
+        kwargs = {"input_ids": input_ids}
+        kwargs.update({k: inputs[k] for k in ("attention_mask", "token_type_ids") if inputs.get(k) is not None})
+        inner, module = _perturbed_module(model, self.perturb)
 
-        def forward(inputs_embeds: torch.Tensor) -> torch.Tensor:
-            return model(inputs_embeds=inputs_embeds, **extra).logits
+        def forward(replacement: torch.Tensor) -> torch.Tensor:
+            handle = module.register_forward_hook(lambda _module, _args, _output: replacement)
+            try:
+                return model(**kwargs).logits
+            finally:
+                handle.remove()
 
-        # Trainer may hand us a DistributedDataParallel wrapper.
-        embeds = getattr(model, "module", model).get_input_embeddings()(input_ids)
         # Positions that count: padding never does; neither do labels of -100.
         valid = mask.bool() if clean_logits.dim() == 3 else torch.ones_like(input_ids[:, 0], dtype=torch.bool)
         labels = inputs.get("labels")
         if labels is not None:
             valid = valid & (labels != -100)
-        return embeds, mask, valid, forward
+        return _Site(_module_output(inner, module, kwargs), mask, valid, forward)
 
 
 def build_embedding_adversary(settings: Mapping | None) -> EmbeddingAdversary | None:
@@ -304,4 +498,4 @@ def build_embedding_adversary(settings: Mapping | None) -> EmbeddingAdversary | 
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"adversarial_embedding.{unknown[0]}: unknown key (known: {sorted(known)})")
-    return EmbeddingAdversary(**{**DEFAULTS[kind], **settings})
+    return EmbeddingAdversary(**settings)

@@ -12,7 +12,7 @@ from transformers import Trainer
 class AdvTrainer(Trainer):
     """``Trainer`` whose loss is the clean loss plus the terms of the method's parts.
 
-    ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the word embeddings and returns the
+    ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the embeddings and returns the
     adversarial term; ``None`` is plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``)
     generates adversarial examples at epoch starts and appends them to the batches of their originals.
     """
