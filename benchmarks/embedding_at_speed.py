@@ -5,7 +5,8 @@ A step is what ``Trainer`` does per batch: ``AdvTrainer.training_step`` (forward
 round-robin in one process on the same model and batch, so machine drift hits all of them alike.
 
 FLOP bound for S ascent steps (forward = F, backward = 2F, input-only backward ~ F): clean 3F, adversarial
-3F + S * 2F + 3F, ratio (6 + 2S) / 3 = 4.0 for S = 3.
+3F + S * 2F + 3F, ratio (6 + 2S) / 3 = 4.0 for S = 3; LDS also runs the clean input once without gradient in the
+ascent's mode (its ascent target), (7 + 2S) / 3 = 4.33.
 
     python benchmarks/embedding_at_speed.py --repeats 5
 """
@@ -114,7 +115,7 @@ def main():
 
     medians = {variant: statistics.median(values) for variant, values in times.items()}
     bound = (6 + 2 * args.steps) / 3
-    bounds = {"clean": 1.0, "pgd": bound, "lds": bound}
+    bounds = {"clean": 1.0, "pgd": bound, "lds": bound + 1 / 3}
     ratio = medians["pgd"] / medians["clean"]
     passed = ratio <= TARGET
 

@@ -335,15 +335,17 @@ def test_lds_ascent_target_is_the_clean_input_in_the_ascents_mode():
 
 
 def test_alum_step_on_a_fixed_gradient_is_mtdnns():
-    """Item 3: SmartPerturbation's step, K = 1, norm_p "inf", token level: ``noise + g * step_size`` divided by
-    its per-token max-abs + adv_epsilon (1e-6), no clamp."""
-    g = torch.Generator().manual_seed(4)
-    noise = torch.randn(2, 5, 8, generator=g) * 1e-5
-    grad = torch.randn(2, 5, 8, generator=g) * 3.0
+    """Item 3: SmartPerturbation's K = 1 step (norm_p "inf", token level) on the objective <delta, g>, whose
+    gradient is g: ``noise + g * step_size`` divided by its per-token max-abs + adv_epsilon (1e-6), no clamp."""
+    grad = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(4)) * 3.0
     alum = build_embedding_adversary({"kind": "alum"})
+    settings = {k: getattr(alum, k) for k in ("steps", "epsilon", "step_size", "init_std", "norm", "projection",
+                                               "grad_norm", "init", "bound")}
+    torch.manual_seed(5)
+    ours = ascend(lambda delta: delta, lambda out: (out * grad).sum(), torch.ones(2, 5), 8, **settings)
+    torch.manual_seed(5)
+    noise = references.algorithm1_start((2, 5, 8), 1e-5)  # generate_noise: N(0, 1) * adv_noise_var
     reference = references.mtdnn_norm_grad(noise + grad * 1e-5)  # train.py: --adv_step_size 1e-5
-    step = alum.step_size * grad  # grad_norm "none": the raw gradient
-    ours = project(noise + step, torch.ones(2, 5), alum.epsilon, alum.norm, alum.projection, alum.bound)
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-7)
     # Every token's perturbation has inf-norm max|v| / (max|v| + 1e-6), about 0.97 here, not 1e-5.
     assert ours.abs().amax(-1).min() > 0.95
