@@ -206,6 +206,15 @@ def undecodable_byte(workdir, config, dataset):
     return [f"{SOURCE_FILES[dataset]}, line 7: byte {byte:#04x} cannot be decoded as {encoding}"]
 
 
+def utf16_file(workdir, config, dataset):
+    """The .pos file saved as UTF-16 (with a byte-order mark), still configured as cp1252: read as cp1252 it would
+    be NUL-interleaved text."""
+    path = workdir / SOURCE_FILES[dataset]
+    path.write_bytes(path.read_bytes().decode("cp1252").encode("utf-16"))
+    return [f"{SOURCE_FILES[dataset]}: starts with a UTF-16-LE byte-order mark, so it is utf-16 text, not cp1252. "
+            "Set the source's `encoding: utf-16`."]
+
+
 def missing_column(workdir, config, dataset):
     rewrite_csv(workdir / "data/tiny_train.csv", lambda df: df.rename(columns={"label": "sentiment"}))
     return ["data/tiny_train.csv: missing label column 'label'", "label_column"]
@@ -228,6 +237,7 @@ CORRUPTIONS = [
     ("one-class", "IMDB", one_class),
     ("non-utf8", "IMDB", undecodable_byte),
     ("non-cp1252", "MR", undecodable_byte),
+    ("utf16-as-cp1252", "MR", utf16_file),
     ("missing-column", "IMDB", missing_column),
     ("truncated-parquet", "IMDB", truncated_parquet),
 ]
