@@ -342,11 +342,11 @@ def set_value(config: dict, path: tuple, value) -> dict:
     return config
 
 
-def bad_config_workdir(root: Path, tiny_data, case: str) -> Path:
-    """The tiny config (one seed, BERT, both training datasets, an existing model folder), edited."""
+def bad_config_workdir(root: Path, tiny_model, tiny_data, case: str) -> Path:
+    """The tiny config (one seed, BERT, both training datasets, the tiny model), edited."""
     workdir = root / case
-    (workdir / "model").mkdir(parents=True)
-    config = tiny_config(workdir / "model", tiny_data, workdir / "resources")
+    workdir.mkdir(parents=True)
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
     config["seeds"] = [1]
     config["run"] = {"methods": ["BERT"], "datasets": ["IMDB", "MR"]}
     if case != "control":
@@ -357,7 +357,7 @@ def bad_config_workdir(root: Path, tiny_data, case: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bad_config_runs(request, tmp_path_factory, tiny_data):
+def bad_config_runs(request, tmp_path_factory, tiny_model, tiny_data):
     """{case: (workdir, completed process)}: `snakemake --cores 1` on each selected case, a few at a time
     (each run is mostly Snakemake parsing the workflow), plus a dry run of the unedited config."""
     test = "test_bad_config_value_stops_before_any_job"
@@ -366,7 +366,7 @@ def bad_config_runs(request, tmp_path_factory, tiny_data):
     root = tmp_path_factory.mktemp("bad_configs")
 
     def run(case: str):
-        workdir = bad_config_workdir(root, tiny_data, case)
+        workdir = bad_config_workdir(root, tiny_model, tiny_data, case)
         args = ("-n", "--cores", "1") if case == "control" else ("--cores", "1")
         return workdir, run_snakemake(workdir, *args, check=False, cwd=workdir, timeout=300)
 
