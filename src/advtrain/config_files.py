@@ -77,9 +77,10 @@ def _load_yaml(text: str, path: Path):
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
-        tab = "\t" in exc.problem or "\t" in line[: len(line) - len(line.lstrip())]
+        problem = exc.problem or exc.context or "syntax error"
+        tab = "\t" in problem or "\t" in line[: len(line) - len(line.lstrip())]
         hint = ": a tab in the indentation (YAML indents with spaces only)" if tab else ""
-        raise ConfigError(f"{where}: not valid YAML ({exc.problem}){hint}") from None
+        raise ConfigError(f"{where}: not valid YAML ({problem}){hint}") from None
     if root is None:
         return None
     _reject_duplicate_keys(root, [], path, set())

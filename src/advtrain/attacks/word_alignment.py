@@ -13,6 +13,8 @@ Imports TextAttack at module level: import it only after :func:`advtrain.attacks
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 from textattack.search_methods import GreedyWordSwapWIR
 from textattack.shared import AttackedText
@@ -56,13 +58,19 @@ def align_words_to_tokens(attacked_text, tokenizer, encoding=None) -> dict[int, 
               for (start, end), column, word in zip(encoding["offset_mapping"][0], encoding.sequence_ids(0),
                                                     encoding.word_ids(0), strict=True)]
     spans = word_spans(attacked_text)
+    located = [(span[0], span[1], i) for i, span in enumerate(spans) if span is not None]  # in text order
+    ends = [end for _, end, _ in located]
     mapping: dict[int, list[int]] = {i: [] for i in range(len(spans))}
     word_of_group = {}  # (column, pre-tokenized word) -> the first word its characters belong to
     unaligned = []
     for position, (start, end, group) in enumerate(tokens):
         if group[0] is None:  # special or padding token
             continue
-        overlapping = [i for i, span in enumerate(spans) if span is not None and start < span[1] and end > span[0]]
+        overlapping = []
+        k = bisect.bisect_right(ends, start)  # the first word ending after the token starts
+        while k < len(located) and located[k][0] < end:
+            overlapping.append(located[k][2])
+            k += 1
         for i in overlapping:
             mapping[i].append(position)
             word_of_group.setdefault(group, i)
