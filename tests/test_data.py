@@ -406,8 +406,18 @@ def test_nul_bytes_without_a_pattern_are_not_text(tmp_path):
     path = tmp_path / "bin.txt"
     path.write_bytes(b"1 fine\n0 also fine\n1 bro\x00ken\n")
     with pytest.raises(DataError, match=r"bin\.txt, line 3: NUL characters: this is not utf-8 text\. "
-                                        r"No encoding tried .* reads it as text: fix the file"):
+                                        r"Neither utf-8 nor cp1252 reads it as text: fix the file"):
         read_label_text(path)
+
+
+def test_corrupt_cp1252_byte_advises_no_other_encoding(tmp_path):
+    """cp1252 leaves 0x81 undefined; latin-1 would read it, but would also turn the file's 0x85 ellipses into control
+    characters, so it is not advised."""
+    path = tmp_path / "rt.pos"
+    path.write_bytes(b"a fine \x85 film\nsecond \x81 line\n")
+    with pytest.raises(DataError, match=r"rt\.pos, line 2: byte 0x81 cannot be decoded as cp1252\. Neither utf-8 nor "
+                                        r"cp1252 reads it as text: fix the file\.$"):
+        read_rt_polarity(path, path)
 
 
 def test_gzip_of_utf16_names_the_file(tmp_path):

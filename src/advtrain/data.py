@@ -119,8 +119,11 @@ def _problem(raw: bytes, text: str, encoding: str) -> tuple[str, str | None] | N
 
 
 def _fitting_encoding(raw: bytes, tried: str) -> str | None:
-    """The first of utf-8, cp1252, latin-1 (not ``tried``) that reads ``raw`` as plausible text; None if none does."""
-    for candidate in ("utf-8", "cp1252", "latin-1"):
+    """utf-8 or cp1252 (not ``tried``), whichever reads ``raw`` as plausible text first; None if neither does.
+
+    latin-1 is never advised: it reads any bytes, and where it differs from cp1252 (0x80-0x9f) it gives control
+    characters, e.g. for a cp1252 file with one corrupt byte."""
+    for candidate in ("utf-8", "cp1252"):
         if _codec(candidate) == _codec(tried):
             continue
         try:
@@ -135,7 +138,7 @@ def _fitting_encoding(raw: bytes, tried: str) -> str | None:
 def _advice(raw: bytes, encoding: str) -> str:
     fits = _fitting_encoding(raw, encoding)
     if fits is None:
-        return "No encoding tried (utf-8, cp1252, latin-1) reads it as text: fix the file."
+        return "Neither utf-8 nor cp1252 reads it as text: fix the file."
     if fits == "utf-8":
         return "It reads as UTF-8 text: set the source's `encoding: utf-8`."
     return f"It reads as text in {fits}: set the source's `encoding: {fits}`."
