@@ -5,6 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# Our reader first: it names the file and line of a tab or a duplicate key, and stops a layered config file that
+# redefines a method as another kind (workflow/rules/config_files.smk).
+include: "workflow/rules/config_files.smk"
+
+
 configfile: "config.yaml"
 
 

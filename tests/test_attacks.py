@@ -144,6 +144,9 @@ def test_recipes_keep_the_published_settings(env, wrapper):
     sbert = find(a2t, SBERT)[0]
     assert (sbert.threshold, sbert.metric, sbert.window_size) == (0.9, "cosine", math.inf)
     assert a2t.search_method.wir_method == "gradient"
+    # TextAttack's GreedyWordSwapWIR, its words aligned to tokens by offsets (tests/test_word_alignment.py)
+    assert type(a2t.search_method).__name__ == "OffsetAlignedWordSwapWIR"
+    assert isinstance(a2t.search_method, GreedyWordSwapWIR)
 
     pso = build_attack("pso", wrapper, env["resources"]).attack
     assert isinstance(pso.transformation, WordSwapHowNet) and "good" in pso.transformation.candidates_bank

@@ -4,8 +4,10 @@ precision, resource locations; and the same checks as a user meets them through 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -409,6 +411,42 @@ def test_require_local(tmp_path):
         res.require_local(tmp_path / "nothere", "model.path")
 
 
+def test_require_model_folder_names_what_is_missing(tmp_path, tiny_model):
+    assert res.require_model_folder(tiny_model, "model.path") == tiny_model
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(res.ResourceError) as err:
+        res.require_model_folder(empty, "model.path")
+    assert str(err.value).startswith(
+        f"model.path: {empty} is not a complete model folder: missing config.json (the model's configuration); the "
+        "weights (model.safetensors, pytorch_model.bin, or a sharded model.safetensors.index.json with its shards); "
+        "a tokenizer (tokenizer.json, or vocab.txt, vocab.json + merges.txt, or a SentencePiece"), err.value
+    assert "Set `model.path` to a folder written by save_pretrained" in str(err.value)
+
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_model, no_weights, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    with pytest.raises(res.ResourceError, match=r"missing the weights \(model\.safetensors, [^;]*\)\. Set"):
+        res.require_model_folder(no_weights, "model.path")
+
+    sharded = tmp_path / "sharded"
+    shutil.copytree(no_weights, sharded)
+    (sharded / "model-00001-of-00002.safetensors").write_bytes(b"")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    with pytest.raises(res.ResourceError, match=r"missing model-00002-of-00002\.safetensors \(listed in model\."
+                                                r"safetensors\.index\.json\)\. Set"):
+        res.require_model_folder(sharded, "model.path")
+
+    sentencepiece = tmp_path / "sentencepiece"
+    shutil.copytree(tiny_model, sentencepiece, ignore=shutil.ignore_patterns("tokenizer*", "vocab*"))
+    (sentencepiece / "spiece.model").write_bytes(b"")
+    assert res.require_model_folder(sentencepiece, "model.path") == sentencepiece
+    with pytest.raises(res.ResourceError, match=r"model\.path: .*config\.json is a file; set `model\.path` to the "):
+        res.require_model_folder(tiny_model / "config.json", "model.path")
+    with pytest.raises(res.ResourceError, match=r"^model\.path: .*nothere does not exist"):
+        res.require_model_folder(tmp_path / "nothere", "model.path")
+
+
 # --------------------------------------------------------------------------- through snakemake
 
 
@@ -425,10 +463,9 @@ def parse_dry_run(output: str) -> tuple[dict[str, int], list[tuple[str, dict[str
 
 
 @pytest.fixture()
-def tiny_bad_workdir(tmp_path, tiny_data):
-    """A tiny config whose model folder exists (empty: a dry-run does not read it)."""
-    (tmp_path / "model").mkdir()
-    return tmp_path, tiny_config(tmp_path / "model", tiny_data, tmp_path / "resources")
+def tiny_bad_workdir(tmp_path, tiny_model, tiny_data):
+    """A tiny config of the tiny model (a folder with config, weights and tokenizer: checked at start-up)."""
+    return tmp_path, tiny_config(tiny_model, tiny_data, tmp_path / "resources")
 
 
 def test_snakemake_dry_run_tiny_config_control(tiny_bad_workdir):
@@ -455,6 +492,20 @@ def test_snakemake_dry_run_stops_on_bad_config(tiny_bad_workdir, path, value, ke
     assert f"{key}:" in output, output[-3000:]
     assert "Job stats" not in output
     assert not re.search(r"^(local)?rule \S+:$", output, re.M)
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_snakemake_dry_run_stops_on_an_empty_model_folder(tiny_bad_workdir):
+    """An empty model.path stops the run at start-up naming the key, the folder and what it lacks (it used to start
+    the data jobs and fail each train job with "'NoneType' object has no attribute 'endswith'")."""
+    workdir, config = tiny_bad_workdir
+    (workdir / "empty_model").mkdir()
+    write_config(workdir, edit(config, ("model", "path"), str(workdir / "empty_model")))
+    proc = run_snakemake(workdir, "-n", "--cores", "1", check=False, cwd=workdir)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert f"model.path: {workdir / 'empty_model'} is not a complete model folder: missing config.json" in output
+    assert "Job stats" not in output and planned_jobs(output) == []
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
 
 

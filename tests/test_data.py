@@ -312,6 +312,136 @@ def test_non_utf8_in_gzip_and_label_text(tmp_path):
         read_label_text(txt)
 
 
+# --------------------------------------------------------------------------- wrong encodings
+
+ROWS = [(1, "a café in the crème brûlée district"), (0, "naïve, dull and far too long"), (1, "a charming film")]
+
+
+def _write_rows(path: Path, fmt: str, encoding: str) -> None:
+    """ROWS in ``fmt``, encoded as ``encoding`` (Python's utf-16 / utf-32 write a byte-order mark)."""
+    if fmt == "label-text":
+        text = "".join(f"{label} {t}\n" for label, t in ROWS)
+    elif fmt == "rt-polarity":
+        text = "".join(f"{t}\n" for _, t in ROWS)
+    elif fmt == "jsonl":
+        text = "".join(json.dumps({"text": t, "label": label}, ensure_ascii=False) + "\n" for label, t in ROWS)
+    else:
+        sep = "\t" if fmt == "tsv" else ","
+        text = f"text{sep}label\n" + "".join(f"{t.replace(',', '')}{sep}{label}\n" for label, t in ROWS)
+    path.write_bytes(text.encode(encoding))
+
+
+def _read_rows(path: Path, fmt: str, encoding: str) -> list[str]:
+    if fmt == "label-text":
+        return read_label_text(path, encoding)["text"].tolist()
+    if fmt == "rt-polarity":
+        return read_rt_polarity(path, path, encoding)["text"].tolist()[: len(ROWS)]
+    return read_table(path, fmt, encoding)["text"].tolist()
+
+
+READERS = ["csv", "tsv", "jsonl", "label-text", "rt-polarity"]
+# (id, written as, read as, what the message says): the file and the encoding that fits are named in each.
+WRONG_ENCODINGS = [
+    ("utf16-as-cp1252", "utf-16-le", "cp1252",
+     r"NUL bytes at every second byte: the file is utf-16-le text \(without a byte-order mark\), not cp1252\. "
+     r"Set the source's `encoding: utf-16-le`"),
+    ("utf16-as-utf8", "utf-16-le", "utf-8", r"the file is utf-16-le text .*, not utf-8\. Set the source's "
+     r"`encoding: utf-16-le`"),
+    ("utf16-bom-as-cp1252", "utf-16", "cp1252",
+     r"starts with a UTF-16-LE byte-order mark, so it is utf-16 text, not cp1252\. Set the source's "
+     r"`encoding: utf-16`"),
+    ("utf16-bom-as-utf8", "utf-16", "utf-8", r"UTF-16-LE byte-order mark.*`encoding: utf-16`"),
+    ("utf8-as-cp1252", "utf-8", "cp1252",
+     r", line \d: 'é' reads as 'Ã©' in cp1252: the file is UTF-8\. Set the source's `encoding: utf-8`"),
+    ("utf8-as-latin1", "utf-8", "latin-1", r", line \d: 'é' reads as .* in latin-1: the file is UTF-8\."),
+    ("latin1-as-utf8", "latin-1", "utf-8",
+     r", line \d: byte 0xe9 cannot be decoded as utf-8\. It reads as text in cp1252: set the source's "
+     r"`encoding: cp1252`"),
+]
+
+
+@pytest.mark.parametrize("fmt", READERS)
+@pytest.mark.parametrize(("written", "read", "message"), [c[1:] for c in WRONG_ENCODINGS],
+                         ids=[c[0] for c in WRONG_ENCODINGS])
+def test_wrong_encoding_names_file_and_fitting_encoding(tmp_path, fmt, written, read, message):
+    """Every reader that takes an `encoding` stops on a file in another one, naming the file (and line) and the
+    encoding that fits; the advice, followed, reads the file."""
+    path = tmp_path / f"data.{fmt}"
+    _write_rows(path, fmt, written)
+    with pytest.raises(DataError) as err:
+        _read_rows(path, fmt, read)
+    msg = str(err.value)
+    assert msg.startswith(str(path)), msg
+    assert re.search(message, msg), msg
+    advised = re.search(r"`encoding: ([\w-]+)`", msg).group(1)
+    assert _read_rows(path, fmt, advised)[0].endswith("café in the crème brûlée district")
+
+
+@pytest.mark.parametrize("fmt", READERS)
+@pytest.mark.parametrize(("written", "read"), [("utf-16", "utf-16"), ("utf-16-le", "utf-16"), ("utf-16-be", "utf-16"),
+                                               ("utf-16-be", "utf-16-be"), ("utf-32", "utf-32"),
+                                               ("utf-8-sig", "utf-8"), ("utf-8-sig", "utf-8-sig"),
+                                               ("cp1252", "cp1252"), ("latin-1", "latin-1")])
+def test_matching_encoding_is_read(tmp_path, fmt, written, read):
+    """The configured encoding's own byte-order mark is dropped (no '\\ufeff' in a header or the first text); a
+    utf-16 file without one is read in the byte order its NUL bytes show."""
+    path = tmp_path / f"data.{fmt}"
+    _write_rows(path, fmt, written)
+    assert _read_rows(path, fmt, read) == [t.replace(",", "") if fmt in ("csv", "tsv") else t for _, t in ROWS]
+
+
+def test_control_characters_are_not_text(tmp_path):
+    """A decoding that is mostly control characters is rejected; a few stray ones (as in real IMDB reviews) pass."""
+    noisy = tmp_path / "noisy.txt"
+    noisy.write_bytes(b"1 fine text\n0 \x01\x02\x03\x04 binary \x05\x06\x07\x08\n")
+    with pytest.raises(DataError, match=r"noisy\.txt, line 2: \d+% of the characters are control or replacement "
+                                        r"characters \(the first: '\\x01'\)"):
+        read_label_text(noisy)
+    stray = tmp_path / "stray.txt"
+    stray.write_bytes(("1 it was \x96 well \x85 made\n" + "0 a long enough review of a dull film\n" * 10).encode())
+    assert len(read_label_text(stray)) == 11
+
+
+def test_nul_bytes_without_a_pattern_are_not_text(tmp_path):
+    path = tmp_path / "bin.txt"
+    path.write_bytes(b"1 fine\n0 also fine\n1 bro\x00ken\n")
+    with pytest.raises(DataError, match=r"bin\.txt, line 3: NUL characters: this is not utf-8 text\. "
+                                        r"Neither utf-8 nor cp1252 reads it as text: fix the file"):
+        read_label_text(path)
+
+
+def test_corrupt_cp1252_byte_advises_no_other_encoding(tmp_path):
+    """cp1252 leaves 0x81 undefined; latin-1 would read it, but would also turn the file's 0x85 ellipses into control
+    characters, so it is not advised."""
+    path = tmp_path / "rt.pos"
+    path.write_bytes(b"a fine \x85 film\nsecond \x81 line\n")
+    with pytest.raises(DataError, match=r"rt\.pos, line 2: byte 0x81 cannot be decoded as cp1252\. Neither utf-8 nor "
+                                        r"cp1252 reads it as text: fix the file\.$"):
+        read_rt_polarity(path, path)
+
+
+def test_gzip_of_utf16_names_the_file(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress("text,label\ngood,1\nbad,0\n".encode("utf-16")))
+    with pytest.raises(DataError, match=r"t\.csv\.gz: starts with a UTF-16-LE byte-order mark"):
+        read_table(path, "csv")
+    assert read_table(path, "csv", "utf-16")["text"].tolist() == ["good", "bad"]
+
+
+def test_wrong_encoding_through_prepare_dataset(tmp_path):
+    """MR's rt-polarity files saved as UTF-16 and read with the documented default (cp1252) stop the dataset."""
+    for name in ("pos", "neg"):
+        (tmp_path / f"rt.{name}").write_bytes("".join(f"{t} {i}\n" for i, (_, t) in enumerate(ROWS * 4))
+                                              .encode("utf-16"))
+    ds = {"role": "train", "source": {"local": {"format": "rt-polarity", "files": {
+        "pos": str(tmp_path / "rt.pos"), "neg": str(tmp_path / "rt.neg")}}}, "carve": {"test": 0.25, "validation": 0.25}}
+    with pytest.raises(DataError, match=r"rt\.pos: starts with a UTF-16-LE byte-order mark.*`encoding: utf-16`"):
+        prepare_dataset("MR", ds, None, ["train", "validation", "test"])
+    ds["source"]["local"]["encoding"] = "utf-16"
+    out = prepare_dataset("MR", ds, None, ["train", "validation", "test"])
+    assert not any("\x00" in t for t in out["train"]["text"])
+
+
 def test_missing_column_through_load_source(tmp_path):
     path = write_csv(tmp_path / "reviews.csv", pd.DataFrame({"review": ["a", "b"], "label": [0, 1]}))
     with pytest.raises(DataError) as err:

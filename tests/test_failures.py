@@ -206,6 +206,15 @@ def undecodable_byte(workdir, config, dataset):
     return [f"{SOURCE_FILES[dataset]}, line 7: byte {byte:#04x} cannot be decoded as {encoding}"]
 
 
+def utf16_file(workdir, config, dataset):
+    """The .pos file saved as UTF-16 (with a byte-order mark), still configured as cp1252: read as cp1252 it would
+    be NUL-interleaved text."""
+    path = workdir / SOURCE_FILES[dataset]
+    path.write_bytes(path.read_bytes().decode("cp1252").encode("utf-16"))
+    return [f"{SOURCE_FILES[dataset]}: starts with a UTF-16-LE byte-order mark, so it is utf-16 text, not cp1252. "
+            "Set the source's `encoding: utf-16`."]
+
+
 def missing_column(workdir, config, dataset):
     rewrite_csv(workdir / "data/tiny_train.csv", lambda df: df.rename(columns={"label": "sentiment"}))
     return ["data/tiny_train.csv: missing label column 'label'", "label_column"]
@@ -228,6 +237,7 @@ CORRUPTIONS = [
     ("one-class", "IMDB", one_class),
     ("non-utf8", "IMDB", undecodable_byte),
     ("non-cp1252", "MR", undecodable_byte),
+    ("utf16-as-cp1252", "MR", utf16_file),
     ("missing-column", "IMDB", missing_column),
     ("truncated-parquet", "IMDB", truncated_parquet),
 ]
@@ -332,11 +342,11 @@ def set_value(config: dict, path: tuple, value) -> dict:
     return config
 
 
-def bad_config_workdir(root: Path, tiny_data, case: str) -> Path:
-    """The tiny config (one seed, BERT, both training datasets, an existing model folder), edited."""
+def bad_config_workdir(root: Path, tiny_model, tiny_data, case: str) -> Path:
+    """The tiny config (one seed, BERT, both training datasets, the tiny model), edited."""
     workdir = root / case
-    (workdir / "model").mkdir(parents=True)
-    config = tiny_config(workdir / "model", tiny_data, workdir / "resources")
+    workdir.mkdir(parents=True)
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
     config["seeds"] = [1]
     config["run"] = {"methods": ["BERT"], "datasets": ["IMDB", "MR"]}
     if case != "control":
@@ -347,7 +357,7 @@ def bad_config_workdir(root: Path, tiny_data, case: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bad_config_runs(request, tmp_path_factory, tiny_data):
+def bad_config_runs(request, tmp_path_factory, tiny_model, tiny_data):
     """{case: (workdir, completed process)}: `snakemake --cores 1` on each selected case, a few at a time
     (each run is mostly Snakemake parsing the workflow), plus a dry run of the unedited config."""
     test = "test_bad_config_value_stops_before_any_job"
@@ -356,7 +366,7 @@ def bad_config_runs(request, tmp_path_factory, tiny_data):
     root = tmp_path_factory.mktemp("bad_configs")
 
     def run(case: str):
-        workdir = bad_config_workdir(root, tiny_data, case)
+        workdir = bad_config_workdir(root, tiny_model, tiny_data, case)
         args = ("-n", "--cores", "1") if case == "control" else ("--cores", "1")
         return workdir, run_snakemake(workdir, *args, check=False, cwd=workdir, timeout=300)
 

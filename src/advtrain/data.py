@@ -6,10 +6,12 @@ the file (and line, where there is one) and the problem.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +41,149 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
+# Byte-order marks, longest first (UTF-32-LE's starts with UTF-16-LE's): (bytes, codec, family).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32"),
+    (codecs.BOM_UTF8, "utf-8", "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
+)
+# Well-formed UTF-8 multi-byte sequences: in a single-byte (cp1252, latin-1) file they are rare; in UTF-8 every
+# non-ASCII character is one.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# Characters no text file holds (C0 controls but tab and line breaks, C1 controls, U+FFFD): a few are noise (IMDB has
+# C1 dashes from an old mis-decoding, 0.008 %), this share of the text means the decoding is wrong.
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
+_NOT_TEXT_SHARE = 0.01
+
+
+def _codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _wide_encoding(raw: bytes) -> str | None:
+    """utf-16-le/-be or utf-32-le/-be when the NUL bytes fall where that encoding puts them for Latin text."""
+    sample = raw[:1 << 16]
+    if len(sample) < 8 or b"\x00" not in sample:
+        return None
+    zeros = [sample[i::4].count(0) / len(sample[i::4]) for i in range(4)]
+    if min(zeros[1:]) > 0.9 and zeros[0] < 0.5:
+        return "utf-32-le"
+    if min(zeros[:3]) > 0.9 and zeros[3] < 0.5:
+        return "utf-32-be"
+    even, odd = (zeros[0] + zeros[2]) / 2, (zeros[1] + zeros[3]) / 2
+    if odd > 0.5 and even < 0.1:
+        return "utf-16-le"
+    if even > 0.5 and odd < 0.1:
+        return "utf-16-be"
+    return None
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _utf8_share(raw: bytes) -> tuple[float, int]:
+    """(share of the non-ASCII bytes that form well-formed UTF-8 sequences, number of non-ASCII bytes)."""
+    high = len(raw) - len(raw.translate(None, _HIGH_BYTES))
+    if not high:
+        return 0.0, 0
+    return sum(len(m) for m in _UTF8_SEQUENCE.findall(raw)) / high, high
+
+
+def _problem(raw: bytes, text: str, encoding: str) -> tuple[str, str | None] | None:
+    """Why ``text`` (``raw`` decoded as ``encoding``) is not text any reader would accept ("line N: ...") and the
+    encoding that fits when that is already known; None when it is plausible: no NUL characters, not UTF-8 read as a
+    single-byte encoding (mojibake such as 'Ã©' for 'é'), not a share of control / replacement characters."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        return f"line {_line_of(text, nul)}: NUL characters: this is not {encoding} text.", None
+    if not _codec(encoding).startswith("utf"):
+        share, high = _utf8_share(raw)
+        if high and share >= 0.9:
+            first = _UTF8_SEQUENCE.search(raw)
+            line = raw.count(b"\n", 0, first.start()) + 1
+            char, misread = first.group().decode("utf-8"), first.group().decode(encoding, "replace")
+            whole = "" if share == 1 else f" (all but {round(high * (1 - share))} of its non-ASCII bytes)"
+            return f"line {line}: {char!r} reads as {misread!r} in {encoding}: the file is UTF-8{whole}.", "utf-8"
+    bad = sum(1 for _ in _NOT_TEXT.finditer(text))
+    if bad > _NOT_TEXT_SHARE * len(text):
+        first = _NOT_TEXT.search(text)
+        return (f"line {_line_of(text, first.start())}: {bad / len(text):.0%} of the characters are control or "
+                f"replacement characters (the first: {first.group()!r}): this is not {encoding} text."), None
+    return None
+
+
+def _fitting_encoding(raw: bytes, tried: str) -> str | None:
+    """utf-8 or cp1252 (not ``tried``), whichever reads ``raw`` as plausible text first; None if neither does.
+
+    latin-1 is never advised: it reads any bytes, and where it differs from cp1252 (0x80-0x9f) it gives control
+    characters, e.g. for a cp1252 file with one corrupt byte."""
+    for candidate in ("utf-8", "cp1252"):
+        if _codec(candidate) == _codec(tried):
+            continue
+        try:
+            text = raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        if _problem(raw, text, candidate) is None:
+            return candidate
+    return None
+
+
+def _advice(raw: bytes, encoding: str) -> str:
+    fits = _fitting_encoding(raw, encoding)
+    if fits is None:
+        return "Neither utf-8 nor cp1252 reads it as text: fix the file."
+    if fits == "utf-8":
+        return "It reads as UTF-8 text: set the source's `encoding: utf-8`."
+    return f"It reads as text in {fits}: set the source's `encoding: {fits}`."
+
+
 def _decode(raw: bytes, path: Path, encoding: str) -> str:
-    """The file's text; an error naming the file (and line) when it is empty or not in ``encoding``."""
+    """The file's text; an error naming the file (and line) when it is empty, not in ``encoding``, or decodes into
+    something that is not text (a byte-order mark or NUL pattern of another encoding, mojibake, control characters).
+
+    A byte-order mark of the configured encoding's family is dropped (``utf-8`` reads a UTF-8 file with one).
+    """
+    codec = _codec(encoding)
+    for bom, bom_codec, family in _BOMS:
+        if raw.startswith(bom):
+            if codec not in {family, bom_codec, f"{family}-sig"}:
+                raise DataError(
+                    f"{path}: starts with a {bom_codec.upper()} byte-order mark, so it is {family} text, not "
+                    f"{encoding}. Set the source's `encoding: {family}`."
+                )
+            raw, codec = raw[len(bom):], bom_codec
+            break
+    else:
+        wide = _wide_encoding(raw)
+        if wide and codec != wide:
+            if codec == wide[:6]:  # utf-16 / utf-32 without a byte-order mark: its NUL bytes give the byte order
+                codec = wide
+            else:
+                raise DataError(
+                    f"{path}: NUL bytes at every {'second' if wide.startswith('utf-16') else 'fourth'} byte: the file is {wide} "
+                    f"text (without a byte-order mark), not {encoding}. Set the source's `encoding: {wide}`."
+                )
     try:
-        text = raw.decode(encoding)
+        text = raw.decode(codec)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"{path}, line {line}: byte {raw[exc.start]:#04x} cannot be decoded as {encoding}. "
-            "Set the source's `encoding` (e.g. cp1252 or latin-1) or fix the file."
+            f"{path}, line {line}: byte {raw[exc.start]:#04x} cannot be decoded as {encoding}. " + _advice(raw, encoding)
         ) from exc
     if not text.strip():
         raise DataError(f"{path}: file is empty" + (" (only blank lines)" if text else ""))
+    problem = _problem(raw, text, encoding)
+    if problem:
+        what, fits = problem
+        advice = f"Set the source's `encoding: {fits}`." if fits else _advice(raw, encoding)
+        raise DataError(f"{path}, {what} {advice}")
     return text
 
 

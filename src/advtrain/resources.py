@@ -6,6 +6,7 @@ into the cache folder (`cache_dir`) by a fetch rule that runs on the submitting 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -52,6 +53,46 @@ def require_local(path: str | Path, key: str) -> Path:
     if not path.exists():
         raise ResourceError(f"{key}: {path} does not exist. Set `{key}` to an existing local copy, or unset it "
                             "to let the workflow download the resource.")
+    return path
+
+
+# A pretrained model folder as save_pretrained / a hub snapshot leaves it: the PyTorch weights (whole or sharded),
+# and a tokenizer: a fast tokenizer's tokenizer.json, or a slow one's vocabulary (WordPiece, byte-level BPE with its
+# merges, or a SentencePiece model).
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+_TOKENIZER_FILES = (("tokenizer.json",), ("vocab.txt",), ("vocab.json", "merges.txt"), ("spiece.model",),
+                    ("sentencepiece.bpe.model",), ("spm.model",), ("tokenizer.model",), ("source.spm",))
+
+
+def _missing_shards(index: Path) -> list[str]:
+    try:
+        shards = set(json.loads(index.read_text())["weight_map"].values())
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [f"a readable {index.name} ({exc.__class__.__name__}: {exc})"]
+    return sorted(f"{shard} (listed in {index.name})" for shard in shards if not (index.parent / shard).is_file())
+
+
+def require_model_folder(path: str | Path, key: str) -> Path:
+    """A configured pretrained model folder, or an error naming the key, the folder and every file it lacks: the
+    configuration (config.json), the weights (model.safetensors, pytorch_model.bin, or a sharded index with all its
+    shards) and a tokenizer."""
+    path = require_local(path, key)
+    if not path.is_dir():
+        raise ResourceError(f"{key}: {path} is a file; set `{key}` to the model's folder")
+    missing = [] if (path / "config.json").is_file() else ["config.json (the model's configuration)"]
+    indexes = [path / f"{w}.index.json" for w in _WEIGHTS if (path / f"{w}.index.json").is_file()]
+    if indexes:
+        missing += _missing_shards(indexes[0])
+    elif not any((path / w).is_file() for w in _WEIGHTS):
+        missing.append("the weights (model.safetensors, pytorch_model.bin, or a sharded model.safetensors.index.json "
+                       "with its shards)")
+    if not any(all((path / f).is_file() for f in files) for files in _TOKENIZER_FILES):
+        missing.append("a tokenizer (tokenizer.json, or vocab.txt, vocab.json + merges.txt, or a SentencePiece "
+                       "spiece.model / sentencepiece.bpe.model / spm.model)")
+    if missing:
+        raise ResourceError(
+            f"{key}: {path} is not a complete model folder: missing {'; '.join(missing)}. Set `{key}` to a folder "
+            "written by save_pretrained (model and tokenizer) or a copy of the model's hub repository.")
     return path
 
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config, validate
 
 # The package holding the logic; jobs (local, conda or cluster) inherit PYTHONPATH from here.
 SRC = str(Path(workflow.basedir) / "src")
@@ -15,6 +15,7 @@ os.environ.update(
 
 from advtrain import augment  # noqa: E402
 from advtrain import config as cfg  # noqa: E402
+from advtrain import config_files  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
 from advtrain.attacks import required_resources  # noqa: E402
@@ -25,6 +26,8 @@ from advtrain.training import input_schedule  # noqa: E402
 SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
 # ---------------------------------------------------------------------------- validation
+# `--config` values typed as a config file would type them (Snakemake keeps nested ones strings: "null", "2").
+update_config(config, config_files.typed_cli_config(workflow.config_settings.config))
 # Before any job: a bad value stops the run with the key that holds it.
 try:
     validate(config, schema=str(SCHEMA))
@@ -44,7 +47,7 @@ SEEDS = config["seeds"]
 MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
 if MODEL_IS_LOCAL:
     try:
-        res.require_local(MODEL_DIR, "model.path")
+        res.require_model_folder(MODEL_DIR, "model.path")
     except res.ResourceError as e:
         raise WorkflowError(str(e)) from None
 

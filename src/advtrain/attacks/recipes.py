@@ -18,6 +18,9 @@ constraint classes, thresholds, windows, goal function and search), with three k
   swap draws from that neighbour table (:class:`~advtrain.attacks.neighbour_swap.WordSwapNeighbourList`, same
   ``max_candidates``) and ``WordEmbeddingDistance`` is dropped, because the table's neighbours were chosen within a
   distance that implies the recipe's cosine threshold; reported in :attr:`AttackBuild.substitutions`.
+- A2T's gradient word ranking (A2T, A2T_MLM) aligns words to the model's tokens by the tokenizer's character offsets
+  (:mod:`advtrain.attacks.word_alignment`): TextAttack's alignment strips only ``##``, ``Ġ`` and ``__``, so with
+  SentencePiece (``▁``) tokens every word scored 0 and the search ran in word order. WordPiece rankings are unchanged.
 - The goal function gets ``query_budget`` and ``model_batch_size`` (A2T's recipe fixes 32; these only batch the
   victim's forward passes). ``WordSwapMaskedLM`` keeps ``max_length=512`` unless the masked LM has fewer positions.
 """
@@ -223,8 +226,12 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
         RepeatModification,
         StopwordModification,
     )
-    from textattack.search_methods import GreedyWordSwapWIR
 
+    from advtrain.attacks.word_alignment import OffsetAlignedWordSwapWIR
+
+    if not getattr(model_wrapper.tokenizer, "is_fast", False):
+        raise ValueError(f"{'a2t_mlm' if mlm else 'a2t'}: the gradient word ranking aligns words to tokens with a "
+                         f"fast tokenizer's offsets; {type(model_wrapper.tokenizer).__name__} is not one")
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
     constraints.append(PartOfSpeech(allow_verb_noun_swap=False))
@@ -241,7 +248,8 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
         model_wrapper.tokenizer.model_max_length,
         model_wrapper.model.config.max_position_embeddings - 2,
     )
-    search_method = GreedyWordSwapWIR(wir_method="gradient", truncate_words_to=max_len)
+    # GreedyWordSwapWIR(wir_method="gradient", truncate_words_to=max_len), words aligned to tokens by offsets
+    search_method = OffsetAlignedWordSwapWIR(truncate_words_to=max_len)
     return Attack(goal_function, constraints, transformation, search_method)
 
 

@@ -1,0 +1,21 @@
+# Before Snakemake reads the Snakefile's configfile: every config file of the run read by our reader, so a tab
+# or a duplicate key stops the run with its file and line, and a layer that turns one method into another kind
+# (Snakemake merges the layers key by key) stops it with both files and the key. See advtrain.config_files.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from advtrain import config_files  # noqa: E402
+from advtrain.config import ConfigError  # noqa: E402
+
+try:
+    config_files.check(
+        None if workflow.config_settings.replace_workflow_config else "config.yaml",
+        workflow.overwrite_configfiles,
+        workflow.config_settings.config,
+    )
+except ConfigError as e:
+    raise WorkflowError(f"Invalid configuration:\n{e}") from None
