@@ -64,7 +64,7 @@ def item4(study: dict) -> dict:
     reference["warmup"] = f"{reference.pop('warmup_steps')} steps"
     return {"before": {**BEFORE["at_ip_train"], "a2t_word_window": word_window(BEFORE["at_ip_train"]["max_length"])},
             "after": {**after, "a2t_word_window": word_window(after["max_length"])},
-            "reference": {**reference, "a2t_word_window": "all words (TextAttack <= 0.3.10)"}}
+            "reference": {**reference, "a2t_word_window": "all words (TextAttack <= 0.3.8)"}}
 
 
 def a2t_train_py_sample(n: int, pct: float, seed: int) -> list[int]:

@@ -7,7 +7,7 @@ method with an ``adversarial_input`` part, ``<AT-DA>`` for ``augment``, ``<AT-EP
 ``<bt>`` for a back-translation augmenter) and a check that returns, for one config, each value the run uses that is
 not the reference code's. A test checks that the document has a row for every id here, naming its keys.
 
-"Reference" is the code the paper's authors most likely ran: TextAttack-A2T's scripts and TextAttack (≤ 0.3.10, the
+"Reference" is the code the paper's authors most likely ran: TextAttack-A2T's scripts and TextAttack (≤ 0.3.8, the
 releases of their time) for AT-DA, AT-IP and the attacks, NeuroX for LCA, mt-dnn for ALUM. A row without a check is
 prose only: either nothing in the config switches it, or (``pending``) its values are set by another change.
 """
