@@ -8,10 +8,12 @@ import json
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import REPO, synthetic_reviews
 
@@ -152,10 +154,45 @@ def test_chunks_are_recounted_exactly():
 
 
 def test_bad_backtranslation_settings_name_the_key():
-    with pytest.raises(ValueError, match="augmentation.augmenters.bt: sampling"):
-        bt.check_settings({"do_sample": True, "num_beams": 4}, "augmentation.augmenters.bt")
     with pytest.raises(ValueError, match=r"bt\.samples"):
         bt.check_settings({"do_sample": False, "samples": 2}, "bt")
+
+
+def test_backtranslation_samples_as_a2t_did():
+    """TextAttack-A2T's augmenters.py calls ``generate(input_ids, do_sample=True, temperature=0.8)`` on FSMT wmt19;
+    the rest of the settings come from the model's config (FSMT's num_beams 5) and transformers' defaults (top_k 50).
+    """
+    from transformers import FSMTConfig, GenerationConfig
+
+    a2t = GenerationConfig.from_model_config(FSMTConfig())
+    a2t.update(do_sample=True, temperature=0.8)
+    ours = bt.check_settings({}, "bt")
+    assert {k: ours[k] for k in ("do_sample", "num_beams", "temperature", "top_k", "top_p")} == {
+        "do_sample": a2t.do_sample, "num_beams": a2t.num_beams, "temperature": a2t.temperature, "top_k": a2t.top_k,
+        "top_p": a2t.top_p}
+    assert ours["num_beams"] == 5 and ours["top_k"] == 50
+
+
+def test_seeded_beam_selection_samples_without_replacement():
+    """The top-k of scores + Gumbel noise (SeededBeamSampling) draws k items without replacement from softmax(scores),
+    as transformers' ``torch.multinomial(softmax(scores), k)`` does: the ordered pairs' frequencies match."""
+    scores = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    draws = 8000
+    counts = torch.zeros(4, 4)
+    sampler = bt.SeededBeamSampling(types.SimpleNamespace(_get_top_k_continuations=None), [0], torch.device("cpu"))
+
+    def library(accumulated_log_probs, beams_to_keep, do_sample, **_):
+        assert do_sample is False
+        top = torch.topk(accumulated_log_probs, beams_to_keep)
+        return top.values, top.indices, None
+
+    for _ in range(draws):
+        kept, chosen, _ = sampler._select(library, scores, beams_to_keep=2, do_sample=True)
+        torch.testing.assert_close(kept, scores.gather(1, chosen))  # the scores carry on without the noise
+        counts[chosen[0, 0], chosen[0, 1]] += 1
+    p = scores.exp()[0]
+    expected = torch.tensor([[0.0 if i == j else float(p[i] * p[j] / (1 - p[i])) for j in range(4)] for i in range(4)])
+    assert torch.allclose(counts / draws, expected, atol=0.02), counts / draws
 
 
 BT_FAST = {"kind": "backtranslation", "max_new_tokens": 12, "batch_size": 8, "seed": 2}
@@ -191,6 +228,13 @@ def test_backtranslation_labels_sources_and_shards(tiny_marian):
     # Another seed samples other translations; beam search is deterministic and needs no seed.
     other, _ = augment.augment_shard("backtranslation", {**BT_FAST, "seed": 3}, models, data)
     assert list(other["text"]) != list(whole["text"])
+    # Sampling without beams is batch-independent too, and draws other translations than beam sampling.
+    one_beam = {**BT_FAST, "num_beams": 1, "top_k": 0}
+    single, _ = augment.augment_shard("backtranslation", one_beam, models, data)
+    parts = [augment.augment_shard("backtranslation", one_beam, models,
+                                   shards.shard_rows(data[["text", "label"]], i, 2))[0] for i in range(2)]
+    pd.testing.assert_frame_equal(shards.gather(parts), single)
+    assert list(single["text"]) != list(whole["text"])
     beams = {**BT_FAST, "do_sample": False, "num_beams": 2}
     first, _ = augment.augment_shard("backtranslation", beams, models, data.head(3))
     again, _ = augment.augment_shard("backtranslation", {**beams, "seed": 9}, models, data.head(3))
@@ -218,21 +262,41 @@ def test_gathered_summary_sums_the_shards():
     assert summary["identical_pct"] == pytest.approx(100 / 3) and summary["stats"] == {"chunks": 4}
 
 
-def test_training_frame_adds_a_fraction_of_the_augmented_rows(tmp_path):
+def a2t_augmented_rows(augmented: pd.DataFrame, pct_of_augmented: float, seed: int) -> pd.DataFrame:
+    """TextAttack-A2T's train.py (QData/TextAttack-A2T, main(): the `args.augmented_data` branch) restated on a
+    frame, with the module generator seeded first (A2T leaves it unseeded)."""
+    import math
+    import random
+
+    random.seed(seed)
+    sampled_indices = list(range(len(augmented)))
+    random.shuffle(sampled_indices)
+    sampled_indices = sampled_indices[: math.ceil(len(sampled_indices) * pct_of_augmented)]
+    return augmented.iloc[sampled_indices]
+
+
+def test_training_frame_adds_a2ts_sample_of_the_augmented_rows(tmp_path):
     train = pd.DataFrame({"text": [f"t{i}" for i in range(10)], "label": [i % 2 for i in range(10)]})
     train.to_parquet(tmp_path / "train.parquet")
-    aug = pd.DataFrame({"text": [f"a{i}" for i in range(10)], "label": [i % 2 for i in range(10)],
-                        "source_id": range(10)})
+    aug = pd.DataFrame({"text": [f"a{i}" for i in range(23)], "label": [i % 2 for i in range(23)],
+                        "source_id": range(23)})
     aug.to_parquet(tmp_path / "ssmba.parquet")
-    full = augment.training_frame(tmp_path / "train.parquet", [tmp_path / "ssmba.parquet"],
-                                  {"augmenters": ["ssmba"]})
-    assert len(full) == 20 and list(full.columns) == ["text", "label"]
-    half = augment.training_frame(tmp_path / "train.parquet", [tmp_path / "ssmba.parquet"],
-                                  {"augmenters": ["ssmba"], "fraction": 0.5, "seed": 1})
-    again = augment.training_frame(tmp_path / "train.parquet", [tmp_path / "ssmba.parquet"],
-                                   {"augmenters": ["ssmba"], "fraction": 0.5, "seed": 1})
-    assert len(half) == 15 and half.equals(again)
-    assert set(half["text"][10:]) <= set(aug["text"])
+
+    def frame(**part):
+        return augment.training_frame(tmp_path / "train.parquet", [tmp_path / "ssmba.parquet"],
+                                      {"augmenters": ["ssmba"], **part})
+
+    # The default is A2T's --pct-of-augmented 0.2: ceil(0.2 * 23) = 5 rows, the ones A2T's shuffle keeps, in its order.
+    default = frame()
+    assert list(default.columns) == ["text", "label"] and len(default) == 10 + 5
+    assert default.iloc[:10].equals(train)
+    for fraction, seed in ((0.2, 0), (0.5, 1), (0.37, 7), (1.0, 3)):
+        ours = frame(fraction=fraction, seed=seed)
+        theirs = a2t_augmented_rows(aug, fraction, seed)
+        assert list(ours["text"][10:]) == list(theirs["text"]), (fraction, seed)
+        assert list(ours["label"][10:]) == list(theirs["label"])
+    assert list(default["text"][10:]) == list(a2t_augmented_rows(aug, 0.2, 0)["text"])
+    assert frame(fraction=0.5, seed=1).equals(frame(fraction=0.5, seed=1))
     assert len(augment.training_frame(tmp_path / "train.parquet", [], None)) == 10
 
 

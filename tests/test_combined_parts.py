@@ -50,4 +50,4 @@ def test_each_pair_of_parts_trains(env, augmented, tmp_path, pair):  # noqa: F81
 def test_study_config_has_the_combined_methods():
     methods = yaml.safe_load((REPO / "config.yaml").read_text())["methods"]
     assert set(methods["BackTranslation_PGD-AT"]) == {"augment", "adversarial_embedding"}
-    assert set(methods["A2T_PGD-AT"]) == {"adversarial_input", "adversarial_embedding"}
+    assert set(methods["A2T_PGD-AT"]) == {"train", "adversarial_input", "adversarial_embedding"}  # A2T's training

@@ -297,10 +297,10 @@ def test_method_train_override_wins_and_is_local(config):
     assert pgd["learning_rate"] == 1e-4
     assert pgd["epochs"] == 2
     for key in set(TRAIN_KEYS) - {"learning_rate", "epochs"}:
-        assert pgd[key] == config["model"][key]
+        assert pgd.get(key) == config["model"].get(key)
     assert "name" not in pgd and "path" not in pgd
 
-    defaults = {k: config["model"][k] for k in TRAIN_KEYS}
+    defaults = {k: config["model"][k] for k in TRAIN_KEYS if k in config["model"]}
     for other in ("BERT", "LDS", "ALUM"):
         assert train_settings(config, other) == defaults
     assert config["model"] == model_before  # nothing written back into the defaults
@@ -314,7 +314,7 @@ def test_method_train_override_wins_and_is_local(config):
 
 def test_method_spec_of_baseline(config):
     spec = method_spec(config, "BERT")
-    assert spec == {"train": {k: config["model"][k] for k in TRAIN_KEYS}, "parts": {}}
+    assert spec == {"train": {k: config["model"][k] for k in TRAIN_KEYS if k in config["model"]}, "parts": {}}
     config["methods"]["BERT"] = None  # `BERT:` with no value in YAML
     assert method_spec(config, "BERT")["parts"] == {}
 

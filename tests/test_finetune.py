@@ -66,6 +66,16 @@ def test_method_train_override_reaches_the_trainer(tiny_model, splits, tmp_path)
     assert metrics["steps"] == 15 and metrics["spec"]["train"]["batch_size"] == 16
 
 
+def test_warmup_steps_replace_the_warmup_ratio(tmp_path):
+    """A count of warm-up steps (TextAttack's num_warmup_steps: the A2T command's 100) wins over the ratio."""
+    from advtrain.training.finetune import training_arguments
+
+    steps = training_arguments({**spec()["train"], "warmup_ratio": 0.1, "warmup_steps": 100}, tmp_path, seed=1)
+    assert steps.get_warmup_steps(4000) == 100 and steps.warmup_ratio == 0.0
+    ratio = training_arguments({**spec()["train"], "warmup_ratio": 0.1}, tmp_path, seed=1)
+    assert ratio.get_warmup_steps(4000) == 400 and ratio.warmup_steps == 0
+
+
 def test_embedding_part_is_built_and_unknown_parts_are_refused():
     kwargs = build_parts({"adversarial_embedding": {"kind": "pgd"}})
     assert kwargs["embedding_adversary"].kind == "pgd"

@@ -104,6 +104,17 @@ def test_bert_attack_recipe(env):
     assert type(build.attack.search_method).__name__ == "GreedyWordSwapWIR"
 
 
+def test_a2t_word_window_follows_the_training_length(env):
+    """TextAttack 0.3.11's A2T recipe truncates its word ranking at min(1024, tokenizer.model_max_length, positions - 2)
+    words; the training wrapper's tokenizer carries the method's max_length (AT-IP: 512, so 510 words on BERT-base)."""
+    model = AutoModelForSequenceClassification.from_pretrained(env["model"], num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(env["model"])
+    positions = model.config.max_position_embeddings  # 128 in the tiny BERT
+    for max_length in (64, 512):
+        build = build_attack("a2t", ip.model_wrapper(model, tokenizer, max_length), env["resources"], query_budget=20)
+        assert build.attack.search_method.truncate_words_to == min(1024, max_length, positions - 2)
+
+
 # ---------------------------------------------------------------------------------------------------- training
 @pytest.fixture(scope="module")
 def a2t_run(env):

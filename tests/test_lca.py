@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import shared_data
+from transformers import AutoTokenizer
 
 from advtrain.data import DataError
 from advtrain.lca import activations as acts
@@ -77,7 +78,64 @@ def test_top_neurons_follow_the_mass_rule():
     assert list(top[0]) == [0] and list(top[1]) == [3]
     top = probes.top_neurons_per_class(w, 0.8)
     assert list(top[0]) == [0, 1]
-    assert list(probes.neuron_ordering(w, 10)[:3]) == [3, 0, 1]  # 3 has all of its class's mass
+    assert list(probes.neuron_ordering(w, 10)[:3]) == [0, 3, 1]  # share 0: each class's top neuron first
+
+
+# NeuroX 1.0.9's get_top_neurons and get_neuron_ordering (neurox/interpretation/linear_probe.py), restated on a weight
+# matrix instead of a probe; the code is NeuroX's, line for line.
+def neurox_get_top_neurons(weights, percentage, class_to_idx):
+    weights = np.abs(weights)
+    top_neurons = {}
+    for c in class_to_idx:
+        total_mass = np.sum(weights[class_to_idx[c], :])
+        sort_idx = np.argsort(weights[class_to_idx[c], :])[::-1]
+        cum_sums = np.cumsum(weights[class_to_idx[c], sort_idx])
+        unselected_neurons = np.where(cum_sums >= total_mass * percentage)[0]
+        if unselected_neurons.shape[0] == 0:
+            selected_neurons = np.arange(cum_sums.shape[0])
+        else:
+            selected_neurons = np.arange(unselected_neurons[0] + 1)
+        top_neurons[c] = sort_idx[selected_neurons]
+    top_neurons_union = set()
+    for k in top_neurons:
+        for t_n in top_neurons[k]:
+            top_neurons_union.add(t_n)
+    return np.array(list(top_neurons_union)), top_neurons
+
+
+def neurox_get_neuron_ordering(weights, class_to_idx, search_stride=100):
+    neuron_orderings = [neurox_get_top_neurons(weights, p / search_stride, class_to_idx)[0]
+                        for p in range(search_stride + 1)]
+    considered_neurons = set()
+    ordering = []
+    cutoffs = []
+    for local_ordering in neuron_orderings:
+        local_ordering = list(local_ordering)
+        new_neurons = set(local_ordering).difference(considered_neurons)
+        ordering = ordering + list(new_neurons)
+        considered_neurons = considered_neurons.union(new_neurons)
+        cutoffs.append(len(ordering))
+    return ordering, cutoffs
+
+
+def test_neuron_ordering_is_neuroxs():
+    # NeuroX's own unit test: neuron 2 first (the largest weight in both classes), then 0, then 1.
+    w = np.array([[4, 1, 5], [1, 1, 10]], dtype=np.float32)
+    assert list(probes.neuron_ordering(w)) == [2, 0, 1] == neurox_get_neuron_ordering(w, {"c0": 0, "c1": 1})[0]
+    # A probe's |W| over 45 tags and 13 layers x 8 units (sparse, as an elastic net leaves it), with ties.
+    rng = np.random.default_rng(3)
+    w = (rng.exponential(1.0, size=(45, 104)) * (rng.random((45, 104)) < 0.3)).astype(np.float32)
+    w[:, 7] = w[:, 9]
+    tags = {f"T{i}": i for i in range(45)}
+    for stride in (100, 10):
+        ours = probes.neuron_ordering(w, stride)
+        theirs, _ = neurox_get_neuron_ordering(w, tags, stride)
+        assert list(ours) == [int(n) for n in theirs], stride
+        assert sorted(ours) == list(range(104))
+    for percentage in (0.0, 0.3, 1.0):
+        per_tag = probes.top_neurons_per_class(w, percentage)
+        theirs = neurox_get_top_neurons(w, percentage, tags)[1]
+        assert all(list(per_tag[i]) == list(theirs[f"T{i}"]) for i in range(45)), percentage
 
 
 def test_top_words_are_distinct_and_by_activation():
@@ -164,6 +222,16 @@ def test_tagger_trains_and_activations_cover_every_word(tmp_path, tiny_model):
     assert np.array_equal(back["activations"], out["activations"]) and list(back["words"]) == list(out["words"])
     average = acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, pooling="average")
     assert average["activations"].shape == out["activations"].shape
+    # A word of several sub-tokens is its last one's state by default, as NeuroX's extractor (aggregation="last").
+    split = [{"words": ["the", "goodmovieplot", "film"], "tags": ["DT", "JJ", "NN"]}]
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    pieces = [len(tokenizer.tokenize(w)) for w in split[0]["words"]]
+    assert pieces[1] > 1
+    default, last, first = (acts.extract(tmp_path / "model", split, tags, max_length=16, **kw)["activations"]
+                            for kw in ({}, {"pooling": "last"}, {"pooling": "first"}))
+    assert np.array_equal(default, last)
+    for i, n in enumerate(pieces):
+        assert np.array_equal(default[i], first[i]) == (n == 1), (split[0]["words"][i], n)
 
 
 # ------------------------------------------------------------------------------------------------ tables

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from advtrain import paper
 from advtrain.tables import (
@@ -104,6 +106,32 @@ def test_table2_asr_rows_average_and_paper():
     # The seeds behind each row: one number when the methods agree, else per method.
     assert disp.loc["TextFooler", "seeds"] == "BERT 2, LDS 0" and disp.loc["PSO", "seeds"] == "BERT 2, LDS 0"
     assert table2_asr(summaries[:4], ["BERT"])[1].iloc[-1]["seeds"] == "2"
+
+
+def test_table2_carries_both_asr_denominators():
+    """TextAttack's ASR (successful / (successful + failed), skipped = already misclassified left out) is what Table 2
+    shows; the paper's wording, successful / all sampled examples, is in the csv as <method>_over_total_*."""
+    from advtrain.attacks.metrics import summarise
+
+    def records(successful, failed, skipped):
+        kinds = ["Successful"] * successful + ["Failed"] * failed + ["Skipped"] * skipped
+        return [{"result_type": k, "num_queries": 1, "words_changed": 1, "words_total": 5} for k in kinds]
+
+    counts = {1: (6, 2, 2), 2: (3, 3, 4)}  # per seed: successful, failed, skipped
+    summaries = [{"dataset": "MR", "method": "BERT", "seed": seed, "attack": "textfooler", "substitutions": [],
+                  **summarise(records(*c))} for seed, c in counts.items()]
+    numeric, display = table2_asr(summaries, ["BERT"])
+    row = numeric.set_index("attack").loc["TextFooler"]
+    textattack = [100 * s / (s + f) for s, f, _ in counts.values()]  # 75, 50
+    paper_wording = [100 * s / (s + f + k) for s, f, k in counts.values()]  # 60, 30
+    assert row["BERT_mean"] == pytest.approx(sum(textattack) / 2)
+    assert row["BERT_over_total_mean"] == pytest.approx(sum(paper_wording) / 2)
+    assert row["BERT_over_total_sd"] == pytest.approx(statistics.stdev(paper_wording))
+    assert row["BERT_over_total_n"] == 2
+    assert numeric.set_index("attack").loc["Average", "BERT_over_total_mean"] == pytest.approx(45.0)
+    assert display.set_index("attack").loc["TextFooler", "BERT (ours)"] == "62.50 ± 17.68"
+    caption = (REPO / "workflow/scripts/table2_asr.py").read_text()
+    assert "successful / (successful + failed attacks)" in caption and "_over_total_" in caption
 
 
 def test_table2_average_beside_the_papers_printed_average_only_for_its_four_attacks():

@@ -18,6 +18,7 @@ TRAIN_KEYS = (
     "learning_rate",
     "epochs",
     "warmup_ratio",
+    "warmup_steps",
     "weight_decay",
     "precision",
     "gradient_accumulation_steps",

@@ -40,10 +40,13 @@ def write_summary(
     tables: Sequence[str | Path],
     figures: Sequence[str | Path],
     run: dict,
+    fidelity: str | Path | None = None,
 ) -> Path:
     """Write the summary next to the tables it lists; paths in it are relative to its own folder.
 
-    ``run`` describes the selection (methods, datasets, seeds, attacks, LCA methods) in one line each.
+    ``run`` describes the selection (methods, datasets, seeds, attacks, LCA methods) in one line each. ``fidelity``
+    is the table of the fidelity ledger's rows the run used with non-reference values (rule ``fidelity``), quoted
+    in its own section.
     """
     dest = Path(dest)
     start = dest.parent
@@ -62,6 +65,12 @@ def write_summary(
     lines += [table_section(Path(t), start) for t in tables]
     lines += ["## Figures", ""]
     lines += [figure_section(Path(f), start) for f in figures]
+    if fidelity is not None:
+        from advtrain.fidelity import LEDGER
+
+        lines += ["## Departures from the reference code", "",
+                  f"The rows of the fidelity ledger (`{LEDGER}`) this run used with values other than the reference "
+                  "code's; the ledger says why for each.", "", table_section(Path(fidelity), start)]
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text("\n".join(lines), encoding="utf-8")
     return dest

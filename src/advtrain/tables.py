@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -133,8 +134,15 @@ def seeds_label(counts: dict[str, int]) -> str:
     return ", ".join(f"{method} {n}" for method, n in counts.items())
 
 
-def _asr_percent(summary: dict) -> float:
-    value = summary.get("attack_success_rate")
+#: The two ASR denominators: TextAttack's successful / (successful + failed), which Table 2 shows (the reference
+#: evaluation, TextAttack-A2T's evaluate.py, attacks only correctly classified examples, where the two agree), and
+#: the paper's wording, successful / all sampled examples (misclassified ones count as unbroken), in the csv as
+#: ``<method>_over_total_*``.
+ASR_KEYS = {"attack_success_rate": "", "successful_over_total": "_over_total"}
+
+
+def _asr_percent(summary: dict, key: str = "attack_success_rate") -> float:
+    value = summary.get(key)
     return math.nan if value is None else 100.0 * float(value)
 
 
@@ -144,7 +152,9 @@ def table2_asr(
     """Attack success rate (%): one row per (attack, dataset) plus an Average row per dataset; one column per method.
 
     ``summaries`` are the gathered attack JSON records: ``{"dataset", "method", "seed", "attack",
-    "attack_success_rate" (fraction or None), "substitutions": [...]}``. Ours is mean ± sd over seeds; the Average row
+    "attack_success_rate" (fraction or None), "successful_over_total", "substitutions": [...]}``. Ours is mean ± sd
+    over seeds of ``attack_success_rate`` (successful / (successful + failed)); the numeric frame also has
+    ``successful_over_total`` as ``<method>_over_total_{mean,sd,n}`` (see :data:`ASR_KEYS`). The Average row
     averages each seed's ASR over the attacks first. The paper's value (``paper.load("table2_asr")``) sits beside
     ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported.
     The paper's Average is over its four attacks; when other attacks ran, the paper's side of the Average row is the
@@ -176,8 +186,10 @@ def table2_asr(
     numeric_rows, display_rows = [], []
 
     def add_row(
-        attack_label: str, dataset: str, per_method: dict[str, list[float]], notes: list[str], averaged: list[str]
+        attack_label: str, dataset: str, per_key: dict[str, dict[str, list[float]]], notes: list[str],
+        averaged: list[str]
     ) -> None:
+        per_method = per_key["attack_success_rate"]
         num = {"attack": attack_label, "dataset": dataset, "averaged_over": "; ".join(averaged)}
         label = attack_label
         if averaged and set(averaged) != set(paper_attacks):
@@ -188,6 +200,8 @@ def table2_asr(
             mean, sd, n = mean_sd(per_method.get(method, []))
             theirs = paper_average(averaged or [attack_label], dataset, method)
             num.update({f"{method}_mean": mean, f"{method}_sd": sd, f"{method}_n": n, f"{method}_paper": theirs})
+            over_total = mean_sd(per_key["successful_over_total"].get(method, []))
+            num.update({f"{method}_over_total_{k}": v for k, v in zip(("mean", "sd", "n"), over_total, strict=True)})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             disp[f"{method} (paper)"] = format_value(theirs)
             counts[method] = n
@@ -202,26 +216,27 @@ def table2_asr(
             runs = [s for s in summaries if s["attack"] == attack and s["dataset"] == dataset]
             if not runs:
                 continue
-            per_method = {m: [_asr_percent(s) for s in runs if s["method"] == m] for m in methods}
+            per_key = {key: {m: [_asr_percent(s, key) for s in runs if s["method"] == m] for m in methods}
+                       for key in ASR_KEYS}
             notes = list(dict.fromkeys(n for s in runs for n in s.get("substitutions") or []))
-            add_row(names.get(attack, attack), dataset, per_method, notes, [])
+            add_row(names.get(attack, attack), dataset, per_key, notes, [])
     for dataset in datasets:
         labels = [row["attack"] for row in numeric_rows if row["dataset"] == dataset]
-        per_method = {}
-        for method in methods:
+        per_key = {key: {} for key in ASR_KEYS}
+        for key, method in itertools.product(ASR_KEYS, methods):
             runs = [s for s in summaries if s["dataset"] == dataset and s["method"] == method]
             seeds = sorted({s["seed"] for s in runs})
             averages = []
             for seed in seeds:
-                values = [_asr_percent(s) for s in runs if s["seed"] == seed]
+                values = [_asr_percent(s, key) for s in runs if s["seed"] == seed]
                 values = [v for v in values if not math.isnan(v)]
                 if values:
                     averages.append(sum(values) / len(values))
-            per_method[method] = averages
+            per_key[key][method] = averages
         notes = list(
             dict.fromkeys(n for s in summaries if s["dataset"] == dataset for n in s.get("substitutions") or [])
         )
-        add_row("Average", dataset, per_method, notes, labels)
+        add_row("Average", dataset, per_key, notes, labels)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
 
 

@@ -16,6 +16,7 @@ os.environ.update(
 from advtrain import augment  # noqa: E402
 from advtrain import config as cfg  # noqa: E402
 from advtrain import config_files  # noqa: E402
+from advtrain import fidelity  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
 from advtrain.attacks import required_resources  # noqa: E402
@@ -234,6 +235,11 @@ def table_stems():
     return stems + ["paired_vs_bert"]
 
 
+# Ledger rows (docs/fidelity.md) this configuration uses with values other than the reference code's: the params of
+# rule fidelity, so its table is rewritten when they change.
+FIDELITY_USES = [use._asdict() for use in fidelity.non_reference(config)]
+
+
 def figure_stems():
     """The figures this configuration produces (each as png and pdf)."""
     return ["figure1_toy", *(["tradeoff"] if ATTACK_RECIPES else [])]
@@ -359,5 +365,6 @@ def final_outputs():
         *expand(
             "results/figures/{stem}.{ext}", stem=figure_stems(), ext=["png", "pdf"]
         ),
+        *expand("results/tables/fidelity.{ext}", ext=["csv", "md", "tex"]),
         "results/summary.md",
     ]

@@ -85,7 +85,7 @@ rule lca_activations:
         precision=lambda w: lca_settings.tagger_spec(config, w.method)["train"].get(
             "precision", "auto"
         ),
-        pooling=LCA.get("pooling", "first"),
+        pooling=LCA.get("pooling", "last"),
         batch_size=LCA.get("batch_size", 64),
     script:
         "../scripts/lca_activations.py"

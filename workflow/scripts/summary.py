@@ -4,5 +4,6 @@ from advtrain.logs import redirect_to
 from advtrain.summary import write_summary
 
 redirect_to(snakemake.log[0])
-path = write_summary(snakemake.output[0], snakemake.input.tables, snakemake.input.figures, snakemake.params.run)
+path = write_summary(snakemake.output[0], snakemake.input.tables, snakemake.input.figures, snakemake.params.run,
+                     fidelity=snakemake.input.fidelity)
 print(f"wrote {path}: {len(snakemake.input.tables)} tables, {len(snakemake.input.figures)} figures")

@@ -14,6 +14,7 @@ write_display_table(
     numeric,
     display,
     stem,
-    caption="Table 2: attack success rate (%), ours (mean ± sd over seeds) and the paper's",
+    caption="Table 2: attack success rate (%) = successful / (successful + failed attacks), ours (mean ± sd over "
+    "seeds) and the paper's; the csv also has successful / all sampled examples (<method>_over_total_*)",
 )
 print(display.to_markdown(index=False))

@@ -11,6 +11,8 @@ and the kind's settings (``ssmba.DEFAULTS``, ``backtranslation.DEFAULTS``).
 
 from __future__ import annotations
 
+import math
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -25,11 +27,27 @@ from advtrain.augment.shards import (
     summarise,
 )
 
-__all__ = ["COLUMNS", "MODEL_ROLES", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
-           "parse_scatteritem", "shard_rows", "summarise", "training_frame"]
+__all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "MODEL_ROLES", "PART_DEFAULTS", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
+           "parse_scatteritem", "sample_augmented", "shard_rows", "summarise", "training_frame"]
 
 # The models each kind reads, by config key.
 MODEL_ROLES = {"ssmba": ("model",), "backtranslation": ("forward", "backward")}
+
+#: Unset keys of a back-translation augmenter (``backtranslation.DEFAULTS``; here, free of torch, for the start-up
+#: checks). The sampling is A2T's: beam-search multinomial sampling, 5 beams, top-k 50, temperature 0.8.
+BACKTRANSLATION_DEFAULTS = {
+    "max_length": 128,
+    "max_new_tokens": 256,
+    "batch_size": 32,
+    "num_beams": 5,
+    "do_sample": True,
+    "temperature": 0.8,
+    "top_k": 50,
+    "top_p": 1.0,
+    "samples": 1,
+    "seed": 0,
+    "precision": "auto",
+}
 
 
 def augmenters(config: dict) -> dict[str, dict]:
@@ -109,11 +127,28 @@ def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.Da
     return out, summary
 
 
+#: Unset keys of a method's ``augment`` part: TextAttack-A2T's train.py adds 20% of the augmented rows
+#: (``--pct-of-augmented 0.2``).
+PART_DEFAULTS = {"fraction": 0.2, "seed": 0}
+
+
+def sample_augmented(n: int, fraction: float, seed: int) -> list[int]:
+    """Which of ``n`` augmented rows join the training set, in the order they join: TextAttack-A2T's train.py
+    shuffles the row indices with Python's ``random.shuffle`` and keeps the first ``ceil(n * fraction)``.
+
+    A2T shuffles with the unseeded module generator (a new subset every run); here a ``random.Random(seed)`` does
+    the same shuffle, so a given seed reproduces ``random.seed(seed)`` followed by A2T's code.
+    """
+    indices = list(range(n))
+    random.Random(seed).shuffle(indices)
+    return indices[: math.ceil(n * fraction)]
+
+
 def training_frame(train_path: str | Path, augmented: list[str | Path], part: dict | None) -> pd.DataFrame:
     """The training split followed by the augmented rows a method's ``augment`` part selects.
 
-    ``fraction`` (default 1: all) of each augmenter's rows are added, a sample fixed by ``seed`` (default 0), so
-    every training seed of a method sees the same augmented rows.
+    ``fraction`` (default 0.2, A2T's) of each augmenter's rows are added, A2T's sample (:func:`sample_augmented`)
+    drawn with ``seed`` (default 0), so every training seed of a method sees the same augmented rows.
     """
     from advtrain.data import read_split
 
@@ -127,9 +162,8 @@ def training_frame(train_path: str | Path, augmented: list[str | Path], part: di
         missing = set(COLUMNS) - set(rows.columns)
         if missing:
             raise ValueError(f"{path}: expected columns {', '.join(COLUMNS)}; missing {', '.join(sorted(missing))}")
-        fraction = float(part.get("fraction", 1.0))
-        if fraction < 1.0:
-            rows = rows.sample(n=round(fraction * len(rows)), random_state=int(part.get("seed", 0))).sort_index()
+        settings = {**PART_DEFAULTS, **part}
+        rows = rows.iloc[sample_augmented(len(rows), float(settings["fraction"]), int(settings["seed"]))]
         frames.append(rows[["text", "label"]].astype({"label": train["label"].dtype}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs["name"] = " + ".join([Path(train_path).name, *(Path(p).name for p in augmented)])

@@ -4,15 +4,23 @@ A review is split into sentences, consecutive sentences are packed into chunks o
 tokens (a sentence longer than that is split between words), each chunk is translated on its own and the
 translations are rejoined, so an IMDB review is translated whole instead of truncated at the model's length.
 Chunks are batched longest first (little padding). Generation is Hugging Face ``generate``: beam search
-(``num_beams``) or sampling (``do_sample`` with ``temperature``, ``top_k``, ``top_p``; A2T used temperature 0.8).
+(``num_beams``), sampling (``do_sample`` with ``temperature``, ``top_k``, ``top_p``) or both, beam-search
+multinomial sampling, which is what TextAttack-A2T's back-translation ran: ``generate(do_sample=True,
+temperature=0.8)`` on FSMT wmt19, whose config brings ``num_beams: 5`` and transformers' default ``top_k: 50``.
 
-Sampling draws through ``SeededSampling``, a logits processor that adds Gumbel noise from a generator per chunk
-before greedy selection (argmax of logits / T + Gumbel noise is a sample of softmax(logits / T)): a chunk's
-translation then depends on its own seed only, not on the batch it shares, so sharded output equals unsharded.
+Every draw comes from a generator per chunk, so a chunk's translation depends on its own seed only, not on the batch
+it shares, and sharded output equals unsharded:
+
+- one beam: ``SeededSampling``, a logits processor that adds Gumbel noise before greedy selection (argmax of
+  logits / T + Gumbel noise is a sample of softmax(logits / T));
+- several beams: ``SeededBeamSampling``, which makes transformers' beam sampling draw per chunk: at each step the
+  library samples ``beams_to_keep`` continuations without replacement from the softmax of the accumulated scores
+  over all beams; the top-k of those scores plus Gumbel noise is such a sample (Gumbel-top-k, Kool et al. 2019).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 
@@ -21,21 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from advtrain import device as dev
+from advtrain.augment import BACKTRANSLATION_DEFAULTS as DEFAULTS
 from advtrain.augment.shards import COLUMNS, empty_rows, row_seed
-
-DEFAULTS = {
-    "max_length": 128,
-    "max_new_tokens": 256,
-    "batch_size": 32,
-    "num_beams": 1,
-    "do_sample": True,
-    "temperature": 0.8,
-    "top_k": 0,
-    "top_p": 1.0,
-    "samples": 1,
-    "seed": 0,
-    "precision": "auto",
-}
 
 _BREAK = re.compile(r"<br\s*/?>|\n", re.IGNORECASE)  # IMDB's HTML line breaks end a sentence too
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
@@ -110,10 +105,49 @@ class SeededSampling:
         return scores.float() + gumbel
 
 
+class SeededBeamSampling:
+    """While active, ``model``'s beam search samples its continuations with one generator per input row.
+
+    transformers (4.57) keeps, at each step of a beam search with ``do_sample``, ``beams_to_keep`` continuations of
+    each input drawn without replacement (``torch.multinomial`` over the whole batch) from the softmax of the
+    accumulated, processed log-probabilities over its beams x vocabulary, and carries their scores on. Here the
+    library's own top-k selection (``_get_top_k_continuations`` without sampling) runs on those scores plus Gumbel
+    noise from the row's generator, which selects the same distribution of continuations, and the selected
+    continuations keep their scores without the noise, as in the library's sampling.
+    """
+
+    def __init__(self, model, seeds: Sequence[int], device: torch.device):
+        if not hasattr(model, "_get_top_k_continuations"):
+            import transformers
+
+            raise RuntimeError(f"beam sampling (do_sample with num_beams > 1) is built on transformers 4.57's beam "
+                               f"search; transformers {transformers.__version__} has no _get_top_k_continuations. "
+                               "Set num_beams: 1 to sample without beams.")
+        self.model = model
+        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    def _select(self, library_select, accumulated_log_probs: torch.Tensor, beams_to_keep: int, **kwargs):
+        uniform = torch.stack([torch.rand(accumulated_log_probs.shape[-1], generator=g,
+                                          device=accumulated_log_probs.device) for g in self.generators])
+        noisy = accumulated_log_probs + -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))
+        _, sequences, beam_indices = library_select(accumulated_log_probs=noisy, beams_to_keep=beams_to_keep,
+                                                    **{**kwargs, "do_sample": False})
+        chosen = torch.topk(noisy, k=beams_to_keep).indices  # the continuations the library just kept, in its order
+        return torch.gather(accumulated_log_probs, 1, chosen), sequences, beam_indices
+
+    def __enter__(self):
+        library_select = self.model._get_top_k_continuations
+        self.model._get_top_k_continuations = (
+            lambda accumulated_log_probs, beams_to_keep, **kwargs: self._select(
+                library_select, accumulated_log_probs, beams_to_keep, **kwargs))
+        return self
+
+    def __exit__(self, *exc):
+        del self.model._get_top_k_continuations  # the class's method again
+
+
 def check_settings(settings: dict, key: str) -> dict:
     s = {**DEFAULTS, **settings}
-    if s["do_sample"] and s["num_beams"] != 1:
-        raise ValueError(f"{key}: sampling (do_sample: true) works with num_beams: 1; set one or the other")
     if not s["do_sample"] and s["samples"] > 1:
         raise ValueError(f"{key}.samples: beam search gives one translation; samples > 1 needs do_sample: true")
     return s
@@ -169,15 +203,22 @@ class Translator:
             enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                  max_length=self.max_source, return_tensors="pt").to(self.device)
             kwargs = {"num_beams": s["num_beams"], "do_sample": False, "max_new_tokens": self.max_new_tokens}
+            sampling = contextlib.nullcontext()
             if s["do_sample"]:
+                # The warpers transformers' sampling would add, in its order; the draw itself is seeded per chunk.
+                keep = 2 if s["num_beams"] > 1 else 1  # a beam keeps a token besides end-of-sentence
                 processors = [TemperatureLogitsWarper(s["temperature"])]
                 if s["top_k"]:
-                    processors.append(TopKLogitsWarper(s["top_k"]))
+                    processors.append(TopKLogitsWarper(s["top_k"], min_tokens_to_keep=keep))
                 if s["top_p"] < 1.0:
-                    processors.append(TopPLogitsWarper(s["top_p"]))
-                processors.append(SeededSampling([seeds[i] for i in idx], self.device))
+                    processors.append(TopPLogitsWarper(s["top_p"], min_tokens_to_keep=keep))
+                chunk_seeds = [seeds[i] for i in idx]
+                if s["num_beams"] == 1:
+                    processors.append(SeededSampling(chunk_seeds, self.device))
+                else:
+                    sampling = SeededBeamSampling(self.model, chunk_seeds, self.device)
                 kwargs["logits_processor"] = LogitsProcessorList(processors)
-            with dev.autocast(s["precision"]):
+            with dev.autocast(s["precision"]), sampling:
                 generated = self.model.generate(**enc, **kwargs)
             # Translations cut at max_new_tokens (the forced end-of-sentence token does not count as an end).
             new = generated[:, 1:]

@@ -1,9 +1,9 @@
 """Per-word activations of every layer of a fine-tuned tagger: the neurons the probe ranks.
 
 A word's activation vector is the concatenation over all hidden-state layers (the embedding output and each
-transformer layer, as NeuroX extracts them) of its first sub-token's state (or last, or the mean of its
-sub-tokens). Neuron ``j`` is column ``j``: layer ``j // hidden_size``, unit ``j % hidden_size``. Stored once per
-model as float16 in an ``.npz`` with the words, their tag indices and their sentence numbers.
+transformer layer, as NeuroX extracts them) of its last sub-token's state (NeuroX's ``aggregation`` default; or
+the first, or the mean of its sub-tokens). Neuron ``j`` is column ``j``: layer ``j // hidden_size``, unit
+``j % hidden_size``. Stored once per model as float16 in an ``.npz`` with the words, their tag indices and their sentence numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ POOLING = ("first", "last", "average")
 
 @torch.no_grad()
 def extract(model_dir: str | Path, sentences: list[dict], tags: list[str], max_length: int, batch_size: int = 32,
-            pooling: str = "first", precision: str = "auto") -> dict[str, np.ndarray]:
+            pooling: str = "last", precision: str = "auto") -> dict[str, np.ndarray]:
     """``{"activations": [words x neurons] float16, "words", "tags", "sentence", "layers", "hidden_size"}``.
 
     Words cut off by ``max_length`` are left out (their count is ``dropped_words``); tags unknown to the tagger

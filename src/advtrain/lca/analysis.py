@@ -75,8 +75,9 @@ def analyse(train: dict, test: dict, tag_names: list[str], settings: dict, seed:
     top_neurons, words_per_neuron, ablation_neurons, search_stride).
     """
     from advtrain.lca import probe as probes
+    from advtrain.lca.settings import PROBE_DEFAULTS
 
-    probe_settings = dict(settings.get("probe") or {})
+    probe_settings = {**PROBE_DEFAULTS, **(settings.get("probe") or {})}
     probe_settings.setdefault("seed", seed)
     classes = len(tag_names)
     x_train, y_train = train["activations"], train["tags"]

@@ -7,8 +7,14 @@ torch with their rules unchanged:
   (elastic net), Adam, mini-batches;
 - ``get_top_neurons``: for each class, the smallest set of neurons, by |weight| descending, whose |weight| mass
   reaches ``percentage`` of the class's total;
-- ``get_neuron_ordering``: an overall ranking, built by raising that percentage in ``search_stride`` steps and
-  appending the neurons each step adds.
+- ``get_neuron_ordering``: an overall ranking, built by raising that percentage from 0 (each class's top neuron) to
+  1 in ``search_stride`` steps and appending the neurons each step adds, in the order NeuroX's Python sets give them
+  (NeuroX calls the order within a step arbitrary; restating its set operations keeps the same order, so Table 7's
+  top-k neurons are the ones NeuroX would pick).
+
+``top_neurons_per_class`` and ``neuron_ordering`` restate NeuroX 1.0.9's code (``neurox/interpretation/
+linear_probe.py``) statement by statement: the same sort (``np.argsort`` reversed), the same threshold on
+``np.sum``, the same set operations.
 """
 
 from __future__ import annotations
@@ -82,14 +88,27 @@ def weights(model: dict) -> np.ndarray:
 
 
 def top_neurons_per_class(abs_weights: np.ndarray, percentage: float) -> list[np.ndarray]:
-    """For each class, the neurons by |weight| descending until their mass reaches ``percentage`` of the total."""
+    """For each class, the neurons by |weight| descending until their mass reaches ``percentage`` of the total
+    (NeuroX's ``get_top_neurons``: the first neuron whose cumulative mass reaches the share is included)."""
     out = []
     for row in abs_weights:
-        order = np.argsort(-row, kind="stable")
-        mass = np.cumsum(row[order])
-        count = int(np.searchsorted(mass, percentage * mass[-1], side="left")) + 1
-        out.append(order[: min(count, len(order))])
+        total_mass = np.sum(row)
+        sort_idx = np.argsort(row)[::-1]
+        cum_sums = np.cumsum(row[sort_idx])
+        unselected = np.where(cum_sums >= total_mass * percentage)[0]
+        count = cum_sums.shape[0] if unselected.shape[0] == 0 else unselected[0] + 1
+        out.append(sort_idx[:count])
     return out
+
+
+def top_neurons_union(abs_weights: np.ndarray, percentage: float) -> np.ndarray:
+    """NeuroX's overall top neurons at ``percentage``: the union of the classes' sets, as an array of NeuroX's
+    set order (classes in index order, each class's neurons by weight)."""
+    union: set[int] = set()
+    for neurons in top_neurons_per_class(abs_weights, percentage):
+        for neuron in neurons:
+            union.add(int(neuron))
+    return np.array(list(union))
 
 
 def class_rankings(abs_weights: np.ndarray) -> np.ndarray:
@@ -98,18 +117,16 @@ def class_rankings(abs_weights: np.ndarray) -> np.ndarray:
 
 
 def neuron_ordering(abs_weights: np.ndarray, search_stride: int = 100) -> np.ndarray:
-    """All neurons ranked overall: the ones the per-class top sets take in first, as the share grows."""
+    """All neurons ranked overall, as NeuroX's ``get_neuron_ordering``: the top neurons at shares 0, 1/stride, ...,
+    1 of the weight mass, each step's new neurons appended in the order of NeuroX's set difference."""
+    considered: set[int] = set()
     ordering: list[int] = []
-    seen: set[int] = set()
-    strength = (abs_weights / np.maximum(abs_weights.sum(1, keepdims=True), 1e-12)).max(0)
-    for step in range(1, search_stride + 1):
-        selected = np.unique(np.concatenate(top_neurons_per_class(abs_weights, step / search_stride)))
-        new = [int(n) for n in selected if int(n) not in seen]
-        new.sort(key=lambda n: -strength[n])  # within one step, the neuron with the larger share first
-        ordering.extend(new)
-        seen.update(new)
-    ordering.extend(int(n) for n in np.argsort(-strength, kind="stable") if int(n) not in seen)
-    return np.asarray(ordering)
+    for p in range(search_stride + 1):
+        local_ordering = list(top_neurons_union(abs_weights, p / search_stride))
+        new_neurons = set(local_ordering).difference(considered)
+        ordering = ordering + list(new_neurons)
+        considered = considered.union(new_neurons)
+    return np.asarray(ordering, dtype=np.int64)
 
 
 def ablation_accuracy(train_x, train_y, test_x, test_y, neurons: np.ndarray, classes: int, **probe_settings) -> float:

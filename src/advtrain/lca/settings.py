@@ -6,6 +6,10 @@ import copy
 
 from advtrain.config import ConfigError, method_spec
 
+#: The probe's settings where ``lca.probe`` leaves a key unset: ``advtrain.lca.probe.train_probe``'s defaults (the
+#: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s, with z-scoring).
+PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": True}
+
 #: Method parts a POS tagger can use (the others act on sentiment data: augmented reviews, attacks on reviews).
 TAGGER_PARTS = {"adversarial_embedding"}
 

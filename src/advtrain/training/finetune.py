@@ -182,7 +182,9 @@ def training_arguments(settings: dict, checkpoint_dir: str | Path, seed: int) ->
         gradient_accumulation_steps=settings.get("gradient_accumulation_steps", 1),
         learning_rate=settings["learning_rate"],
         num_train_epochs=settings["epochs"],
-        warmup_ratio=settings.get("warmup_ratio", 0.0),
+        # A number of warm-up steps (TextAttack's num_warmup_steps, the AT-IP methods' 100) replaces the ratio.
+        warmup_steps=settings.get("warmup_steps") or 0,
+        warmup_ratio=0.0 if settings.get("warmup_steps") else settings.get("warmup_ratio", 0.0),
         weight_decay=settings.get("weight_decay", 0.0),
         bf16=precision == "bf16",
         fp16=precision == "fp16",

@@ -1,0 +1,319 @@
+"""The fidelity ledger's machine-readable half: for each row of ``docs/fidelity.md``, the config keys that switch it
+and the reference code's value, so that a run can list the rows it used with values other than the reference's.
+
+``docs/fidelity.md`` holds the prose (what the paper says, what the reference code does, why); this module holds,
+once, what a program needs: the row's id, its config keys as the ledger writes them (``<AT-IP>`` stands for every
+method with an ``adversarial_input`` part, ``<AT-DA>`` for ``augment``, ``<AT-EP>`` for ``adversarial_embedding``,
+``<bt>`` for a back-translation augmenter) and a check that returns, for one config, each value the run uses that is
+not the reference code's. A test checks that the document has a row for every id here, naming its keys.
+
+"Reference" is the code the paper's authors most likely ran: TextAttack-A2T's scripts and TextAttack (≤ 0.3.8, the
+releases of their time) for AT-DA, AT-IP and the attacks, NeuroX for LCA, mt-dnn for ALUM. A row without a check is
+prose only: either nothing in the config switches it, or (``pending``) its values are set by another change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from advtrain import config as cfg
+
+LEDGER = "docs/fidelity.md"
+
+
+class Use(NamedTuple):
+    """A value this run uses that is not the reference code's: where (a concrete config key), what, and the reference."""
+
+    row: str
+    key: str
+    value: Any
+    reference: Any
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    component: str
+    keys: tuple[str, ...] = ()
+    check: Callable[[dict], list[tuple[str, Any, Any]]] | None = None  # config -> [(key, value, reference)]
+    pending: str | None = None  # why the row has no check yet
+
+    def uses(self, config: dict) -> list[Use]:
+        if self.check is None:
+            return []
+        return [Use(self.id, key, value, reference) for key, value, reference in self.check(config)]
+
+
+# ------------------------------------------------------------------------------------------ what a run uses
+def _methods_with(config: dict, part: str) -> list[str]:
+    return [m for m in cfg.selected_methods(config) if cfg.method_parts(config, m).get(part)]
+
+
+def _differ(key: str, value, reference) -> list[tuple[str, Any, Any]]:
+    same = value == reference if not isinstance(reference, float) else (
+        isinstance(value, int | float) and abs(value - reference) <= 1e-12 * max(1.0, abs(reference)))
+    return [] if same else [(key, value, reference)]
+
+
+def _attack_recipes(config: dict) -> dict[str, str]:
+    """{recipe: where it is configured} for the attack stage's recipes and the AT-IP methods' recipes."""
+    recipes = {r: "attacks.recipes" for r in ((config.get("attacks") or {}).get("recipes") or [])}
+    for method in _methods_with(config, "adversarial_input"):
+        recipe = cfg.method_parts(config, method)["adversarial_input"]["recipe"]
+        recipes.setdefault(recipe, f"methods.{method}.adversarial_input.recipe")
+    return recipes
+
+
+def _augmenters_of_kind(config: dict, kind: str) -> list[str]:
+    from advtrain.augment import augmenters
+
+    used = {name for m in _methods_with(config, "augment")
+            for name in cfg.method_parts(config, m)["augment"]["augmenters"]}
+    return [name for name, spec in augmenters(config).items() if spec.get("kind") == kind and name in used]
+
+
+#: TextAttack-A2T's README command (and TextAttack's TrainingArgs for what it leaves out): the AT-IP training run.
+AT_IP_TRAIN = {"learning_rate": 5e-5, "warmup_steps": 100, "batch_size": 8, "max_length": 512}
+#: TextAttack-A2T's train.py: TrainingArgs(num_clean_epochs=1, num_train_adv_examples=0.2, query_budget_train=200),
+#: alpha (the adversarial examples' loss weight) TextAttack's default 1.
+AT_IP_SCHEDULE = {"clean_epochs": 1, "fraction": 0.2, "query_budget": 200, "weight": 1.0}
+#: TextAttack-A2T's augmenters.py: generate(do_sample=True, temperature=0.8) on FSMT wmt19 (config: num_beams 5;
+#: transformers' default top_k 50).
+BT_SAMPLING = {"do_sample": True, "num_beams": 5, "top_k": 50, "temperature": 0.8}
+BT_MODELS = {"forward": "facebook/wmt19-en-de", "backward": "facebook/wmt19-de-en"}
+
+
+def _at_ip_train(config):
+    out = []
+    for method in _methods_with(config, "adversarial_input"):
+        settings = cfg.train_settings(config, method)
+        if not settings.get("warmup_steps"):  # the warm-up is then a share of the steps
+            settings["warmup_steps"] = f"warmup_ratio {settings.get('warmup_ratio', 0)}"
+        for key, reference in AT_IP_TRAIN.items():
+            out += _differ(f"methods.{method}.train.{key}", settings.get(key), reference)
+    return out
+
+
+def _at_ip_schedule(config):
+    from advtrain.training.input_schedule import resolve
+
+    out = []
+    for method in _methods_with(config, "adversarial_input"):
+        settings = resolve(cfg.method_parts(config, method)["adversarial_input"])
+        for key, reference in AT_IP_SCHEDULE.items():
+            out += _differ(f"methods.{method}.adversarial_input.{key}", settings[key], reference)
+    return out
+
+
+def _group(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "{" + ", ".join(names) + "}"
+
+
+def _fixed_for_at_ip(value: str, reference: str):
+    """A departure no key switches, in effect whenever an AT-IP method runs."""
+    def check(config):
+        methods = _methods_with(config, "adversarial_input")
+        return [(f"methods.{_group(methods)}.adversarial_input", value, reference)] if methods else []
+    return check
+
+
+def _at_da_fraction(config):
+    from advtrain.augment import PART_DEFAULTS
+
+    return [use for m in _methods_with(config, "augment")
+            for use in _differ(f"methods.{m}.augment.fraction",
+                               cfg.method_parts(config, m)["augment"].get("fraction", PART_DEFAULTS["fraction"]),
+                               0.2)]
+
+
+def _bt_sampling(config):
+    from advtrain.augment import BACKTRANSLATION_DEFAULTS
+
+    out = []
+    for name in _augmenters_of_kind(config, "backtranslation"):
+        settings = {**BACKTRANSLATION_DEFAULTS, **config["augmentation"]["augmenters"][name]}
+        for key, reference in BT_SAMPLING.items():
+            out += _differ(f"augmentation.augmenters.{name}.{key}", settings[key], reference)
+    return out
+
+
+def _bt_models(config):
+    return [use for name in _augmenters_of_kind(config, "backtranslation") for role, reference in BT_MODELS.items()
+            for use in _differ(f"augmentation.augmenters.{name}.{role}.name",
+                               config["augmentation"]["augmenters"][name][role]["name"], reference)]
+
+
+def _fixed_for_augmenter(kind: str, value: str, reference: str):
+    def check(config):
+        names = _augmenters_of_kind(config, kind)
+        return [(f"augmentation.augmenters.{_group(names)}", value, reference)] if names else []
+    return check
+
+
+def _lca_value(key: str, default, reference):
+    def check(config):
+        lca = config.get("lca") or {}
+        if not lca.get("methods"):
+            return []
+        node = lca
+        for part in key.split(".")[1:]:
+            node = (node or {}).get(part) if isinstance(node, dict) else None
+        return _differ(key, default if node is None else node, reference)
+    return check
+
+
+#: NeuroX: train_logistic_regression_probe's batch of 32, no normalisation; its tutorial's lambda_l1 = lambda_l2 = 0.001.
+LCA_PROBE = {"l1": 1e-3, "l2": 1e-3, "batch_size": 32, "zscore": False}
+
+
+def _lca_probe(config):
+    from advtrain.lca.settings import PROBE_DEFAULTS
+
+    lca = config.get("lca") or {}
+    if not lca.get("methods"):
+        return []
+    probe = {**PROBE_DEFAULTS, **(lca.get("probe") or {})}
+    return [use for key, ref in LCA_PROBE.items() for use in _differ(f"lca.probe.{key}", probe[key], ref)]
+
+
+def _use_substitute(config):
+    resources = (config.get("attacks") or {}).get("resources") or {}
+    if resources.get("use"):
+        return []
+    recipes = [r for r in _attack_recipes(config) if r in ("textfooler", "bae", "bert_attack")]
+    return [("attacks.resources.use", f"unset: the sentence_encoder stands in for USE (for {', '.join(recipes)})",
+             "USE (TF-Hub)")] if recipes else []
+
+
+def _neighbour_table(config):
+    resources = (config.get("attacks") or {}).get("resources") or {}
+    if not resources.get("word_neighbours") or resources.get("word_embedding"):
+        return []
+    recipes = [r for r in _attack_recipes(config) if r in ("textfooler", "a2t")]
+    return [("attacks.resources.word_neighbours", f"{resources['word_neighbours']} (for {', '.join(recipes)})",
+             "counter-fitted embedding (paragramcf) with its cosine check")] if recipes else []
+
+
+def _attacks(check):
+    def run(config):
+        return check(config) if (config.get("attacks") or {}).get("recipes") else []
+    return run
+
+
+def _query_budget(config):
+    return _differ("attacks.query_budget", config["attacks"].get("query_budget"), 10000)
+
+
+def _attack_sample(config):
+    return [("attacks.num_examples", f"{config['attacks'].get('num_examples', 1000)} test examples, the same for "
+             "every model, misclassified ones included (skipped)",
+             "1000 test examples every compared model classifies correctly")]
+
+
+def _attack_length(config):
+    return _differ("model.max_length", config["model"]["max_length"], 512)
+
+
+# ------------------------------------------------------------------------------------------ the rows
+EMBEDDING = "set by the embedding change"
+
+ROWS: tuple[Row, ...] = (
+    # Items 1-3 of issue 16: keys and reference values come with the embedding change.
+    Row("pgd-start", "AT-EP random start (PGD-AT, LDS)",
+        ("methods.<AT-EP>.adversarial_embedding.init_std",), pending=EMBEDDING),
+    Row("lds-clean-side", "LDS: the clean distribution of the ascent and of the final KL",
+        ("methods.<AT-EP>.adversarial_embedding.ascent_dropout", "methods.<AT-EP>.adversarial_embedding.detach_clean"),
+        pending=EMBEDDING),
+    Row("alum-mtdnn", "ALUM against mt-dnn's code", ("methods.<ALUM>.adversarial_embedding.*",), pending=EMBEDDING),
+    Row("pgd-step", "AT-EP ascent step (mu) and its normalisation",
+        ("methods.<AT-EP>.adversarial_embedding.step_size", "methods.<AT-EP>.adversarial_embedding.grad_norm"),
+        pending=EMBEDDING),
+    # Item 4.
+    Row("at-ip-train", "AT-IP fine-tuning settings",
+        tuple(f"methods.<AT-IP>.train.{k}" for k in AT_IP_TRAIN), _at_ip_train),
+    Row("at-ip-schedule", "AT-IP schedule (clean epochs, share attacked, query budget, alpha)",
+        tuple(f"methods.<AT-IP>.adversarial_input.{k}" for k in AT_IP_SCHEDULE), _at_ip_schedule),
+    Row("at-ip-fixed-share", "AT-IP: which examples are attacked", ("methods.<AT-IP>.adversarial_input.fraction",),
+        _fixed_for_at_ip("a seeded sample of ceil(fraction * N) examples is attacked",
+                         "shuffled examples are attacked until fraction * N succeed")),
+    Row("at-ip-batches", "AT-IP: where the adversarial examples are trained on", (),
+        _fixed_for_at_ip("in the batches of their originals; the clean run's steps and schedule",
+                         "extra shuffled batches; steps and schedule count them")),
+    Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", (),
+        _fixed_for_at_ip("the last epoch's", "the epoch with the best validation accuracy (load_best_model_at_end)")),
+    Row("a2t-word-window", "A2T recipe: words ranked per example", ("methods.<AT-IP>.train.max_length",)),
+    Row("bert-attack-candidates", "BERT-Attack: candidates per word", ()),
+    # Item 5.
+    Row("at-da-fraction", "AT-DA: share of the augmented rows added", ("methods.<AT-DA>.augment.fraction",),
+        _at_da_fraction),
+    Row("at-da-train", "AT-DA and baseline fine-tuning settings", ("model.*", "methods.<AT-DA>.train.*")),
+    # Item 6.
+    Row("backtranslation-sampling", "Back-translation sampling",
+        tuple(f"augmentation.augmenters.<bt>.{k}" for k in BT_SAMPLING), _bt_sampling),
+    Row("backtranslation-model", "Back-translation models",
+        ("augmentation.augmenters.<bt>.forward.name", "augmentation.augmenters.<bt>.backward.name"), _bt_models),
+    Row("backtranslation-units", "Back-translation: what one translation covers",
+        ("augmentation.augmenters.<bt>.max_length",),
+        _fixed_for_augmenter("backtranslation", "sentences packed into chunks of at most max_length tokens",
+                             "one sentence at a time, truncated at 128 tokens")),
+    Row("ssmba-reviews", "SSMBA: long reviews and retries", (),
+        _fixed_for_augmenter("ssmba", "reviews over 512 tokens reconstructed window by window; each retry noises "
+                             "the original", "A2T's copy truncates at 512 tokens")),
+    # Items 7 and 8.
+    Row("lca-ordering", "LCA neuron ordering (Table 7's top neurons)", ("lca.search_stride",),
+        _lca_value("lca.search_stride", 100, 100)),
+    Row("lca-pooling", "LCA: a word's vector from its sub-tokens", ("lca.pooling",),
+        _lca_value("lca.pooling", "last", "last")),
+    Row("lca-probe", "LCA probe training", tuple(f"lca.probe.{k}" for k in LCA_PROBE), _lca_probe),
+    # Item 9 and the attack stage.
+    Row("asr-denominator", "ASR's denominator (Table 2)", ()),
+    Row("attack-sample", "Attacked examples", ("attacks.num_examples",), _attacks(_attack_sample)),
+    Row("query-budget", "Attack query budget", ("attacks.query_budget",), _attacks(_query_budget)),
+    Row("attack-length", "Tokens an attacked model reads", ("model.max_length",), _attacks(_attack_length)),
+    Row("use-substitute", "Universal Sentence Encoder (TextFooler, BAE, BERT-Attack)", ("attacks.resources.use",),
+        _use_substitute),
+    Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T)", ("attacks.resources.word_neighbours",),
+        _neighbour_table),
+    # The toy study.
+    Row("toy-perturbation", "Toy study: eps, mu, sigma, points per run",
+        ("toy.epsilon", "toy.step_size", "toy.init_std", "toy.n_points")),
+)
+
+
+def row(row_id: str) -> Row:
+    for r in ROWS:
+        if r.id == row_id:
+            return r
+    raise KeyError(row_id)
+
+
+def non_reference(config: dict) -> list[Use]:
+    """Every value this run uses that is not the reference code's, row by row in the ledger's order."""
+    return [use for r in ROWS for use in r.uses(config)]
+
+
+def pending_rows() -> list[Row]:
+    return [r for r in ROWS if r.pending]
+
+
+CAPTION = ("Fidelity: the ledger rows (docs/fidelity.md) this run uses with values other than the reference code's, "
+           "by config key")
+
+
+def uses_frame(uses: list[dict]):
+    """One row per non-reference value: ledger row, component, config key, this run's value, the reference's."""
+    import pandas as pd
+
+    components = {r.id: r.component for r in ROWS}
+    return pd.DataFrame([{"ledger row": u["row"], "component": components.get(u["row"], ""), "config key": u["key"],
+                          "this run": str(u["value"]), "reference": str(u["reference"])} for u in uses],
+                        columns=["ledger row", "component", "config key", "this run", "reference"])
+
+
+def write_uses(uses: list[dict], stem) -> list:
+    """``{stem}.csv``, ``.md`` (with the caption) and ``.tex`` of :func:`uses_frame`."""
+    from advtrain.tables import write_table
+
+    return write_table(uses_frame(uses), stem, CAPTION)
