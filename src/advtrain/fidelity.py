@@ -9,7 +9,7 @@ not the reference code's. A test checks that the document has a row for every id
 
 "Reference" is the code the paper's authors most likely ran: TextAttack-A2T's scripts and TextAttack (≤ 0.3.8, the
 releases of their time) for AT-DA, AT-IP and the attacks, NeuroX for LCA, mt-dnn for ALUM. A row without a check is
-prose only: either nothing in the config switches it, or (``pending``) its values are set by another change.
+prose only: nothing in the config switches it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class Row:
     component: str
     keys: tuple[str, ...] = ()
     check: Callable[[dict], list[tuple[str, Any, Any]]] | None = None  # config -> [(key, value, reference)]
-    pending: str | None = None  # why the row has no check yet
 
     def uses(self, config: dict) -> list[Use]:
         if self.check is None:
@@ -72,6 +71,31 @@ def _augmenters_of_kind(config: dict, kind: str) -> list[str]:
     used = {name for m in _methods_with(config, "augment")
             for name in cfg.method_parts(config, m)["augment"]["augmenters"]}
     return [name for name, spec in augmenters(config).items() if spec.get("kind") == kind and name in used]
+
+
+#: The adversarial_embedding keys each AT-EP row covers (None: every key of the kind).
+AT_EP_START = ("init", "init_std")
+LDS_CLEAN_SIDE = ("ascent_target", "ascent_dropout", "detach_clean")
+AT_EP_STEP = ("steps", "epsilon", "norm", "projection", "bound", "step_size", "grad_norm")
+
+
+def _embedding_settings(kinds: tuple[str, ...], keys: tuple[str, ...] | None):
+    """Each method of a kind in ``kinds`` against the ledger's values (``DEFAULTS[kind]``) on ``keys``."""
+    def check(config):
+        from advtrain.training.embedding_settings import DEFAULTS
+
+        out = []
+        for method in _methods_with(config, "adversarial_embedding"):
+            part = cfg.method_parts(config, method)["adversarial_embedding"]
+            kind = part.get("kind")
+            if kind not in kinds:
+                continue
+            reference = DEFAULTS[kind]
+            for key in keys or tuple(reference):
+                value = reference[key] if part.get(key) is None else part[key]
+                out += _differ(f"methods.{method}.adversarial_embedding.{key}", value, reference[key])
+        return out
+    return check
 
 
 #: TextAttack-A2T's README command (and TextAttack's TrainingArgs for what it leaves out): the AT-IP training run.
@@ -217,19 +241,21 @@ def _attack_length(config):
 
 
 # ------------------------------------------------------------------------------------------ the rows
-EMBEDDING = "set by the embedding change"
 
 ROWS: tuple[Row, ...] = (
-    # Items 1-3 of issue 16: keys and reference values come with the embedding change.
+    # Items 1-3 of issue 16. PGD-AT and LDS have no reference code: their "reference" is the paper's value where it
+    # gives one (S, eps) and the ledger's default elsewhere; ALUM's is mt-dnn's code.
     Row("pgd-start", "AT-EP random start (PGD-AT, LDS)",
-        ("methods.<AT-EP>.adversarial_embedding.init_std",), pending=EMBEDDING),
+        tuple(f"methods.<AT-EP>.adversarial_embedding.{k}" for k in AT_EP_START),
+        _embedding_settings(("pgd", "lds"), AT_EP_START)),
     Row("lds-clean-side", "LDS: the clean distribution of the ascent and of the final KL",
-        ("methods.<AT-EP>.adversarial_embedding.ascent_dropout", "methods.<AT-EP>.adversarial_embedding.detach_clean"),
-        pending=EMBEDDING),
-    Row("alum-mtdnn", "ALUM against mt-dnn's code", ("methods.<ALUM>.adversarial_embedding.*",), pending=EMBEDDING),
-    Row("pgd-step", "AT-EP ascent step (mu) and its normalisation",
-        ("methods.<AT-EP>.adversarial_embedding.step_size", "methods.<AT-EP>.adversarial_embedding.grad_norm"),
-        pending=EMBEDDING),
+        tuple(f"methods.<AT-EP>.adversarial_embedding.{k}" for k in LDS_CLEAN_SIDE),
+        _embedding_settings(("lds",), LDS_CLEAN_SIDE)),
+    Row("alum-mtdnn", "ALUM against mt-dnn's code", ("methods.<ALUM>.adversarial_embedding.*",),
+        _embedding_settings(("alum",), None)),
+    Row("pgd-step", "AT-EP ascent: steps, bound, step (mu) and its normalisation",
+        tuple(f"methods.<AT-EP>.adversarial_embedding.{k}" for k in AT_EP_STEP),
+        _embedding_settings(("pgd", "lds"), AT_EP_STEP)),
     # Item 4.
     Row("at-ip-train", "AT-IP fine-tuning settings",
         tuple(f"methods.<AT-IP>.train.{k}" for k in AT_IP_TRAIN), _at_ip_train),
@@ -293,9 +319,6 @@ def non_reference(config: dict) -> list[Use]:
     """Every value this run uses that is not the reference code's, row by row in the ledger's order."""
     return [use for r in ROWS for use in r.uses(config)]
 
-
-def pending_rows() -> list[Row]:
-    return [r for r in ROWS if r.pending]
 
 
 CAPTION = ("Fidelity: the ledger rows (docs/fidelity.md) this run uses with values other than the reference code's, "
