@@ -60,9 +60,11 @@ class MockRemote:
         with self._lock:
             self.faults.setdefault(path, []).extend(answers)
 
-    def clear_faults(self) -> None:
+    def reset(self) -> None:
+        """No faults queued, no requests logged."""
         with self._lock:
             self.faults.clear()
+            self.log.clear()
 
     def requests(self, path: str, method: str | None = None) -> int:
         """How many requests reached ``path`` (the exact path)."""
@@ -230,5 +232,5 @@ def treebank_package(sentences: int = 40) -> tuple[str, bytes]:
     for i in range(sentences):
         adjective = ("good", "bad", "dull", "great")[i % 4]
         trees.append(f"( (S (NP-SBJ (DT The) (NN movie)) (VP (VBD was) (ADJP (RB very) (JJ {adjective}))) (. .)) )")
-    members = {f"treebank/combined/wsj_{k:04d}.mrg": ("\n".join(trees[k::4]) + "\n").encode() for k in range(1, 5)}
+    members = {f"treebank/combined/wsj_{k + 1:04d}.mrg": ("\n".join(trees[k::4]) + "\n").encode() for k in range(4)}
     return "corpora", zip_bytes(members)

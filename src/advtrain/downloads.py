@@ -261,7 +261,11 @@ def fetch_nltk_packages(packages: list[str], dest: str | Path, *, index_url: str
 
 
 def nltk_folder_problem(folder: str | Path) -> str | None:
-    """Why NLTK would refuse to read ``folder`` (a data root another account can write to), or None."""
+    """Why NLTK would refuse to read ``folder`` (a data root another account can write to), or None.
+
+    As NLTK judges it: the folder, every folder below it and every file in those (packages live in category folders
+    such as ``corpora/``; a file at the top, such as Snakemake's ``.snakemake_timestamp``, is never read).
+    """
     from nltk import pathsec
 
     folder = Path(folder)
@@ -269,7 +273,7 @@ def nltk_folder_problem(folder: str | Path) -> str | None:
         return None
     for p in [folder, *folder.rglob("*")]:
         st = p.lstat()
-        if stat.S_ISLNK(st.st_mode):
+        if stat.S_ISLNK(st.st_mode) or (p.parent == folder and not stat.S_ISDIR(st.st_mode)):
             continue
         if not pathsec._private_stat(st):
             return (f"{p} is writable by its group or other users, or owned by another account "

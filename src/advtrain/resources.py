@@ -81,7 +81,7 @@ _OTHER_FRAMEWORKS = ("*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*", "r
 _PICKLED_WEIGHTS = ("pytorch_model*.bin", "pytorch_model.bin.index.json", "*.pt", "*.pth", "*.ckpt")
 
 
-def model_files(names: list[str]) -> list[str]:
+def model_files(names: list[str], info=None) -> list[str]:
     """The files of a model repository to fetch: one weight format per folder (safetensors where the folder has
     it, else the pickled ``.bin``), nothing of other frameworks."""
     from fnmatch import fnmatch

@@ -41,7 +41,7 @@ CACHE = config["cache_dir"]
 DOWNLOADS = downloads.settings(config)
 # TextAttack's cache, with its post-install marker (advtrain.attacks.resources.prepare_textattack): importing it in
 # a job then downloads nothing into the home folder.
-os.environ["TA_CACHE_DIR"] = str(Path(CACHE, "textattack").resolve())
+os.environ.update(TA_CACHE_DIR=str(Path(CACHE, "textattack").resolve()))
 TRAIN_DATASETS = cfg.training_datasets(config)
 OOD_DATASETS = cfg.ood_datasets(config)
 METHODS = cfg.selected_methods(config)
