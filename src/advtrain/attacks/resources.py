@@ -192,8 +192,9 @@ TEXTATTACK_POST_INSTALL_MARKER = "post_install_check_3"
 def prepare_textattack() -> Path:
     """Make ``import textattack`` download nothing: its cache folder (``TA_CACHE_DIR``) gets the post-install marker.
 
-    The workflow exports ``TA_CACHE_DIR={cache_dir}/textattack`` to its jobs; elsewhere a private temporary folder,
-    removed at exit, is used. NLTK's data comes from ``attacks.resources.nltk_data`` instead (configure_nltk).
+    The folder is ``TA_CACHE_DIR`` where set (the workflow sets ``{cache_dir}/textattack`` for its jobs), otherwise
+    a private temporary folder removed at exit. NLTK's data comes from ``attacks.resources.nltk_data`` instead
+    (configure_nltk).
     TextAttack then points ``HF_HOME``, ``XDG_CACHE_HOME`` and ``TFHUB_CACHE_DIR`` at that folder too (its
     ``set_cache_dir``), and matplotlib's config folder (``MPLCONFIGDIR``, unless set) goes there as well, so nothing
     lands in the home folder.
