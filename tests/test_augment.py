@@ -312,7 +312,8 @@ def test_repo_config_has_the_papers_at_da_methods(repo_config):
     assert repo_config["methods"]["SSMBA"]["augment"]["augmenters"] == ["ssmba"]
     assert repo_config["methods"]["BackTranslation"]["augment"]["augmenters"] == ["backtranslation"]
     augment.check_config(repo_config)
-    assert augment.model_location(repo_config, "ssmba", "model") == ("resources/models/bert-base-uncased", False)
+    assert augment.model_location(repo_config, "ssmba", "model") == (
+        "resources/models/google-bert--bert-base-uncased", False)
     assert augment.model_location(repo_config, "backtranslation", "forward") == (
         "resources/augment/Helsinki-NLP--opus-mt-en-de", False)
     local = copy.deepcopy(repo_config)

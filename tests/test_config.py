@@ -376,7 +376,7 @@ def test_slug(name, expected):
 
 
 def test_model_location(config):
-    assert res.model_location(config) == ("resources/models/bert-base-uncased", False)
+    assert res.model_location(config) == ("resources/models/google-bert--bert-base-uncased", False)
     config["cache_dir"] = "/data/cache"
     config["model"]["name"] = "google/bert_uncased_L-2_H-128_A-2"
     assert res.model_location(config) == ("/data/cache/models/google--bert_uncased_L-2_H-128_A-2", False)
@@ -385,7 +385,7 @@ def test_model_location(config):
 
 
 def test_dataset_location(config):
-    assert res.dataset_location(config, "IMDB") == ("resources/datasets/IMDB", False)
+    assert res.dataset_location(config, "IMDB") == ("resources/datasets/IMDB/stanfordnlp--imdb", False)
     config["datasets"]["IMDB"]["source"]["hf"]["path"] = "/data/imdb"
     assert res.dataset_location(config, "IMDB") == ("/data/imdb", True)
     config["datasets"]["MR"]["source"] = {"local": {"format": "rt-polarity", "files": {"pos": "p", "neg": "n"}}}

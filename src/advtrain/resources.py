@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 
@@ -16,7 +17,7 @@ class ResourceError(RuntimeError):
 
 
 def slug(name: str) -> str:
-    """A folder name for a hub id: ``bert-base-uncased`` -> ``bert-base-uncased``, ``a/b`` -> ``a--b``."""
+    """A folder name for a hub id: ``google-bert/bert-base-uncased`` -> ``google-bert--bert-base-uncased``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-")
 
 
@@ -25,7 +26,7 @@ def model_location(config: dict) -> tuple[str, bool]:
     model = config["model"]
     if model.get("path"):
         return str(model["path"]), True
-    return f"{config['cache_dir']}/models/{slug(model['name'])}", False
+    return f"{config['cache_dir']}/models/{slug(hub_id(model['name']))}", False
 
 
 def dataset_location(config: dict, dataset: str) -> tuple[str | None, bool]:
@@ -37,7 +38,7 @@ def dataset_location(config: dict, dataset: str) -> tuple[str | None, bool]:
         return None, True
     if source.get("path"):
         return str(source["path"]), True
-    return f"{config['cache_dir']}/datasets/{dataset}", False
+    return f"{config['cache_dir']}/datasets/{dataset}/{slug(hub_id(source['name']))}", False
 
 
 def needs_network(config: dict) -> bool:
@@ -96,36 +97,184 @@ def require_model_folder(path: str | Path, key: str) -> Path:
     return path
 
 
-# Files a pretrained checkpoint needs; other frameworks' weights are skipped.
-_MODEL_IGNORE = ["*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*", "rust_model*", "onnx/*", "*.onnx",
-                 "coreml/*", "openvino/*"]
+# ---------------------------------------------------------------------------------------------------- hub ids
+#: Un-namespaced hub names the hub only resolves by redirect (huggingface_hub >= 1.13 rejects them), and the
+#: namespaced ids they redirect to. A config that still says one of the old names gets the same repository.
+LEGACY_HUB_IDS = {
+    "bert-base-uncased": "google-bert/bert-base-uncased",
+    "imdb": "stanfordnlp/imdb",
+    "rotten_tomatoes": "cornell-movie-review-data/rotten_tomatoes",
+    "yelp_polarity": "fancyzhx/yelp_polarity",
+}
 
 
-def fetch_model(name: str, dest: str | Path) -> Path:
-    """Download a hub model (weights, config, tokenizer) into ``dest``."""
-    from huggingface_hub import snapshot_download
+def hub_id(name: str) -> str:
+    """The namespaced hub id of ``name`` (``bert-base-uncased`` -> ``google-bert/bert-base-uncased``)."""
+    return LEGACY_HUB_IDS.get(name, name)
 
-    dest = Path(dest)
+
+# ---------------------------------------------------------------------------------------------------- hub fetches
+# Other frameworks' weights and exports: never needed by a PyTorch checkpoint.
+_OTHER_FRAMEWORKS = ("*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*", "rust_model*", "onnx/*", "*.onnx",
+                     "coreml/*", "openvino/*", "*.tflite", "*.mlmodel")
+# PyTorch pickles that a safetensors file beside them makes redundant.
+_PICKLED_WEIGHTS = ("pytorch_model*.bin", "pytorch_model.bin.index.json", "*.pt", "*.pth", "*.ckpt")
+
+
+def model_files(names: list[str], info=None) -> list[str]:
+    """The files of a model repository to fetch: one weight format per folder (safetensors where the folder has
+    it, else the pickled ``.bin``), nothing of other frameworks."""
+    from fnmatch import fnmatch
+    from posixpath import basename, dirname
+
+    keep = [n for n in names if not any(fnmatch(n, p) or fnmatch(basename(n), p) for p in _OTHER_FRAMEWORKS)]
+    with_safetensors = {dirname(n) for n in keep if n.endswith(".safetensors")}
+    return [n for n in keep
+            if not (dirname(n) in with_safetensors and any(fnmatch(basename(n), p) for p in _PICKLED_WEIGHTS))]
+
+
+def hub_snapshot(repo_id: str, dest: str | Path, *, key: str, hint: str, repo_type: str = "model",
+                 select=model_files, retries: int = 3, revision: str | None = None) -> Path:
+    """The files ``select`` picks from a hub repository, downloaded into the folder ``dest`` (staged, then renamed).
+
+    The hub is ``HF_ENDPOINT`` (default https://huggingface.co). ``select(names, info)`` gets the repository's file
+    list (and its info) and returns the files to fetch.
+    """
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from advtrain.downloads import failure, publish, retrying, staging
+
+    what = f"{repo_type} {repo_id!r}"
+    source = "the Hugging Face hub"
     try:
-        snapshot_download(repo_id=name, local_dir=dest, ignore_patterns=_MODEL_IGNORE)
-    except Exception as exc:  # the hub raises many types; all mean the same to the user
-        raise ResourceError(
-            f"model.name: could not download {name!r} from the Hugging Face hub ({exc}). Without network access, "
-            "copy the model to a local folder and set `model.path` to it."
-        ) from exc
-    return dest
+        info = retrying(lambda: HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision), retries=retries,
+                        what=what)
+    except Exception as exc:
+        raise failure(key, what, source, exc, hint) from exc
+    names = [s.rfilename for s in info.siblings or []]
+    if not names:
+        raise failure(key, what, source, "the hub lists no files in it", hint)
+    files = select(names, info)
+    print(f"{what} at {info.sha}: fetching {len(files)} of its {len(names)} files: {', '.join(files)}", flush=True)
+    with staging(dest, directory=True) as tmp:
+        for name in files:
+            try:
+                retrying(lambda name=name: hf_hub_download(repo_id, name, repo_type=repo_type, revision=info.sha,
+                                                           local_dir=tmp), retries=retries, what=f"{what}: {name}")
+            except Exception as exc:
+                raise failure(key, f"{name} of {what}", source, exc, hint) from exc
+        shutil.rmtree(tmp / ".cache", ignore_errors=True)  # huggingface_hub's download bookkeeping
+        publish(tmp, dest)
+    return Path(dest)
 
 
-def fetch_dataset(dataset: str, name: str, config_name: str | None, dest: str | Path) -> Path:
-    """Download a hub dataset and save it with ``save_to_disk`` into ``dest``."""
+def fetch_model(name: str, dest: str | Path, key: str = "model", retries: int = 3) -> Path:
+    """A hub model (weights in one format, config, tokenizer) into the folder ``dest``; errors name ``key``.name."""
+    repo = hub_id(name)
+    if repo != name:
+        print(f"{key}.name {name!r} is read as the namespaced hub id {repo!r}", flush=True)
+    return hub_snapshot(repo, dest, key=f"{key}.name", retries=retries,
+                        hint=f"Without network access, copy the model to a local folder and set `{key}.path` to it.")
+
+
+def dataset_files(names: list[str], card_data, config_name: str | None, splits: list[str],
+                  where: str = "the dataset") -> tuple[str, dict[str, list[str]]]:
+    """(datasets' builder for the files, {split: files}) of the requested splits of a hub dataset repository.
+
+    The splits' files are found as ``datasets`` finds them: the card's ``configs`` (``data_files`` per split),
+    else the library's default file-name patterns (``train.parquet``, ``data/test-00000-of-00001.parquet`` ...).
+    """
+    from posixpath import splitext
+
+    from datasets import data_files as df
+    from datasets.packaged_modules import _EXTENSION_TO_MODULE
+    from datasets.utils.metadata import MetadataConfigs
+    from fsspec.utils import glob_translate
+
+    def resolve(pattern: str) -> list[str]:
+        regex = re.compile(glob_translate(pattern))
+        hits = [n for n in names if regex.fullmatch(n) and n.split("/")[-1] not in df.FILES_TO_IGNORE
+                and not df._is_inside_unrequested_special_dir(n, pattern)
+                and not df._is_unrequested_hidden_file_or_is_inside_unrequested_hidden_dir(n, pattern)]
+        if not hits:
+            raise FileNotFoundError(pattern)
+        return hits
+
+    configs = MetadataConfigs.from_dataset_card_data(card_data) if card_data else MetadataConfigs()
+    if configs:
+        chosen = config_name or configs.get_default_config_name()
+        if chosen not in configs:
+            raise ValueError(f"{where} has configs {', '.join(configs)}; set `config_name` to one of them")
+        spec = configs[chosen]
+        if spec.get("data_files") is not None:
+            patterns = df.sanitize_patterns(spec["data_files"])
+        else:
+            base = (spec.get("data_dir") or "").strip("/")
+            patterns = df._get_data_files_patterns(
+                lambda p: [n[len(base) + 1:] for n in resolve(f"{base}/{p}")] if base else resolve(p))
+            patterns = {s: [f"{base}/{p}" if base else p for p in ps] for s, ps in patterns.items()}
+    else:
+        if config_name:
+            raise ValueError(f"{where} defines no configs, so `config_name` {config_name!r} cannot be chosen")
+        patterns = df._get_data_files_patterns(resolve)
+    patterns = {str(split): list(ps) for split, ps in patterns.items()}  # datasets' defaults key by NamedSplit
+    missing = [s for s in splits if s not in patterns]
+    if missing:
+        raise ValueError(f"{where} has no split {', '.join(missing)} (it has {', '.join(patterns)})")
+    def matches(pattern: str) -> list[str]:
+        try:
+            return resolve(pattern)
+        except FileNotFoundError:
+            return []
+
+    files = {s: sorted({n for p in patterns[s] for n in matches(p)}) for s in splits}
+    empty = [s for s, ns in files.items() if not ns]
+    if empty:
+        raise ValueError(f"{where}: no file matches split {', '.join(empty)} ({patterns[empty[0]]})")
+    extensions = {splitext(n)[1].lower() for ns in files.values() for n in ns}
+    builders = {_EXTENSION_TO_MODULE[e][0] for e in extensions if e in _EXTENSION_TO_MODULE}
+    if len(builders) != 1 or len(extensions) != 1:
+        raise ValueError(f"{where}: cannot read files of type {', '.join(sorted(extensions))} "
+                         f"({', '.join(f for ns in files.values() for f in ns)})")
+    return builders.pop(), files
+
+
+def fetch_dataset(dataset: str, hf: dict, dest: str | Path, retries: int = 3) -> Path:
+    """The configured splits of a hub dataset (``datasets.<dataset>.source.hf``), saved with ``save_to_disk`` into
+    ``dest``: only those splits' files are downloaded (YELP's test split, not its 256 MB training file)."""
     import datasets
 
-    try:
-        ds = datasets.load_dataset(name, config_name)
-    except Exception as exc:
-        raise ResourceError(
-            f"datasets.{dataset}.source.hf.name: could not download {name!r} ({exc}). Without network access, set "
-            f"`datasets.{dataset}.source.hf.path` to a `save_to_disk` copy, or use a `local` source with files."
-        ) from exc
-    ds.save_to_disk(str(dest))
-    return Path(dest)
+    from advtrain.downloads import failure, publish, staging
+
+    key = f"datasets.{dataset}.source.hf"
+    repo = hub_id(hf["name"])
+    if repo != hf["name"]:
+        print(f"{key}.name {hf['name']!r} is read as the namespaced hub id {repo!r}", flush=True)
+    hint = (f"Without network access, set `{key}.path` to a `save_to_disk` copy, or give "
+            f"`datasets.{dataset}.source.local` files.")
+    splits = list(dict.fromkeys(hf["splits"].values()))
+    chosen: dict = {}
+
+    def select(names, info):
+        try:
+            builder, files = dataset_files(names, info.card_data, hf.get("config_name"), splits, where=repo)
+        except ValueError as exc:
+            raise failure(f"{key}.name", f"dataset {repo!r}", "the Hugging Face hub", exc, hint) from exc
+        chosen.update(builder=builder, files=files)
+        return sorted({n for ns in files.values() for n in ns})
+
+    dest = Path(dest)
+    with staging(dest.with_name(dest.name + ".files"), directory=True) as raw:
+        hub_snapshot(repo, raw / "repo", key=f"{key}.name", hint=hint, repo_type="dataset", select=select,
+                     retries=retries)
+        data_files = {s: [str(raw / "repo" / n) for n in ns] for s, ns in chosen["files"].items()}
+        try:
+            ds = datasets.load_dataset(chosen["builder"], data_files=data_files, cache_dir=str(raw / "cache"))
+        except Exception as exc:
+            raise failure(f"{key}.name", f"dataset {repo!r}", "the Hugging Face hub",
+                          f"the downloaded {chosen['builder']} files cannot be read: {exc}", hint) from exc
+        with staging(dest, directory=True) as tmp:
+            ds.save_to_disk(str(tmp / "dataset"))
+            publish(tmp / "dataset", dest)
+    print(f"saved {', '.join(f'{s} ({len(ds[s])} rows)' for s in ds)} of {repo} to {dest}", flush=True)
+    return dest

@@ -16,6 +16,7 @@ os.environ.update(
 from advtrain import augment  # noqa: E402
 from advtrain import config as cfg  # noqa: E402
 from advtrain import config_files  # noqa: E402
+from advtrain import downloads  # noqa: E402
 from advtrain import fidelity  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
@@ -41,6 +42,10 @@ except cfg.ConfigError as e:
     raise WorkflowError(f"Invalid configuration:\n{e}") from None
 
 CACHE = config["cache_dir"]
+DOWNLOADS = downloads.settings(config)
+# TextAttack's cache, with its post-install marker (advtrain.attacks.resources.prepare_textattack): importing it in
+# a job then downloads nothing into the home folder.
+os.environ.update(TA_CACHE_DIR=str(Path(CACHE, "textattack").resolve()))
 TRAIN_DATASETS = cfg.training_datasets(config)
 OOD_DATASETS = cfg.ood_datasets(config)
 METHODS = cfg.selected_methods(config)
@@ -68,14 +73,15 @@ ATTACK_NAMES = {
 def attack_resource_paths():
     """{kind: (path, is_local)}: a configured local path, or where its fetch rule writes it.
 
-    The masked LM is the pretrained model itself when that is bert-base-uncased (so fetch_model is the only rule
-    writing that folder); otherwise it has its own fetch output under {cache_dir}/attacks/.
+    The masked LM is the pretrained model itself when that is google-bert/bert-base-uncased (also when the config
+    says bert-base-uncased: the same hub repository), so fetch_model is the only rule writing that folder; otherwise
+    it has its own fetch output under {cache_dir}/attacks/.
     """
     paths = {}
     for kind in attack_res.RESOURCE_KEYS:
         path, local = attack_res.resource_location(config, kind)
         if not local and kind == "masked_lm":
-            if config["model"]["name"] == attack_res.SOURCES["masked_lm"]:
+            if res.hub_id(config["model"]["name"]) == attack_res.SOURCES["masked_lm"]:
                 path = MODEL_DIR
             else:
                 path = f"{CACHE}/attacks/masked_lm/{res.slug(attack_res.SOURCES['masked_lm'])}"

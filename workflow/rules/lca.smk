@@ -15,6 +15,7 @@ rule fetch_pos_corpus:
         "../../envs/lca.yaml"
     params:
         corpus=LCA_DATA.get("source", "treebank"),
+        index=DOWNLOADS["nltk_index"],
     script:
         "../scripts/fetch_pos_corpus.py"
 

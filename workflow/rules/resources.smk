@@ -12,16 +12,20 @@ rule fetch_model:
     conda:
         "../../envs/data.yaml"
     params:
-        name=config["model"]["name"],
+        name=res.hub_id(config["model"]["name"]),
     script:
         "../scripts/fetch_model.py"
 
 
+# A dataset's folder is named by its hub id (e.g. resources/datasets/YELP/fancyzhx--yelp_polarity): another id is
+# another folder. Only the configured splits' files are fetched.
 rule fetch_dataset:
     output:
-        directory(f"{CACHE}/datasets/{{dataset}}"),
+        directory(f"{CACHE}/datasets/{{dataset}}/{{repo}}"),
     log:
-        "logs/resources/dataset_{dataset}.log",
+        "logs/resources/dataset_{dataset}_{repo}.log",
+    wildcard_constraints:
+        repo=r"[^/]+",
     conda:
         "../../envs/data.yaml"
     params:
@@ -30,9 +34,10 @@ rule fetch_dataset:
         "../scripts/fetch_dataset.py"
 
 
-# Attack resources: one localrules fetch job per resource that has no local path (attacks.resources.<kind>).
-# The stand-ins USE and word_neighbours are never fetched (they are used only when set to a local copy); the masked
-# LM is fetch_model's folder when the pretrained model is bert-base-uncased.
+# Attack resources: one localrules fetch job per resource that has no local path (attacks.resources.<kind>), from
+# the source in `downloads.<kind>` (a change of URL or checksum fetches again). The stand-ins USE and word_neighbours
+# are never fetched (they are used only when set to a local copy); the masked LM is fetch_model's folder when the
+# pretrained model is google-bert/bert-base-uncased.
 for _kind, (_path, _local) in ATTACK_RESOURCES.items():
     if _local or _path is None or _path == MODEL_DIR:
         continue
@@ -49,6 +54,7 @@ for _kind, (_path, _local) in ATTACK_RESOURCES.items():
             "../../envs/attack.yaml"
         params:
             kind=_kind,
+            source=attack_res.source_of(_kind, DOWNLOADS),
         script:
             "../scripts/fetch_attack_resource.py"
 

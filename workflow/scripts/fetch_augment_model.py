@@ -1,8 +1,10 @@
 """Download an augmenter's model into the resource cache (a localrules job: it needs the network)."""
 
+from advtrain import downloads
 from advtrain.augment import fetch_model
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
 print(f"fetching {snakemake.params.name} into {snakemake.output[0]}")
-fetch_model(snakemake.params.name, snakemake.output[0], snakemake.params.key)
+fetch_model(snakemake.params.name, snakemake.output[0], snakemake.params.key,
+            retries=downloads.settings(snakemake.config)["retries"])

@@ -3,7 +3,8 @@
 TextAttack 0.3.11 downloads its resources on first use (S3, TF-Hub, the Hugging Face hub, NLTK's index). Here every
 resource is a local path taken from the config (``attacks.resources.<kind>``); a missing one is a
 :class:`~advtrain.resources.ResourceError` naming that key. The ``fetch_*`` functions download a resource into a folder
-of our choosing (the cache), for fetch rules that run where the network is reachable.
+of our choosing (the cache), for fetch rules that run where the network is reachable, from the sources of the config's
+``downloads`` settings (URLs and sha256 checksums; :mod:`advtrain.downloads`).
 
 ========================  ===========================================  =============================================
 kind (config key)         TextAttack's default                         local layout
@@ -21,15 +22,16 @@ kind (config key)         TextAttack's default                         local lay
                           base`` (A2T's SBERT constraint)              or a plain transformers folder (mean pooling)
 ``use``                   TF-Hub ``google/universal-sentence-          a TF SavedModel folder (``saved_model.pb``);
                           encoder/3`` (TextFooler, BAE)                used only when ``tensorflow_hub`` is importable
-``masked_lm``             hub ``bert-base-uncased`` (BAE, A2T-MLM)     a transformers masked-LM folder + tokenizer
+``masked_lm``             hub ``google-bert/bert-base-uncased`` (BAE,  a transformers masked-LM folder + tokenizer
+                          A2T-MLM)
 ``hownet``                S3 ``transformations/hownet/word_candidates  pickle: dict word -> dict pos -> list of words,
                           _sense.pkl`` (PSO)                           pos in {"adj", "noun", "adv", "verb"}
 ``flair_pos``             hub ``flair/upos-english-fast`` (flair's     a flair model file (``pytorch_model.bin`` /
                           ``upos-fast``; PSO's HowNet swap asks it     ``*.pt``) or a folder holding one
                           for each word's part of speech)
-``nltk_data``             ``nltk.download`` on import (stopwords,      an NLTK data folder with ``corpora/stopwords``,
-                          perceptron tagger, universal tagset)         ``taggers/averaged_perceptron_tagger_eng``,
-                                                                       ``taggers/universal_tagset`` (zips are fine)
+``nltk_data``             ``nltk.download`` on first import            an NLTK data folder with ``corpora/stopwords``,
+                          (stopwords, perceptron tagger, universal     ``taggers/averaged_perceptron_tagger_eng``,
+                          tagset)                                      ``taggers/universal_tagset`` (zips are fine)
 ========================  ===========================================  =============================================
 """
 
@@ -45,6 +47,7 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from advtrain.downloads import DEFAULTS as _DOWNLOADS
 from advtrain.resources import ResourceError, slug
 
 #: Every resource kind and the config key that sets its local path.
@@ -58,24 +61,23 @@ DESCRIPTIONS: dict[str, str] = {
     "word_neighbours": "a counter-fitted synonym-neighbour table (JSON object word -> list of words)",
     "sentence_encoder": "a sentence-transformers model folder (stsb-distilbert-base for A2T)",
     "use": "the Universal Sentence Encoder (TF-Hub SavedModel folder)",
-    "masked_lm": "a masked language model folder (bert-base-uncased for BAE)",
+    "masked_lm": "a masked language model folder (google-bert/bert-base-uncased for BAE)",
     "hownet": "TextAttack's HowNet synonym candidates (word_candidates_sense.pkl)",
     "flair_pos": "flair's English UPOS tagger (upos-english-fast model file)",
     "nltk_data": "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
 }
 
 #: Where TextAttack (or the library it calls) downloads each resource from; the fetchers use the same sources.
-TEXTATTACK_S3 = "https://textattack.s3.amazonaws.com/"
+#: The URLs are the public defaults of the config's ``downloads`` settings (advtrain.downloads.DEFAULTS).
 SOURCES: dict[str, str] = {
-    "word_embedding": TEXTATTACK_S3 + "word_embeddings/paragramcf",
-    "word_neighbours": "https://raw.githubusercontent.com/robinjia/certified-word-sub/"
-                       "42006fe9ea68663443be794a96d9daccfc664dc4/data/counterfitted_neighbors.json",
+    "word_embedding": _DOWNLOADS["word_embedding"]["url"],
+    "word_neighbours": _DOWNLOADS["word_neighbours"]["url"],
     "sentence_encoder": "sentence-transformers/stsb-distilbert-base",
     "use": "https://tfhub.dev/google/universal-sentence-encoder/3",
-    "masked_lm": "bert-base-uncased",
-    "hownet": TEXTATTACK_S3 + "transformations/hownet/word_candidates_sense.pkl",
-    "flair_pos": "flair/upos-english-fast",
-    "nltk_data": "nltk.download",
+    "masked_lm": "google-bert/bert-base-uncased",
+    "hownet": _DOWNLOADS["hownet"]["url"],
+    "flair_pos": _DOWNLOADS["flair_pos"]["repo"],
+    "nltk_data": _DOWNLOADS["nltk_index"],
 }
 
 WORD_EMBEDDING_FILES = {"matrix": "paragram.npy", "wordlist": "wordlist.pickle", "nn": "nn.npy",
@@ -98,8 +100,8 @@ def default_location(kind: str, cache_dir: str | Path) -> str | None:
 
     ``None`` for USE and the neighbour table: stand-ins that are used only when configured, never fetched by default.
 
-    The masked LM defaults to the cache folder of ``bert-base-uncased``, the folder the model fetch rule fills when
-    ``model.name`` is ``bert-base-uncased`` (the checkpoint includes its MLM head).
+    The masked LM defaults to the cache folder of ``google-bert/bert-base-uncased``, the folder the model fetch rule
+    fills when ``model.name`` is that model (the checkpoint includes its MLM head).
     """
     root = f"{cache_dir}/attacks"
     return {
@@ -150,14 +152,19 @@ def configure_nltk(path: str | Path | None) -> Path | None:
     """
     import nltk
 
+    from advtrain.downloads import nltk_folder_problem
+
+    key = resource_key("nltk_data")
     folder = None
     if path:
         folder = require({"nltk_data": path}, "nltk_data").resolve()
+        problem = nltk_folder_problem(folder)  # NLTK would skip it silently and read other folders' packages
+        if problem:
+            raise ResourceError(f"{key}: {problem}.")
         if str(folder) not in nltk.data.path:
             nltk.data.path.insert(0, str(folder))
     missing = [package for package, location in NLTK_PACKAGES.items() if not _nltk_has(location)]
     if missing:
-        key = resource_key("nltk_data")
         where = f"{folder}" if folder else f"NLTK's search path ({os.pathsep.join(nltk.data.path)})"
         raise ResourceError(f"{key}: NLTK package(s) {', '.join(missing)} not found in {where}. Set `{key}` to an NLTK "
                             "data folder that has them (fetch_nltk_data downloads them).")
@@ -176,9 +183,41 @@ def _nltk_has(location: str) -> bool:
     return False
 
 
+#: The marker TextAttack 0.3.11 writes into its cache folder once its post-install step has run. Without it, the
+#: first ``import textattack`` downloads NLTK packages (and stanza's English models when stanza is installed) into
+#: the cache folder and NLTK's default folder in the home directory.
+TEXTATTACK_POST_INSTALL_MARKER = "post_install_check_3"
+
+
+def prepare_textattack() -> Path:
+    """Make ``import textattack`` download nothing: its cache folder (``TA_CACHE_DIR``) gets the post-install marker.
+
+    The folder is ``TA_CACHE_DIR`` where set (the workflow sets ``{cache_dir}/textattack`` for its jobs), otherwise
+    a private temporary folder removed at exit. NLTK's data comes from ``attacks.resources.nltk_data`` instead
+    (configure_nltk).
+    TextAttack then points ``HF_HOME``, ``XDG_CACHE_HOME`` and ``TFHUB_CACHE_DIR`` at that folder too (its
+    ``set_cache_dir``), and matplotlib's config folder (``MPLCONFIGDIR``, unless set) goes there as well, so nothing
+    lands in the home folder.
+    """
+    folder = os.environ.get("TA_CACHE_DIR")
+    if not folder:
+        import atexit
+
+        folder = tempfile.mkdtemp(prefix="advtrain-textattack-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["TA_CACHE_DIR"] = folder
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TEXTATTACK_POST_INSTALL_MARKER).touch()
+    # TextAttack imports matplotlib, which would otherwise create ~/.config/matplotlib.
+    os.environ.setdefault("MPLCONFIGDIR", str(folder / "matplotlib"))
+    return folder
+
+
 def import_textattack(nltk_data: str | Path | None = None):
-    """Import TextAttack after NLTK is set up (its import reads NLTK's stopwords)."""
+    """Import TextAttack after NLTK is set up (its import reads NLTK's stopwords), with nothing downloaded."""
     configure_nltk(nltk_data)
+    prepare_textattack()
     import textattack
 
     return textattack
@@ -356,164 +395,121 @@ def register_flair_pos(path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- fetchers
-def _download(url: str, dest: Path) -> Path:
-    import requests
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with requests.get(url, stream=True, timeout=60) as response:
-        response.raise_for_status()
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with open(dest, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                f.write(chunk)
-                bar.update(len(chunk))
-    return dest
-
-
-def _fetch_failed(kind: str, source: str, exc: Exception) -> ResourceError:
+# Each fetcher takes the resolved ``downloads`` settings (advtrain.downloads.settings) and writes ``dest`` through a
+# hidden temporary sibling (advtrain.downloads.staging): a failed fetch leaves nothing behind.
+def _hint(kind: str) -> str:
     key = resource_key(kind)
-    return ResourceError(f"{key}: could not download {DESCRIPTIONS[kind]} from {source} ({exc}). Without network "
-                         f"access, copy it to a local folder and set `{key}` to it.")
+    return f"Without network access, get {DESCRIPTIONS[kind]} elsewhere and set `{key}` to the local copy."
 
 
-def _replace(tmp: Path, dest: Path) -> Path:
-    if dest.exists():
-        shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(tmp), str(dest))
-    return dest
+def fetch_word_embedding(dest: str | Path, sources: dict) -> Path:
+    """TextAttack's ``word_embeddings/paragramcf`` zip (``downloads.word_embedding``), unpacked into ``dest``."""
+    from advtrain import downloads
 
-
-def fetch_word_embedding(dest: str | Path) -> Path:
-    """TextAttack's ``word_embeddings/paragramcf`` zip from its S3 bucket, unpacked into ``dest``."""
-    dest = Path(dest)
-    url = SOURCES["word_embedding"]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        try:
-            archive = _download(url, Path(tmp) / "paragramcf.zip")
-        except Exception as exc:
-            raise _fetch_failed("word_embedding", url, exc) from exc
+    dest, source, key = Path(dest), sources["word_embedding"], resource_key("word_embedding")
+    with downloads.staging(dest, directory=True) as tmp:
+        archive = tmp / "paragramcf.zip"
+        sha256 = downloads.download_file(source["url"], archive, key=key, what=DESCRIPTIONS["word_embedding"],
+                                hint=_hint("word_embedding"), retries=sources["retries"], sha256=source["sha256"],
+                                checksum_key="downloads.word_embedding.sha256")
+        downloads.check_zip(archive, key=key, what=DESCRIPTIONS["word_embedding"], source=source["url"],
+                            hint=_hint("word_embedding"))
         with zipfile.ZipFile(archive) as zf:
-            zf.extractall(Path(tmp) / "x")
-        hits = [p.parent for p in (Path(tmp) / "x").rglob(WORD_EMBEDDING_FILES["matrix"])]
+            zf.extractall(tmp / "unpacked")
+        hits = [p.parent for p in (tmp / "unpacked").rglob(WORD_EMBEDDING_FILES["matrix"])]
         if len(hits) != 1:
-            raise _fetch_failed("word_embedding", url, ValueError(f"{WORD_EMBEDDING_FILES['matrix']} not in the zip"))
-        _replace(hits[0], dest)
+            raise downloads.failure(key, DESCRIPTIONS["word_embedding"], source["url"],
+                                    f"the zip holds {len(hits)} {WORD_EMBEDDING_FILES['matrix']}, not one",
+                                    _hint("word_embedding"))
+        if not source["sha256"]:  # the record of what arrived, to be pinned (see download_file)
+            (hits[0] / "paragramcf.zip.sha256").write_text(f"{sha256}  paragramcf.zip\n")
+        downloads.publish(hits[0], dest)
     return dest
 
 
-def fetch_hownet(dest: str | Path) -> Path:
-    """TextAttack's HowNet candidate bank (``word_candidates_sense.pkl``) from its S3 bucket into the file ``dest``."""
-    dest = Path(dest)
-    part = _download_part("hownet", dest)
-    if zipfile.is_zipfile(part):  # download_from_s3 accepts a zipped copy too
-        with zipfile.ZipFile(part) as zf:
-            members = [m for m in zf.namelist() if m.endswith(".pkl")]
-            dest.write_bytes(zf.read(members[0]))
-        part.unlink()
-    else:
-        os.replace(part, dest)
-    return dest
+def _fetch_file(kind: str, dest: str | Path, sources: dict) -> Path:
+    from advtrain import downloads
 
-
-def fetch_word_neighbours(dest: str | Path) -> Path:
-    """Jia et al.'s counter-fitted neighbour table (robinjia/certified-word-sub, pinned commit) into the file ``dest``."""
-    dest = Path(dest)
-    os.replace(_download_part("word_neighbours", dest), dest)
-    return dest
-
-
-def _download_part(kind: str, dest: Path) -> Path:
-    """SOURCES[kind] downloaded beside ``dest`` as ``<name>.part``; a failure names the config key."""
-    url = SOURCES[kind]
-    try:
-        return _download(url, dest.with_name(dest.name + ".part"))
-    except Exception as exc:
-        raise _fetch_failed(kind, url, exc) from exc
-
-
-def _snapshot(kind: str, repo_id: str, dest: str | Path) -> Path:
-    from huggingface_hub import snapshot_download
-
-    ignore = ["*.h5", "*.msgpack", "*.ot", "tf_model*", "flax_model*", "rust_model*", "onnx/*", "*.onnx",
-              "coreml/*", "openvino/*"]
-    try:
-        snapshot_download(repo_id=repo_id, local_dir=str(dest), ignore_patterns=ignore)
-    except Exception as exc:  # the hub raises many types; all mean the same to the user
-        raise _fetch_failed(kind, f"the Hugging Face hub ({repo_id})", exc) from exc
+    source = sources[kind]
+    downloads.download_file(source["url"], dest, key=resource_key(kind), what=DESCRIPTIONS[kind], hint=_hint(kind),
+                            retries=sources["retries"], sha256=source["sha256"],
+                            checksum_key=f"downloads.{kind}.sha256")
     return Path(dest)
 
 
-def fetch_sentence_encoder(dest: str | Path, name: str = SOURCES["sentence_encoder"]) -> Path:
-    """A sentence-transformers model from the hub (A2T's ``stsb-distilbert-base`` by default)."""
-    return _snapshot("sentence_encoder", name, dest)
+def fetch_hownet(dest: str | Path, sources: dict) -> Path:
+    """TextAttack's HowNet candidate bank (``word_candidates_sense.pkl``, ``downloads.hownet``) into the file ``dest``."""
+    return _fetch_file("hownet", dest, sources)
 
 
-def fetch_masked_lm(dest: str | Path, name: str = SOURCES["masked_lm"]) -> Path:
-    """A masked LM from the hub (BAE's ``bert-base-uncased`` by default)."""
-    return _snapshot("masked_lm", name, dest)
+def fetch_word_neighbours(dest: str | Path, sources: dict) -> Path:
+    """Jia et al.'s counter-fitted neighbour table (``downloads.word_neighbours``, a pinned commit) into ``dest``."""
+    return _fetch_file("word_neighbours", dest, sources)
 
 
-def fetch_flair_pos(dest: str | Path, name: str = SOURCES["flair_pos"]) -> Path:
+def fetch_flair_pos(dest: str | Path, sources: dict) -> Path:
     """flair's ``upos-english-fast`` tagger file (what ``SequenceTagger.load("upos-fast")`` downloads) into ``dest``.
 
-    ``dest`` is the model file (``.../pytorch_model.bin``); its folder is created.
+    ``downloads.flair_pos`` names the hub repository, the revision and the file; its sha256 is the hub's.
     """
-    from huggingface_hub import hf_hub_download
+    from advtrain import downloads
 
-    dest = Path(dest)
-    try:
-        file = hf_hub_download(repo_id=name, filename=FLAIR_MODEL_FILE, local_dir=str(dest.parent))
-    except Exception as exc:
-        raise _fetch_failed("flair_pos", f"the Hugging Face hub ({name})", exc) from exc
-    if Path(file).resolve() != dest.resolve():
-        shutil.move(file, dest)
-    return dest
+    source = sources["flair_pos"]
+    downloads.download_file(downloads.flair_url(source), dest, key=resource_key("flair_pos"),
+                            what=DESCRIPTIONS["flair_pos"], hint=_hint("flair_pos"), retries=sources["retries"],
+                            sha256=source["sha256"], checksum_key="downloads.flair_pos.sha256")
+    return Path(dest)
 
 
-def fetch_use(dest: str | Path, url: str = SOURCES["use"]) -> Path:
+def _snapshot(kind: str, repo_id: str, dest: str | Path, sources: dict) -> Path:
+    from advtrain.resources import hub_snapshot
+
+    return hub_snapshot(repo_id, dest, key=resource_key(kind), hint=_hint(kind), retries=sources["retries"])
+
+
+def fetch_sentence_encoder(dest: str | Path, sources: dict) -> Path:
+    """A sentence-transformers model from the hub (A2T's ``stsb-distilbert-base``)."""
+    return _snapshot("sentence_encoder", SOURCES["sentence_encoder"], dest, sources)
+
+
+def fetch_masked_lm(dest: str | Path, sources: dict) -> Path:
+    """A masked LM from the hub (BAE's ``google-bert/bert-base-uncased``)."""
+    return _snapshot("masked_lm", SOURCES["masked_lm"], dest, sources)
+
+
+def fetch_use(dest: str | Path, sources: dict, url: str = SOURCES["use"]) -> Path:
     """The Universal Sentence Encoder SavedModel that ``hub.load(url)`` reads, unpacked into ``dest``.
 
     With ``tensorflow_hub`` installed its resolver is used (it follows TF-Hub's move to Kaggle); otherwise the
-    compressed archive is downloaded directly.
+    compressed archive is downloaded directly. Not fetched by the workflow (USE is used only when set locally).
     """
-    dest = Path(dest)
-    if tensorflow_hub_available():
-        import tensorflow_hub as hub
+    from advtrain import downloads
 
-        try:
-            shutil.copytree(hub.resolve(url), dest, dirs_exist_ok=True)
-        except Exception as exc:
-            raise _fetch_failed("use", url, exc) from exc
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        try:
-            archive = _download(url + "?tf-hub-format=compressed", Path(tmp) / "use.tar.gz")
-        except Exception as exc:
-            raise _fetch_failed("use", url, exc) from exc
-        with tarfile.open(archive) as tf:
-            tf.extractall(Path(tmp) / "x", filter="data")
-        _replace(Path(tmp) / "x", dest)
+    dest, key = Path(dest), resource_key("use")
+    with downloads.staging(dest, directory=True) as tmp:
+        if tensorflow_hub_available():
+            import tensorflow_hub as hub
+
+            try:
+                shutil.copytree(hub.resolve(url), tmp / "use")
+            except Exception as exc:
+                raise downloads.failure(key, DESCRIPTIONS["use"], url, exc, _hint("use")) from exc
+        else:
+            archive = tmp / "use.tar.gz"
+            downloads.download_file(url + "?tf-hub-format=compressed", archive, key=key, what=DESCRIPTIONS["use"],
+                                    hint=_hint("use"), retries=sources["retries"])
+            with tarfile.open(archive) as tf:
+                tf.extractall(tmp / "use", filter="data")
+        downloads.publish(tmp / "use", dest)
     return dest
 
 
-def fetch_nltk_data(dest: str | Path) -> Path:
+def fetch_nltk_data(dest: str | Path, sources: dict) -> Path:
     """The NLTK packages the recipes read (what TextAttack's post-install step downloads), into ``dest``."""
-    import nltk
+    from advtrain.downloads import fetch_nltk_packages
 
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for package in NLTK_PACKAGES:
-        try:
-            ok = nltk.download(package, download_dir=str(dest), quiet=True, raise_on_error=True)
-        except Exception as exc:
-            raise _fetch_failed("nltk_data", f"NLTK's index ({package})", exc) from exc
-        if not ok:
-            raise _fetch_failed("nltk_data", f"NLTK's index ({package})", RuntimeError("nltk.download failed"))
-    return dest
+    return fetch_nltk_packages(list(NLTK_PACKAGES), dest, index_url=sources["nltk_index"],
+                               key=resource_key("nltk_data"), retries=sources["retries"])
 
 
 FETCHERS = {
@@ -528,7 +524,18 @@ FETCHERS = {
 }
 
 
-def fetch(kind: str, dest: str | Path) -> Path:
-    """Download resource ``kind`` into ``dest`` (the path :func:`default_location` gives)."""
+def source_of(kind: str, sources: dict):
+    """What decides the content a fetch of ``kind`` gets: its ``downloads`` setting, or its hub id."""
     resource_key(kind)
-    return FETCHERS[kind](dest)
+    if kind == "nltk_data":
+        return sources["nltk_index"]
+    return sources.get(kind) or SOURCES[kind]
+
+
+def fetch(kind: str, dest: str | Path, sources: dict | None = None) -> Path:
+    """Download resource ``kind`` into ``dest`` (the path :func:`default_location` gives) from ``sources`` (the
+    resolved ``downloads`` settings; default: the public sources)."""
+    from advtrain import downloads
+
+    resource_key(kind)
+    return FETCHERS[kind](dest, sources or downloads.settings({}))

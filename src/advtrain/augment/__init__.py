@@ -69,34 +69,28 @@ def check_config(config: dict) -> None:
 def model_location(config: dict, augmenter: str, role: str) -> tuple[str, bool]:
     """(folder of an augmenter's model, whether it is a configured local path).
 
-    A local ``path`` wins. A hub ``name`` equal to the pretrained model's is that model's folder (one copy);
-    any other is fetched into ``{cache_dir}/augment/``.
+    A local ``path`` wins. A hub ``name`` equal to the pretrained model's (as namespaced hub ids) is that model's
+    folder (one copy); any other is fetched into ``{cache_dir}/augment/``.
     """
     from advtrain import resources as res
 
     spec = augmenters(config)[augmenter][role]
     if spec.get("path"):
         return str(spec["path"]), True
-    if spec["name"] == config["model"]["name"]:
+    if res.hub_id(spec["name"]) == res.hub_id(config["model"]["name"]):
         return res.model_location(config)
-    return f"{config['cache_dir']}/augment/{res.slug(spec['name'])}", False
+    return f"{config['cache_dir']}/augment/{res.slug(res.hub_id(spec['name']))}", False
 
 
 def model_key(augmenter: str, role: str) -> str:
     return f"augmentation.augmenters.{augmenter}.{role}"
 
 
-def fetch_model(name: str, dest: str | Path, key: str) -> Path:
+def fetch_model(name: str, dest: str | Path, key: str, retries: int = 3) -> Path:
     """Download an augmenter's hub model; the error names the config key (``key``.name / ``key``.path)."""
     from advtrain import resources as res
 
-    try:
-        return res.fetch_model(name, dest)
-    except res.ResourceError as exc:
-        raise res.ResourceError(
-            f"{key}.name: could not download {name!r} ({exc.__cause__}). Without network access, copy the model "
-            f"to a local folder and set `{key}.path` to it."
-        ) from exc
+    return res.fetch_model(name, dest, key=key, retries=retries)
 
 
 def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.DataFrame,

@@ -25,6 +25,11 @@ def _nltk_corpus(name: str, nltk_data: str | Path | None):
         if not Path(nltk_data).is_dir():
             raise DataError(f"lca.data.nltk_data: {nltk_data} is not a folder (an NLTK data folder with "
                             f"corpora/{name}).")
+        from advtrain.downloads import nltk_folder_problem
+
+        problem = nltk_folder_problem(nltk_data)  # NLTK would skip the folder silently
+        if problem:
+            raise DataError(f"lca.data.nltk_data: {problem}.")
         if str(nltk_data) not in nltk.data.path:
             nltk.data.path.insert(0, str(nltk_data))
     corpus = getattr(nltk.corpus, name)

@@ -82,6 +82,9 @@ def model_wrapper(model, tokenizer, max_length: int):
     """
     import copy
 
+    from advtrain.attacks.resources import prepare_textattack
+
+    prepare_textattack()  # before TextAttack's first import: nothing downloaded
     from textattack.models.wrappers import HuggingFaceModelWrapper
 
     class BatchPaddedWrapper(HuggingFaceModelWrapper):
