@@ -6,6 +6,10 @@ Measured in one run, each part printed as it finishes and all of them written to
    directory each time (no ``.snakemake`` state; ``-s <repo>/Snakefile -d <tmp>``), median and min of ``--repeats``;
    the number of jobs per rule; and for every method the jobs whose outputs lie under ``/<method>/`` plus the jobs
    downstream of them (the tables that read every model): what an edit of that method reruns at paper scale.
+   Beside it, interleaved run by run, the same dry run of a synthetic Snakefile of the same shape, generated from
+   that DAG: the same rules, the same jobs with the same wildcards and edges, outputs, logs and resources, but input
+   functions that only look a job's inputs up in a table and no configuration, validation or package imports. The
+   ratio of the CPU seconds (real / synthetic; target <= 1.1) is what the workflow's own start-up code costs.
 2. ``method_edit``: the tiny test workflow (``tests/conftest.py``: tiny BERT, synthetic data; BERT, PGD-AT and LDS,
    one seed, one epoch, IMDB and MR) run to completion with ``--cores 2``; then one setting of ``--method`` is edited
    (``--edit``, default ``adversarial_embedding.epsilon=0.01``) and ``snakemake -n`` lists what reruns. Printed:
@@ -22,7 +26,7 @@ Measured in one run, each part printed as it finishes and all of them written to
    directory instead of running it.
 
     python benchmarks/workflow_dag.py --output /tmp/dag.json
-    python benchmarks/workflow_dag.py --skip-tiny --repeats 5
+    python benchmarks/workflow_dag.py --skip-tiny --repeats 5 --synthetic-dir /tmp/dag_synthetic
     python benchmarks/workflow_dag.py --quick --configfile local.yaml --quick-dir /tmp/quick --output /tmp/dag.json
 
 The machine's load average is recorded beside every figure: on a shared machine the times are inflated.
@@ -34,6 +38,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,6 +75,9 @@ def parse_args():
                         help="KEY=VALUE under methods.<method> (dotted key, YAML value)")
     parser.add_argument("--cores", type=int, default=2, help="--cores of the tiny and the quick runs")
     parser.add_argument("--skip-full", action="store_true", help="skip part 1")
+    parser.add_argument("--skip-synthetic", action="store_true", help="part 1 without the synthetic Snakefile")
+    parser.add_argument("--synthetic-dir", default=None, help="write the synthetic Snakefile here and keep it "
+                        "(default: a temporary folder, removed)")
     parser.add_argument("--skip-tiny", action="store_true", help="skip part 2")
     parser.add_argument("--quick", action="store_true", help="run part 3, the quick preset end to end (long)")
     parser.add_argument("--configfile", nargs="*", default=[], help="config files layered over config/quick.yaml "
@@ -92,14 +100,14 @@ def cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def snakemake(workdir, configfiles, *args, log=None):
+def snakemake(workdir, configfiles, *args, log=None, snakefile=REPO / "Snakefile"):
     """The workflow as a user runs it (no conda).
 
     Returns (wall seconds, CPU seconds, return code, stdout + stderr); the CPU seconds (user + system, jobs
     included) depend much less on the machine's load than the wall time.
     """
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", *map(str, configfiles), *args]
+    configs = ["--configfile", *map(str, configfiles)] if configfiles else []
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), *configs, *args]
     env = {**os.environ, **ENV}
     cpu, start = cpu_seconds(), time.perf_counter()
     if log is None:
@@ -121,20 +129,24 @@ ERROR = re.compile(r"^Error in rule (\S+):$")
 
 
 def parse_jobs(text):
-    """The jobs a (dry) run lists: rule, jobid, input and output files, reason, and the time stamp before it."""
+    """The jobs a (dry) run lists: rule, jobid, input, output and log files, reason, wildcards, resources, and the
+    time stamp before it."""
     jobs, job, stamp = [], None, None
     for line in text.splitlines():
         if m := STAMP.match(line):
             stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
         elif m := JOB_START.match(line):
-            job = {"rule": m.group(1), "input": [], "output": [], "reason": "", "jobid": None, "stamp": stamp}
+            job = {"rule": m.group(1), "input": [], "output": [], "log": [], "reason": "", "jobid": None,
+                   "wildcards": {}, "resources": {}, "stamp": stamp}
             jobs.append(job)
         elif job is not None and line.startswith("    ") and ": " in line:
             key, value = line.strip().split(": ", 1)
-            if key in ("input", "output"):
+            if key in ("input", "output", "log"):
                 job[key] = [v.strip() for v in value.split(", ")]
             elif key in ("reason", "jobid"):
                 job[key] = value
+            elif key in ("wildcards", "resources"):
+                job[key] = dict(kv.split("=", 1) for kv in value.split(", "))
         else:
             job = None
     return jobs
@@ -182,17 +194,90 @@ def stage_of(rule):
 # --- part 1: the full study's DAG ------------------------------------------------------------------------------
 
 
-def full_dag(repeats):
+def synthetic_snakefile(jobs, folder):
+    """A Snakefile of the same shape as the dry run's DAG: per rule the same wildcards, number of outputs and
+    logs and GPU resource; per job the same edges (each input becomes the producing job's synthetic output at the
+    same position); input functions that look a job's inputs up in a JSON table. Inputs no job produces (none in
+    an empty directory) are dropped. Returns the Snakefile's path."""
+    producer = {path: (job, i) for job in jobs for i, path in enumerate(job["output"])}
+    rules = {}
+    for job in jobs:
+        rules.setdefault(job["rule"], []).append(job)
+
+    def outputs(rule, values, kind="out"):
+        job = rules[rule][0]
+        folder_ = "/".join(["syn" if kind == "out" else "logs", rule, *values])
+        return [f"{folder_}/{kind}{i}" for i in range(len(job["output"] if kind == "out" else job["log"]))]
+
+    def key(job):
+        return "/".join(job["wildcards"].values())
+
+    table = {}
+    for rule, group in rules.items():
+        table[rule] = {}
+        for job in group:
+            inputs = []
+            for path in job["input"]:
+                if path in producer:
+                    source, i = producer[path]
+                    inputs.append(outputs(source["rule"], list(source["wildcards"].values()))[i])
+            table[rule][key(job)] = inputs
+    (folder / "inputs.json").write_text(json.dumps(table))
+    names = sorted({name for job in jobs for name in job["wildcards"]})
+    lines = ["import json", "", f"INPUTS = json.load(open({str(folder / 'inputs.json')!r}))", "", "",
+             "def inputs_of(rule, names):",
+             "    return lambda w: INPUTS[rule]['/'.join(getattr(w, n) for n in names)]", "", "",
+             "wildcard_constraints:", *(f'    {name}="[^/]+",' for name in names), "", ""]
+    order = sorted(rules, key=lambda r: r != "all")  # the default target first
+    for rule in order:
+        job = rules[rule][0]
+        names_ = list(job["wildcards"])
+        patterns = ["{" + n + "}" for n in names_]
+        lines += [f"rule {rule}:", "    input:"]
+        if names_:
+            lines.append(f"        inputs_of({rule!r}, {names_!r}),")
+        else:
+            lines += [f"        {path!r}," for path in table[rule][""]]
+        lines += ["    output:", *(f"        {p!r}," for p in outputs(rule, patterns))]
+        if job["log"]:
+            lines += ["    log:", *(f"        {p!r}," for p in outputs(rule, patterns, kind="log"))]
+        if job["resources"].get("gpu") == "1":
+            lines += ["    resources:", "        gpu=1,"]
+        lines += ["    shell:", '        "touch {output}"', "", ""]
+    path = folder / "Snakefile"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def full_dag(repeats, synthetic=True, synthetic_dir=None):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     times, cpus, loads, text = [], [], [], ""
+    syn_times, syn_cpus, syn_stats, snakefile = [], [], {}, None
+    folder = Path(synthetic_dir or tempfile.mkdtemp(prefix="dag_synthetic_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    # The same workflow profile for both (Snakemake reads profiles/default beside the real Snakefile by itself).
+    profile = ["--workflow-profile", str(REPO / "profiles" / "default")]
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="dag_") as tmp:
             loads.append(load())
-            seconds, cpu, rc, text = snakemake(tmp, [REPO / "config.yaml"], "-n")
+            seconds, cpu, rc, out = snakemake(tmp, [REPO / "config.yaml"], "-n", *profile)
             if rc != 0:
-                sys.exit(f"snakemake -n on config.yaml failed:\n{text[-4000:]}")
+                sys.exit(f"snakemake -n on config.yaml failed:\n{out[-4000:]}")
+            text = text or out
             times.append(round(seconds, 2))
             cpus.append(round(cpu, 2))
+        if not synthetic:
+            continue
+        snakefile = snakefile or synthetic_snakefile(parse_jobs(text), folder)
+        with tempfile.TemporaryDirectory(prefix="dag_syn_") as tmp:
+            seconds, cpu, rc, out = snakemake(tmp, [], "-n", *profile, snakefile=snakefile)
+            if rc != 0:
+                sys.exit(f"snakemake -n on the synthetic Snakefile {snakefile} failed:\n{out[-4000:]}")
+            syn_stats = syn_stats or job_stats(out)
+            syn_times.append(round(seconds, 2))
+            syn_cpus.append(round(cpu, 2))
+    if not synthetic_dir:
+        shutil.rmtree(folder)
     stats = job_stats(text)
     jobs = parse_jobs(text)
     per_method = {}
@@ -210,6 +295,15 @@ def full_dag(repeats):
     print(f"[full DAG] snakemake -n on config.yaml: {result['jobs']} jobs, median {result['median_s']:.1f} s, "
           f"min {result['min_s']:.1f} s over {repeats} runs; CPU (user + sys) median {result['median_cpu_s']:.1f} s "
           f"(load before each: {loads})", flush=True)
+    if synthetic:
+        same = syn_stats == stats
+        result["synthetic"] = {
+            "snakefile": str(snakefile) if synthetic_dir else None, "seconds": syn_times, "cpu_seconds": syn_cpus,
+            "median_cpu_s": statistics.median(syn_cpus), "jobs": syn_stats.get("total"), "same_job_stats": same,
+            "cpu_ratio": round(result["median_cpu_s"] / statistics.median(syn_cpus), 2), "target_ratio": 1.1}
+        print(f"[full DAG] synthetic Snakefile of the same shape ({syn_stats.get('total')} jobs, same jobs per rule: "
+              f"{same}): CPU median {result['synthetic']['median_cpu_s']:.1f} s; real / synthetic = "
+              f"{result['synthetic']['cpu_ratio']:.2f}x (target <= 1.1x; interleaved, {repeats} each)", flush=True)
     for method, figures in per_method.items():
         print(f"[full DAG]   edit of {method}: its own {figures['own_jobs']} jobs "
               f"{figures['own_rules']} + {figures['downstream_jobs']} downstream {figures['downstream_rules']}")
@@ -402,7 +496,8 @@ def main():
     args = parse_args()
     report = {"cores": os.cpu_count(), "load_average_start": load(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     if not args.skip_full:
-        report["full_dag"] = full_dag(args.repeats)
+        report["full_dag"] = full_dag(args.repeats, synthetic=not args.skip_synthetic,
+                                      synthetic_dir=args.synthetic_dir)
     if not args.skip_tiny:
         report["method_edit"] = method_edit(args.method, args.edit, args.cores)
     if args.quick or args.quick_log:
