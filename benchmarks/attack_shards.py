@@ -10,9 +10,9 @@ Examples per minute = examples / wall seconds * 60, process start (imports, mode
 run 2 over run 1 (target >= 1.8 for K = 2 on 2 cores), and run 2 over run 3 is printed too. The sharded records,
 gathered, are checked against the single-shard ones.
 
-Settings come from the workflow's config files (``attacks.resources``, ``attacks.query_budget``, ``model_batch_size``,
-``seed``, ``model.max_length``) and its outputs (a trained model, the prepared test split), e.g. after the quick
-preset:
+Settings come from the workflow's config files (``attacks.resources``, ``attacks.query_budget``, ``concurrency``,
+``batch_tokens``, ``model_batch_size``, ``seed``, ``model.max_length``) and its outputs (a trained model, the
+prepared test split), e.g. after the quick preset:
 
     python benchmarks/attack_shards.py --configfile config/quick.yaml local.yaml --directory . \\
         --dataset MR --method BERT --recipe textfooler --examples 40 --shards 2
@@ -77,8 +77,15 @@ def attack_shard(job):
     summary = attack_examples(job["model"], job["examples"], job["recipe"], job["resources"],
                               query_budget=job["query_budget"], model_batch_size=job["model_batch_size"],
                               shard_index=job["shard"], num_shards=job["num_shards"], out_path=job["out"],
-                              random_seed=job["random_seed"], max_length=job["max_length"])
+                              random_seed=job["random_seed"], max_length=job["max_length"],
+                              concurrency=job["concurrency"], batch_tokens=job["batch_tokens"])
     return time.perf_counter() - start, summary
+
+
+def schema_default(key):
+    """The workflow's default for ``attacks.<key>`` (the schema's)."""
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    return schema["properties"]["attacks"]["properties"][key]["default"]
 
 
 def comparable(records):
@@ -118,7 +125,8 @@ def main():
     resources = {k: v for k, v in (attacks.get("resources") or {}).items() if v}
     common = dict(model=str(model), examples=examples, recipe=args.recipe, resources=resources,
                   query_budget=attacks.get("query_budget"), model_batch_size=attacks.get("model_batch_size", 32),
-                  random_seed=attacks.get("seed", 765), max_length=config["model"]["max_length"])
+                  random_seed=attacks.get("seed", 765), max_length=config["model"]["max_length"],
+                  **{key: attacks.get(key, schema_default(key)) for key in ("concurrency", "batch_tokens")})
 
     with tempfile.TemporaryDirectory() as tmp:
         figures = {}

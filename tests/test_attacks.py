@@ -88,9 +88,19 @@ def strip(records):
     return [{k: v for k, v in r.items() if k != "shard_index"} for r in records]
 
 
+def assert_same_records(ours, theirs):
+    """Equal records, scores up to the last bits (a batch's shape changes those; see attacks/broker.py)."""
+    scores = ("original_score", "perturbed_score")
+    assert [{k: v for k, v in r.items() if k not in scores} for r in strip(ours)] == [
+        {k: v for k, v in r.items() if k not in scores} for r in strip(theirs)]
+    for a, b in zip(ours, theirs, strict=True):
+        assert [a[k] for k in scores] == pytest.approx([b[k] for k in scores], rel=1e-5, abs=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------ recipes end to end
-@pytest.mark.parametrize("recipe", ["textfooler", "bae", "a2t", "a2t_mlm", "pso"])
+@pytest.mark.parametrize("recipe", ["textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack"])
 def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
+    """One at a time (TextAttack's loop), then 3 examples at once through the query broker: the same records."""
     examples = examples[:4]
     summary, records = run(env, examples, recipe, tmp_path, recipe)
     check_records(records, examples, list(range(4)))
@@ -98,13 +108,19 @@ def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
     assert summary["original_accuracy"] > 0, "the tiny victim should classify some examples right"
     run_info = summary["run"]
     assert set(required_resources(recipe)) <= set(run_info["resources"])
-    if recipe in ("textfooler", "bae"):
+    if recipe in ("textfooler", "bae", "bert_attack"):
         assert len(run_info["substitutions"]) == 1
         assert run_info["substitutions"][0].startswith("sentence_encoder: UniversalSentenceEncoder -> sentence-")
     else:
         assert run_info["substitutions"] == []
     if recipe == "pso":
         assert all(r["num_queries"] <= PSO_BUDGET for r in records)
+
+    brokered_summary, brokered = run(env, examples, recipe, tmp_path, f"{recipe}-broker", concurrency=3)
+    assert_same_records(brokered, records)
+    forwards = brokered_summary["run"]["forwards"]
+    assert forwards["concurrency"] == 3
+    assert forwards["victim"]["requests"] > forwards["victim"]["forwards"], "queries of examples shared forwards"
 
 
 def test_recipes_keep_the_published_settings(env, wrapper):
@@ -325,11 +341,12 @@ def test_two_shards_equal_one(env, examples, tmp_path, pso_single):
     assert summaries_equal(summarise(gathered), single)
 
 
-class Killed(Exception):
-    pass
+class Killed(BaseException):
+    """Stands in for the job being killed: nothing in the attack loop catches it."""
 
 
 def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_single):
+    """Killed after 2 examples (one at a time); the rerun, 3 at a time through the broker, attacks only the rest."""
     import textattack
 
     calls = []
@@ -346,18 +363,52 @@ def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_sing
     ckpt = tmp_path / "ckpt"
     with pytest.raises(Killed):
         run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1)
-    assert list(ckpt.glob("*.ta.chkpt")) and (ckpt / "attack_run.json").is_file()
+    assert len(read_records(ckpt / "records.jsonl")) == 2 and (ckpt / "attack_run.json").is_file()
     assert not (tmp_path / "resumed.jsonl").exists()
+    with open(ckpt / "records.jsonl", "a") as f:
+        f.write('{"index": 4, "original_')  # the line a kill cut short
 
     calls.clear()
     limit["n"] = 99
-    summary, records = run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1)
+    summary, records = run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1,
+                           concurrency=3)
     assert summary["run"]["resumed_examples"] == 2
-    assert calls == [t for t, _ in examples[2:]], "only the examples after the checkpoint are attacked again"
-    assert strip(records) == strip(pso_single[1])
+    assert sorted(calls) == sorted(t for t, _ in examples[2:]), "only the examples after the checkpoint again"
+    assert_same_records(records, pso_single[1])
     assert summaries_equal(summarise(records), summarise(pso_single[1]))
-    assert not list(ckpt.glob("*.ta.chkpt")), "checkpoints are removed once the output is written"
+    assert not (ckpt / "records.jsonl").exists(), "the checkpoint is removed once the output is written"
     json.dumps(summary)  # the summary is JSON-serialisable as returned
+
+
+@pytest.mark.timeout(600)
+def test_example_that_raises_is_reported_and_the_others_finish(env, examples, tmp_path, monkeypatch, pso_single):
+    """With the broker, an example whose attack raises stops neither its worker nor the others: the shard fails
+    naming it once the rest are done and checkpointed, and the rerun attacks only that one."""
+    import textattack
+
+    from advtrain.attacks.broker import AttackErrors
+
+    real = textattack.Attack.attack
+    bad = examples[1][0]
+    attacked = []
+
+    def flaky(self, example, ground_truth_output):
+        attacked.append(example.text)
+        if example.text == bad:
+            raise ValueError("a broken example")
+        return real(self, example, ground_truth_output)
+
+    monkeypatch.setattr(textattack.Attack, "attack", flaky)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(AttackErrors, match=r"1 example\(s\) raised.*\n  1: ValueError: a broken example") as err:
+        run(env, examples, "pso", tmp_path, "flaky", checkpoint_dir=ckpt, concurrency=2)
+    assert list(err.value.errors) == [1]
+    assert sorted(r["index"] for r in read_records(ckpt / "records.jsonl")) == [0, 2, 3, 4]
+
+    monkeypatch.setattr(textattack.Attack, "attack", real)
+    summary, records = run(env, examples, "pso", tmp_path, "flaky", checkpoint_dir=ckpt, concurrency=2)
+    assert summary["run"]["resumed_examples"] == 4
+    assert_same_records(records, pso_single[1])
 
 
 def test_json_safe_turns_nan_into_null_recursively():

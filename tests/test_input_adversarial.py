@@ -115,6 +115,20 @@ def test_a2t_word_window_follows_the_training_length(env):
         assert build.attack.search_method.truncate_words_to == min(1024, max_length, positions - 2)
 
 
+def test_generation_with_the_broker_matches_one_at_a_time(env):
+    """AT-IP's example generation through the query broker gives one-at-a-time's records (A2T: dropout-on gradient)."""
+    model = AutoModelForSequenceClassification.from_pretrained(env["model"], num_labels=2).eval()
+    wrapper = ip.model_wrapper(model, AutoTokenizer.from_pretrained(env["model"]), 32)
+    attack = build_attack("a2t", wrapper, env["resources"], query_budget=60).attack
+    examples = [(text, label, i) for i, (text, label) in enumerate(synthetic_reviews(6, seed=9))]
+    seed_of = ip._epoch_seed(765, 2)
+    alone = ip.attack_records(attack, examples, seed_of, concurrency=1)
+    together = ip.attack_records(attack, examples, seed_of, concurrency=3, batch_tokens=256)
+    keys = ("source_index", "result_type", "perturbed_text", "num_queries")
+    assert [{k: r[k] for k in keys} for r in together] == [{k: r[k] for k in keys} for r in alone]
+    assert [r["source_index"] for r in alone] == list(range(6))
+
+
 # ---------------------------------------------------------------------------------------------------- training
 @pytest.fixture(scope="module")
 def a2t_run(env):

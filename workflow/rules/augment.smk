@@ -22,7 +22,7 @@ rule augment_shard:
         "../../envs/augment.yaml"
     threads: AUGMENTATION.get("threads", 1)
     resources:
-        gpu=1,
+        gpu=GPU_SLOTS,
     params:
         # The augmenter's whole entry: editing it reruns its shards (and the train jobs that read them).
         spec=lambda w: AUGMENTERS[w.augmenter],

@@ -50,6 +50,9 @@ TRAIN_DATASETS = cfg.training_datasets(config)
 OOD_DATASETS = cfg.ood_datasets(config)
 METHODS = cfg.selected_methods(config)
 SEEDS = config["seeds"]
+# The `gpu` resource counts GPU slots (profiles/default: GPUs x slots per GPU). Attack shards take one slot and may
+# share a GPU; every other GPU job takes a whole GPU. advtrain.device.claim_job_gpu picks the GPU.
+GPU_SLOTS = int((config.get("devices") or {}).get("attack_shards_per_gpu", 1))
 MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
 if MODEL_IS_LOCAL:
     try:

@@ -10,7 +10,7 @@ rule evaluate:
     conda:
         "../../envs/train.yaml"
     resources:
-        gpu=1,
+        gpu=GPU_SLOTS,
     params:
         settings=lambda w: cfg.train_settings(config, w.method),
         ood=OOD_DATASETS,

@@ -55,7 +55,7 @@ rule lca_train:
         "../../envs/lca.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_SLOTS,
     params:
         spec=lambda w: lca_settings.tagger_spec(config, w.method),
         # Outside the outputs, so a killed job resumes from its last epoch.
@@ -78,7 +78,7 @@ rule lca_activations:
     conda:
         "../../envs/lca.yaml"
     resources:
-        gpu=1,
+        gpu=GPU_SLOTS,
     params:
         max_length=lambda w: lca_settings.tagger_spec(config, w.method)["train"][
             "max_length"

@@ -16,7 +16,7 @@ rule train:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_SLOTS,
     params:
         spec=method_spec,
         # Outside the outputs, so a failed or killed job keeps its checkpoints and the rerun resumes.

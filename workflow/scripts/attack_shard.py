@@ -8,11 +8,16 @@ import torch
 
 from advtrain.attacks import attack_examples, select_examples
 from advtrain.attacks.metrics import json_safe
+from advtrain.device import claim_job_gpu
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
+claim_job_gpu(snakemake, shareable=True)  # one slot of a GPU (devices.attack_shards_per_gpu), before CUDA starts
 torch.set_num_threads(snakemake.threads)  # shards are the parallelism: a few threads each, not every core
 settings = snakemake.params.settings
+# How many examples are in flight does not change a record: read from the (validated) config, not passed as a param,
+# whose change would rerun every shard.
+broker = {key: snakemake.config["attacks"][key] for key in ("concurrency", "batch_tokens")}
 item, total = (int(x) for x in snakemake.wildcards.scatteritem.split("-of-"))
 resources = {key[len("res_"):]: path for key, path in snakemake.input.items() if key.startswith("res_")}
 test = pd.read_parquet(snakemake.input.test)
@@ -31,6 +36,7 @@ summary = attack_examples(
     checkpoint_interval=settings["checkpoint_interval"],
     random_seed=settings["seed"],
     max_length=snakemake.params.max_length,
+    **broker,
 )
 for note in summary["run"]["substitutions"]:
     print(f"substitution: {note}")

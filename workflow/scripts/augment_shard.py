@@ -7,9 +7,11 @@ import torch
 
 from advtrain.augment import augment_shard, parse_scatteritem, shard_rows
 from advtrain.augment.shards import write_json
+from advtrain.device import claim_job_gpu
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
+claim_job_gpu(snakemake)  # a GPU of its own on a workstation with several, before CUDA starts
 torch.set_num_threads(snakemake.threads)  # shards are the parallelism on a CPU: a few threads each
 spec = snakemake.params.spec
 index, shards = parse_scatteritem(snakemake.wildcards.scatteritem)

@@ -3,10 +3,12 @@
 import json
 from pathlib import Path
 
+from advtrain.device import claim_job_gpu
 from advtrain.evaluation import evaluate
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
+claim_job_gpu(snakemake)  # a GPU of its own on a workstation with several, before CUDA starts
 settings = snakemake.params.settings
 splits = {"in_distribution": snakemake.input.in_distribution}
 splits.update({name: snakemake.input[name] for name in snakemake.params.ood})

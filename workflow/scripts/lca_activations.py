@@ -1,11 +1,13 @@
 """Every layer's activations for each word of the POS train and test splits, from one fine-tuned tagger."""
 
+from advtrain.device import claim_job_gpu
 from advtrain.lca import activations
 from advtrain.lca.pos_data import read_sentences
 from advtrain.lca.tagging import load_tags
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
+claim_job_gpu(snakemake)  # a GPU of its own on a workstation with several, before CUDA starts
 tags = load_tags(snakemake.input.tags)
 for split in ("train", "test"):
     result = activations.extract(

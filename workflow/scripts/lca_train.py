@@ -2,11 +2,13 @@
 
 import json
 
+from advtrain.device import claim_job_gpu
 from advtrain.lca.tagging import fine_tune_tagger, load_tags
 from advtrain.logs import redirect_to
 from advtrain.training.finetune import write_metrics
 
 redirect_to(snakemake.log[0])
+claim_job_gpu(snakemake)  # a GPU of its own on a workstation with several, before CUDA starts
 print("method spec:", json.dumps(snakemake.params.spec, indent=2))
 metrics = fine_tune_tagger(
     model_path=snakemake.input.model,

@@ -1,20 +1,25 @@
-"""Attack a fixed sample of a test split with ``textattack.Attacker``: sharded, checkpointed, one JSON line per example.
+"""Attack a fixed sample of a test split: sharded, checkpointed, one JSON line per example, many examples at once.
 
 Sharding: shard ``k`` of ``n`` attacks the examples whose position ``i`` in the sample has ``i % n == k`` (strided,
 so shards get a similar mix of lengths). Records carry ``index`` = ``i``; :func:`advtrain.attacks.metrics.gather`
 puts the shards back in order.
 
+Attacking: ``concurrency`` examples at a time, each by TextAttack's own ``Attack.attack``, their model queries and
+sentence-encoder calls batched together by the query broker (:mod:`advtrain.attacks.broker`); ``concurrency`` 1 is
+TextAttack's one-at-a-time loop. The victim pads each batch to its longest text (:mod:`advtrain.attacks.victim`).
+
 Determinism: before each example the attack's caches are cleared and TextAttack's ``set_seed`` is called with a seed
 made from ``random_seed`` and the example itself (text and label). An example's record therefore does not depend on
-which shard it is in, on the examples attacked before it, or on whether the run was resumed from a checkpoint.
+which shard it is in, on the examples attacked before or beside it, or on whether the run was resumed.
 (TextAttack seeds once per run, so PSO's random draws and A2T's dropout-on gradient would otherwise depend on them.)
 
-Resuming: with ``checkpoint_dir`` set, TextAttack saves an ``AttackCheckpoint`` every ``checkpoint_interval``
-examples (``<ms-time>.ta.chkpt``). A rerun loads the newest readable one with ``AttackCheckpoint.load`` and continues
-with ``Attacker.from_checkpoint``, provided ``attack_run.json`` in the same folder shows the same model, recipe,
-examples and settings; otherwise the old checkpoints are removed and the shard starts over. Give each
-(model, recipe, shard) its own folder. Checkpoints are deleted once the output is written, unless
-``keep_checkpoints``.
+Resuming: with ``checkpoint_dir`` set, each finished example's record is appended to ``records.jsonl`` there (made
+durable every ``checkpoint_interval`` examples). A rerun keeps the records of this shard's examples, provided
+``attack_run.json`` in the same folder shows the same model, recipe, examples and settings, and attacks only the rest;
+otherwise the old checkpoint is removed and the shard starts over. Give each (model, recipe, shard) its own folder.
+The output lists the records in example order, whatever order the examples finished in. The checkpoint is deleted
+once the output is written, unless ``keep_checkpoints``. (TextAttack's own ``AttackCheckpoint`` assumes results
+arrive in order and pickles them all every time: not used.)
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import zlib
 from pathlib import Path
 
 from advtrain.attacks import resources as res
+from advtrain.attacks.broker import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
 from advtrain.attacks.recipes import build_attack, recipe_name
+from advtrain.attacks.victim import load_model_wrapper
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_GLOB = "*.ta.chkpt"
+CHECKPOINT_FILE = "records.jsonl"
 FINGERPRINT_FILE = "attack_run.json"
+STALE_GLOBS = ("*.ta.chkpt",)  # TextAttack checkpoints of earlier versions of this module
 
 
 def select_examples(test_df, n: int | None, seed: int, return_index: bool = False) -> list[tuple]:
@@ -63,44 +71,6 @@ def shard_indices(n: int, shard_index: int, num_shards: int) -> list[int]:
 
 def example_seed(random_seed: int, text: str, label: int) -> int:
     return zlib.crc32(f"{random_seed}\0{label}\0{text}".encode())
-
-
-def load_model_wrapper(model_dir: str | Path, max_length: int | None = None, nltk_data: str | Path | None = None):
-    """TextAttack's HuggingFaceModelWrapper around a fine-tuned classifier folder, on the GPU when there is one.
-
-    The wrapper pads every batch to ``tokenizer.model_max_length``; ``max_length`` (e.g. the length the model was
-    fine-tuned with) replaces it, which keeps long reviews from being padded to 512 tokens.
-    """
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    res.import_textattack(nltk_data)
-    from textattack.models.wrappers import HuggingFaceModelWrapper
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} is not a fine-tuned model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
-    if max_length:
-        tokenizer.model_max_length = int(max_length)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
-    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    model.eval()
-    return HuggingFaceModelWrapper(model, tokenizer)
-
-
-def _seed_each_example(attack, random_seed: int) -> None:
-    """Make each example's attack a function of the example alone (see the module docstring)."""
-    from textattack.shared.utils import set_seed
-
-    attack_one = attack.attack  # bound method of the recipe's class
-
-    def seeded(example, ground_truth_output):
-        attack.clear_cache()
-        set_seed(example_seed(random_seed, example.text, ground_truth_output))
-        return attack_one(example, ground_truth_output)
-
-    attack.attack = seeded
 
 
 def _result_type(result) -> str:
@@ -145,47 +115,39 @@ def _fingerprint(model_dir, recipe, shard_examples, query_budget, random_seed, m
         digest.update(f"{example[1]}\t{example[0]}\n".encode())
     return {"model_dir": str(Path(model_dir).resolve()), "recipe": recipe, "examples_sha256": digest.hexdigest(),
             "num_examples": len(shard_examples), "query_budget": query_budget, "random_seed": random_seed,
-            "max_length": max_length, "shard_index": shard_index, "num_shards": num_shards}
+            "max_length": max_length, "shard_index": shard_index, "num_shards": num_shards,
+            "checkpoint": CHECKPOINT_FILE}
 
 
-def _checkpoints(folder: Path) -> list[Path]:
-    """TextAttack checkpoints in ``folder``, newest first (their names are the save time in ms)."""
-    def stamp(p: Path) -> int:
-        try:
-            return int(p.name.split(".")[0])
-        except ValueError:
-            return -1
-
-    return sorted(folder.glob(CHECKPOINT_GLOB), key=stamp, reverse=True)
+def _remove_checkpoint(folder: Path) -> None:
+    for pattern in (CHECKPOINT_FILE, FINGERPRINT_FILE, *STALE_GLOBS):
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
-def _remove_checkpoints(folder: Path) -> None:
-    for path in _checkpoints(folder):
-        path.unlink(missing_ok=True)
-    (folder / FINGERPRINT_FILE).unlink(missing_ok=True)
-
-
-def _latest_checkpoint(folder: Path, fingerprint: dict, texts: list[str]):
-    """The newest usable checkpoint of this very run, or None (stale ones are removed)."""
-    from textattack.shared import AttackCheckpoint
-
+def _checkpointed_records(folder: Path, fingerprint: dict, shard: dict[int, tuple]) -> dict[int, dict]:
+    """The records of this very run saved in ``folder`` (by example position); a stale checkpoint is removed."""
     saved = folder / FINGERPRINT_FILE
     if not saved.is_file() or json.loads(saved.read_text()) != fingerprint:
-        if _checkpoints(folder):
-            print(f"[attack] {folder}: checkpoints belong to another run; starting over", file=sys.stderr)
-        _remove_checkpoints(folder)
-        return None
-    for path in _checkpoints(folder):
+        if (folder / CHECKPOINT_FILE).exists() or any(folder.glob(STALE_GLOBS[0])):
+            print(f"[attack] {folder}: the checkpoint belongs to another run; starting over", file=sys.stderr)
+        _remove_checkpoint(folder)
+        return {}
+    done = {}
+    try:
+        lines = (folder / CHECKPOINT_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return {}
+    for number, line in enumerate(lines, 1):
         try:
-            checkpoint = AttackCheckpoint.load(str(path))
-        except Exception as exc:  # a checkpoint cut short by a kill: try the one before
-            print(f"[attack] {path}: unreadable checkpoint ({exc}); trying an older one", file=sys.stderr)
+            record = json.loads(line)
+        except ValueError:  # the line a kill cut short
+            print(f"[attack] {folder / CHECKPOINT_FILE}:{number}: unreadable record ignored", file=sys.stderr)
             continue
-        done = [r.original_result.attacked_text.text for r in checkpoint.attack_log_manager.results]
-        if checkpoint.attack_args.num_examples == len(texts) and done == texts[: len(done)]:
-            return path, checkpoint
-        print(f"[attack] {path}: does not match this shard's examples; ignored", file=sys.stderr)
-    return None
+        example = shard.get(record.get("index"))
+        if example is not None and record.get("original_text") == str(example[0]):
+            done[record["index"]] = record
+    return done
 
 
 def _write_jsonl(records: list[dict], out_path: Path) -> None:
@@ -218,67 +180,73 @@ def attack_examples(
     random_seed: int = 765,
     max_length: int | None = None,
     keep_checkpoints: bool = False,
+    concurrency: int = 1,
+    batch_tokens: int = 8192,
 ) -> dict:
     """Attack shard ``shard_index`` of ``examples`` ((text, label) or (text, label, source index)) with ``recipe``.
 
-    Writes one JSON line per example to ``out_path`` (see :func:`_record` for the fields) and returns the shard's
+    ``concurrency`` examples are attacked at a time through the query broker (``batch_tokens`` padded tokens per
+    forward); 1 = one after the other, with ``model_batch_size`` texts per forward. Writes one JSON line per example
+    to ``out_path`` (see :func:`_record` for the fields) and returns the shard's
     :func:`~advtrain.attacks.metrics.summarise` plus a ``run`` entry (recipe, substitutions, resources used, ...).
     """
     recipe = recipe_name(recipe)
     positions = shard_indices(len(examples), shard_index, num_shards)
-    shard = [tuple(examples[i]) for i in positions]
+    shard = {i: tuple(examples[i]) for i in positions}
     started = time.time()
 
-    textattack = res.import_textattack(resources.get("nltk_data"))
+    res.import_textattack(resources.get("nltk_data"))
     wrapper = load_model_wrapper(model_dir, max_length)
     build = build_attack(recipe, wrapper, resources, query_budget=query_budget, model_batch_size=model_batch_size)
-    _seed_each_example(build.attack, random_seed)
 
-    texts = [str(text) for text, *_ in shard]
-    dataset = textattack.datasets.Dataset([(text, int(label)) for text, label, *_ in shard])
-    args = dict(checkpoint_interval=checkpoint_interval if checkpoint_dir else None,
-                checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else "checkpoints",
-                disable_stdout=True, silent=True, parallel=False)
-    resumed = 0
-    attacker = None
+    done: dict[int, dict] = {}
+    checkpoint = None
     if checkpoint_dir:
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(model_dir, recipe, shard, query_budget, random_seed, max_length, shard_index,
-                                   num_shards)
-        latest = _latest_checkpoint(folder, fingerprint, texts)
+        fingerprint = _fingerprint(model_dir, recipe, list(shard.values()), query_budget, random_seed, max_length,
+                                   shard_index, num_shards)
+        done = _checkpointed_records(folder, fingerprint, shard)
         (folder / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1))
-        if latest:
-            path, checkpoint = latest
-            resumed = checkpoint.results_count
-            print(f"[attack] resuming from {path}: {resumed} of {len(texts)} examples done", file=sys.stderr)
-            attacker = textattack.Attacker.from_checkpoint(build.attack, dataset, checkpoint)
-            for name, value in args.items():  # Attacker.update_attack_args sets an attribute named `k` (0.3.11)
-                setattr(attacker.attack_args, name, value)
-    if attacker is None:
-        attack_args = textattack.AttackArgs(num_examples=len(dataset), random_seed=random_seed,
-                                            query_budget=query_budget, **args)
-        attacker = textattack.Attacker(build.attack, dataset, attack_args)
+        if done:
+            print(f"[attack] resuming from {folder / CHECKPOINT_FILE}: {len(done)} of {len(shard)} examples done",
+                  file=sys.stderr)
+        checkpoint = open(folder / CHECKPOINT_FILE, "a", encoding="utf-8")  # closed below
+    resumed = len(done)
+    todo = [(i, str(shard[i][0]), int(shard[i][1])) for i in positions if i not in done]
+    progress = max(1, len(todo) // 20)
 
-    results = attacker.attack_dataset() if len(dataset) else []
-    if len(results) != len(shard):
-        raise RuntimeError(f"TextAttack returned {len(results)} results for {len(shard)} examples")
-    records = []
-    for position, example, result in zip(positions, shard, results, strict=True):
-        if result.original_result.attacked_text.text != str(example[0]):
-            raise RuntimeError(f"result order lost at example {position}")
-        records.append(_record(position, example, result, shard_index))
+    def finished(position, result):
+        record = _record(position, shard[position], result, shard_index)
+        done[position] = record
+        if checkpoint is not None:
+            checkpoint.write(json.dumps(record, ensure_ascii=False) + "\n")
+            checkpoint.flush()  # survives a killed process; fsync below survives a crashed machine
+            if (len(done) - resumed) % checkpoint_interval == 0:
+                os.fsync(checkpoint.fileno())
+        if (len(done) - resumed) % progress == 0:
+            print(f"[attack] {len(done)} of {len(shard)} examples done", file=sys.stderr, flush=True)
+
+    broker_stats: dict = {}
+    try:
+        attack_all(build.attack, todo, lambda text, label: example_seed(random_seed, text, label),
+                   concurrency=concurrency, batch_tokens=batch_tokens, on_result=finished, stats=broker_stats)
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
+    records = [done[i] for i in positions]
     if out_path:
         _write_jsonl(records, Path(out_path))
     if checkpoint_dir and not keep_checkpoints:
-        _remove_checkpoints(Path(checkpoint_dir))
+        _remove_checkpoint(Path(checkpoint_dir))
 
     summary = summarise(records)
     summary["run"] = {
         "recipe": recipe, "model_dir": str(model_dir), "shard_index": shard_index, "num_shards": num_shards,
         "examples": len(shard), "resumed_examples": resumed, "query_budget": query_budget,
-        "model_batch_size": model_batch_size, "random_seed": random_seed, "max_length": max_length,
-        "substitutions": build.substitutions, "resources": build.resources,
+        "model_batch_size": model_batch_size, "concurrency": concurrency, "batch_tokens": batch_tokens,
+        "random_seed": random_seed, "max_length": max_length,
+        "substitutions": build.substitutions, "resources": build.resources, "forwards": broker_stats,
         "seconds": round(time.time() - started, 3),
     }
     return summary

@@ -23,6 +23,8 @@ DEFAULTS = {
     "interval": 1,
     "weight": 1.0,
     "model_batch_size": 32,
+    "concurrency": 32,
+    "batch_tokens": 8192,
     "workers": 1,
     "seed": 765,
 }

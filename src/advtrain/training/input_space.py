@@ -4,8 +4,9 @@ The schedule is TextAttack's adversarial training (``textattack/trainer.py``, 0.
 
 - epochs ``1 .. clean_epochs`` train on the clean data only;
 - from epoch ``clean_epochs + 1`` on, every ``interval``-th epoch starts by attacking training examples with the
-  current model (eval mode, TextAttack's ``Attacker`` with the recipe built by :func:`advtrain.attacks.build_attack`
-  from local resources, ``query_budget`` queries per example) and adds the successful adversarial examples, with their
+  current model (eval mode, the recipe built by :func:`advtrain.attacks.build_attack` from local resources, TextAttack's
+  ``Attack.attack`` per example, ``query_budget`` queries each, ``concurrency`` examples at a time through the query
+  broker of :mod:`advtrain.attacks.broker`) and adds the successful adversarial examples, with their
   original's label and loss weight ``weight`` (TextAttack's ``alpha``), to that epoch's training data. Epochs in
   between (``interval > 1``) are clean, as in TextAttack.
 
@@ -75,61 +76,25 @@ def preserved_rng():
 
 
 def model_wrapper(model, tokenizer, max_length: int):
-    """TextAttack's HuggingFaceModelWrapper, but each query batch is padded to its longest text, not to max_length.
+    """TextAttack's HuggingFaceModelWrapper padding each query batch to its longest text (not to max_length)."""
+    from advtrain.attacks.victim import padded_wrapper
 
-    The stock wrapper pads every query to ``tokenizer.model_max_length``; short texts (MR's sentences) then cost as
-    much as full-length ones. The attention mask makes the logits the same.
-    """
-    import copy
-
-    from advtrain.attacks.resources import prepare_textattack
-
-    prepare_textattack()  # before TextAttack's first import: nothing downloaded
-    from textattack.models.wrappers import HuggingFaceModelWrapper
-
-    class BatchPaddedWrapper(HuggingFaceModelWrapper):
-        def __call__(self, text_input_list):
-            enc = self.tokenizer(list(text_input_list), add_special_tokens=True, padding=True, truncation=True,
-                                 max_length=self.tokenizer.model_max_length, return_tensors="pt")
-            enc = enc.to(next(self.model.parameters()).device)
-            with torch.no_grad():
-                return self.model(**enc).logits
-
-    tokenizer = copy.deepcopy(tokenizer)  # the trainer's own tokenizer keeps its settings
-    tokenizer.model_max_length = int(max_length)
-    return BatchPaddedWrapper(model, tokenizer)
+    return padded_wrapper(model, tokenizer, max_length)
 
 
-def seed_per_example(attack, seed_of) -> None:
-    """Seed each example's attack from the example alone (``seed_of(text, label)``), with fresh caches.
+def attack_records(attack, examples: list[tuple], seed_of, concurrency: int = 1,
+                   batch_tokens: int = 8192) -> list[dict]:
+    """Attack ``examples`` ((text, label, training-set index)), each seeded by ``seed_of(text, label)`` with fresh
+    caches, ``concurrency`` at a time through the query broker; one record per example (see attacks.run._record).
 
     The caches hold the goal function's and constraints' results for texts; the model changes between epochs.
     """
-    from textattack.shared.utils import set_seed
-
-    attack_one = attack.attack
-
-    def seeded(example, ground_truth_output):
-        attack.clear_cache()
-        set_seed(seed_of(example.text, ground_truth_output))
-        return attack_one(example, ground_truth_output)
-
-    attack.attack = seeded
-
-
-def attack_records(attack, examples: list[tuple], query_budget: int | None) -> list[dict]:
-    """Attack ``examples`` ((text, label, training-set index)); one record per example (see attacks.run._record)."""
-    import textattack
-
+    from advtrain.attacks.broker import attack_all
     from advtrain.attacks.run import _record
 
-    if not examples:
-        return []
-    dataset = textattack.datasets.Dataset([(text, int(label)) for text, label, _ in examples])
-    args = textattack.AttackArgs(num_examples=len(dataset), query_budget=query_budget, disable_stdout=True,
-                                 silent=True)
-    results = textattack.Attacker(attack, dataset, args).attack_dataset()
-    return [_record(ex[2], ex, result, 0) for ex, result in zip(examples, results, strict=True)]
+    results = attack_all(attack, [(pos, text, label) for pos, (text, label, _) in enumerate(examples)], seed_of,
+                         concurrency=concurrency, batch_tokens=batch_tokens)
+    return [_record(ex[2], ex, results[pos], 0) for pos, ex in enumerate(examples)]
 
 
 def _epoch_seed(seed: int, epoch: int):
@@ -143,7 +108,7 @@ def _epoch_seed(seed: int, epoch: int):
 _WORKER: dict = {}
 
 
-def _worker_init(config, tokenizer, max_length, recipe, resources, query_budget, model_batch_size, threads):
+def _worker_init(config, tokenizer, max_length, recipe, resources, settings, threads):
     from transformers import AutoModelForSequenceClassification
 
     from advtrain.attacks.recipes import build_attack
@@ -151,20 +116,18 @@ def _worker_init(config, tokenizer, max_length, recipe, resources, query_budget,
     torch.set_num_threads(threads)
     model = AutoModelForSequenceClassification.from_config(config)
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu")).eval()
-    build = build_attack(recipe, model_wrapper(model, tokenizer, max_length), resources, query_budget=query_budget,
-                         model_batch_size=model_batch_size)
-    holder = {"seed_of": None}
-    seed_per_example(build.attack, lambda text, label: holder["seed_of"](text, label))
-    _WORKER.update(model=model, attack=build.attack, holder=holder, query_budget=query_budget)
+    build = build_attack(recipe, model_wrapper(model, tokenizer, max_length), resources,
+                         query_budget=settings["query_budget"], model_batch_size=settings["model_batch_size"])
+    _WORKER.update(model=model, attack=build.attack, settings=settings)
 
 
 def _worker_attack(weights_path: str, examples: list[tuple], seed: int, epoch: int) -> list[dict]:
-    model = _WORKER["model"]
+    model, settings = _WORKER["model"], _WORKER["settings"]
     model.load_state_dict(torch.load(weights_path, map_location=next(model.parameters()).device))
     model.eval()
-    _WORKER["holder"]["seed_of"] = _epoch_seed(seed, epoch)
     with preserved_rng():
-        return attack_records(_WORKER["attack"], examples, _WORKER["query_budget"])
+        return attack_records(_WORKER["attack"], examples, _epoch_seed(seed, epoch), settings["concurrency"],
+                              settings["batch_tokens"])
 
 
 @contextlib.contextmanager
@@ -210,7 +173,6 @@ class InputAdversary:
         self.trained = 0
         self._stats: dict = {}
         self._build = None
-        self._holder: dict = {}
         self._workers = None
         self._train_start = None
 
@@ -290,9 +252,8 @@ class InputAdversary:
             try:
                 if self.settings["workers"] > 1:
                     return self._generate_in_workers(model, epoch, examples)
-                attack = self._attack(model)
-                self._holder["seed_of"] = _epoch_seed(self.settings["seed"], epoch)
-                return attack_records(attack, examples, self.settings["query_budget"])
+                return attack_records(self._attack(model), examples, _epoch_seed(self.settings["seed"], epoch),
+                                      self.settings["concurrency"], self.settings["batch_tokens"])
             finally:
                 # A2T's gradient word ranking backpropagates through the model: drop those gradients.
                 model.zero_grad(set_to_none=True)
@@ -307,7 +268,6 @@ class InputAdversary:
             self._build = build_attack(self.recipe, model_wrapper(model, self.tokenizer, self.max_length),
                                        self.resources, query_budget=self.settings["query_budget"],
                                        model_batch_size=self.settings["model_batch_size"])
-            seed_per_example(self._build.attack, lambda text, label: self._holder["seed_of"](text, label))
         return self._build.attack
 
     def _generate_in_workers(self, model, epoch: int, examples: list[tuple]) -> list[dict]:
@@ -316,8 +276,7 @@ class InputAdversary:
         n = self.settings["workers"]
         if self._workers is None:
             threads = max(1, torch.get_num_threads() // n)
-            args = (model.config, self.tokenizer, self.max_length, self.recipe, self.resources,
-                    self.settings["query_budget"], self.settings["model_batch_size"], threads)
+            args = (model.config, self.tokenizer, self.max_length, self.recipe, self.resources, self.settings, threads)
             with _no_main_reimport():
                 self._workers = multiprocessing.get_context("spawn").Pool(n, initializer=_worker_init, initargs=args)
         self.store.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,76 @@
+"""The victim classifier as TextAttack sees it: a ``HuggingFaceModelWrapper`` that pads each batch to its longest text.
+
+TextAttack's wrapper pads every query to ``tokenizer.model_max_length``, so MR's 20-word sentences cost as much as
+full-length inputs (most of an attack's time went there). Padding to the batch's longest text gives the same logits up
+to the last bits, because the attention mask hides the padding; the attack stage and input-space adversarial training
+both use this wrapper, with or without the query broker (:mod:`advtrain.attacks.broker`).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+_CLASS = None
+
+
+def _wrapper_class():
+    global _CLASS
+    if _CLASS is None:
+        import torch
+
+        from advtrain.attacks.resources import prepare_textattack
+
+        prepare_textattack()  # before TextAttack's first import: its post-install step downloads nothing
+        from textattack.models.wrappers import HuggingFaceModelWrapper
+
+        class BatchPaddedWrapper(HuggingFaceModelWrapper):
+            """``__call__`` pads to the batch's longest text; ``batch_sizes`` counts the texts of every forward."""
+
+            def __init__(self, model, tokenizer):
+                super().__init__(model, tokenizer)
+                self.batch_sizes: list[int] = []
+
+            def __call__(self, text_input_list):
+                enc = self.tokenizer(list(text_input_list), add_special_tokens=True, padding=True, truncation=True,
+                                     max_length=self.tokenizer.model_max_length, return_tensors="pt")
+                enc = enc.to(next(self.model.parameters()).device)
+                self.batch_sizes.append(len(text_input_list))
+                with torch.no_grad():
+                    return self.model(**enc).logits
+
+        _CLASS = BatchPaddedWrapper
+    return _CLASS
+
+
+def padded_wrapper(model, tokenizer, max_length: int | None = None):
+    """Wrap ``model`` for TextAttack; ``max_length`` (the length the model was trained with) caps every query.
+
+    The tokenizer is copied, so the caller's keeps its own ``model_max_length``.
+    """
+    tokenizer = copy.deepcopy(tokenizer)
+    if max_length:
+        tokenizer.model_max_length = int(max_length)
+    return _wrapper_class()(model, tokenizer)
+
+
+def load_model_wrapper(model_dir: str | Path, max_length: int | None = None, nltk_data: str | Path | None = None):
+    """:func:`padded_wrapper` around a fine-tuned classifier folder, in eval mode, on the GPU when there is one.
+
+    ``max_length`` (e.g. the length the model was fine-tuned with) replaces ``tokenizer.model_max_length``, which
+    keeps long reviews from being cut at a different length than in training.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from advtrain.attacks import resources as res
+
+    res.import_textattack(nltk_data)
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a fine-tuned model folder (no config.json)")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+    return padded_wrapper(model, tokenizer, max_length)
