@@ -302,6 +302,19 @@ ROWS: tuple[Row, ...] = (
         _use_substitute),
     Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T)", ("attacks.resources.word_neighbours",),
         _neighbour_table),
+    # Attack mechanics (issues 17 and 19): same search, other bookkeeping.
+    Row("a2t-word-alignment", "A2T / A2T_MLM: words aligned to the model's tokens for the gradient ranking", ()),
+    Row("victim-padding", "Victim model queries: padding", ()),
+    Row("attack-concurrency", "Examples attacked at once and their batched queries",
+        ("attacks.concurrency", "attacks.batch_tokens", "methods.<AT-IP>.adversarial_input.concurrency",
+         "methods.<AT-IP>.adversarial_input.batch_tokens")),
+    Row("attack-checkpoints", "Attack checkpoints", ("attacks.checkpoint_interval",)),
+    # Data and downloads (issues 15 and 17).
+    Row("hub-downloads", "Hub ids, weight format, dataset splits fetched",
+        ("model.name", "datasets.<name>.source.hf.name", "datasets.<name>.source.hf.splits")),
+    Row("flair-revision", "flair's UPOS tagger (PSO)", ("downloads.flair_pos.revision",)),
+    Row("nltk-data", "NLTK data (stopwords, POS tagger)", ("downloads.nltk_index", "attacks.resources.nltk_data")),
+    Row("mr-encoding", "MR's text encoding (local rt-polarity files)", ("datasets.<name>.source.local.encoding",)),
     # The toy study.
     Row("toy-perturbation", "Toy study: eps, mu, sigma, points per run",
         ("toy.epsilon", "toy.step_size", "toy.init_std", "toy.n_points")),
