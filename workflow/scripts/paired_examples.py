@@ -11,8 +11,9 @@ from advtrain.tables import write_display_table
 
 redirect_to(snakemake.log[0])
 evals = [json.loads(Path(p).read_text()) for p in snakemake.input.evals]
-correct = {(e["dataset"], e["method"], e["seed"]): load_correct(p)
-           for e, p in zip(evals, snakemake.input.predictions, strict=True)}
+# Each eval JSON's predictions (an input too) lie beside it: seed{seed}.json -> seed{seed}.predictions.npz.
+correct = {(e["dataset"], e["method"], e["seed"]): load_correct(Path(p).with_suffix(".predictions.npz"))
+           for e, p in zip(evals, snakemake.input.evals, strict=True)}
 summaries = [json.loads(Path(p).read_text()) for p in snakemake.input.attacks]
 methods = snakemake.params.methods
 baseline = "BERT" if "BERT" in methods else methods[0]

@@ -10,8 +10,9 @@ from advtrain.tables import table4_accuracy, write_display_table
 
 redirect_to(snakemake.log[0])
 evals = [json.loads(Path(p).read_text()) for p in snakemake.input.evals]
-correct = {(e["dataset"], e["method"], e["seed"]): load_correct(p)
-           for e, p in zip(evals, snakemake.input.predictions, strict=True)}
+# Each eval JSON's predictions (an input too) lie beside it: seed{seed}.json -> seed{seed}.predictions.npz.
+correct = {(e["dataset"], e["method"], e["seed"]): load_correct(Path(p).with_suffix(".predictions.npz"))
+           for e, p in zip(evals, snakemake.input.evals, strict=True)}
 bootstrap = Bootstrap.from_config(snakemake.params.statistics)
 numeric, display = table4_accuracy(evals, snakemake.params.methods, snakemake.params.ood,
                                    datasets=snakemake.params.datasets, correct=correct, bootstrap=bootstrap)
