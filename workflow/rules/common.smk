@@ -396,6 +396,22 @@ def validity_files():
     )
 
 
+def validity_runs(wildcards):
+    """{run's validity.csv: its record shards} for every method and seed of attack {attack} on {dataset}."""
+    runs = {}
+    for method in METHODS:
+        for seed in SEEDS:
+            run = f"results/attacks/{wildcards.dataset}/{method}/seed{seed}/{wildcards.attack}"
+            runs[f"{run}/validity.csv"] = gather.attack(
+                f"{run}/shard{{scatteritem}}.jsonl"
+            )
+    return runs
+
+
+def validity_records(wildcards):
+    return [shard for shards in validity_runs(wildcards).values() for shard in shards]
+
+
 def final_outputs():
     return [
         *eval_files(),

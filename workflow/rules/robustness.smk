@@ -3,23 +3,27 @@
 # rule here reads records or predictions, so it reruns only when they change.
 
 
-# Per attack run: each adversarial example's size of change, sentence-encoder similarity and the recipe's bounds.
+# Per (dataset, attack): each adversarial example's size of change, sentence-encoder similarity and the recipe's
+# bounds, one file per run. One job per cell loads TextAttack and the encoder once for all its runs.
 rule attack_validity:
     input:
-        records=lambda w: gather.attack(
-            "results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.jsonl",
-            **w,
-        ),
+        records=validity_records,
         sentence_encoder=ATTACK_RESOURCES["sentence_encoder"][0],
         nltk_data=ATTACK_RESOURCES["nltk_data"][0],
     output:
-        "results/attacks/{dataset}/{method}/seed{seed}/{attack}/validity.csv",
+        expand(
+            "results/attacks/{{dataset}}/{method}/seed{seed}/{{attack}}/validity.csv",
+            method=METHODS,
+            seed=SEEDS,
+        ),
     log:
-        "logs/attack/{dataset}/{method}/seed{seed}/{attack}/validity.log",
+        "logs/attack/validity/{dataset}_{attack}.log",
     conda:
         "../../envs/attack.yaml"
     resources:
         gpu=1,
+    params:
+        runs=validity_runs,
     script:
         "../scripts/attack_validity.py"
 

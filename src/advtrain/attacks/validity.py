@@ -200,7 +200,7 @@ def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np
             lowest = (float(similarity(embeddings[[i for i, _ in windows]], embeddings[[j for _, j in windows]],
                                        sim.metric).min()) if windows else math.nan)
             row["bound_similarity"] = lowest
-            row["exceeds_similarity"] = bool(windows) and lowest < sim.threshold
+            row["exceeds_similarity"] = lowest < sim.threshold if windows else None  # None: not checked
         row["stopword_changed"] = row["stopwords_changed"] > 0
         row["exceeds_any"] = bool(row.get("exceeds_similarity") or row.get("exceeds_modification_rate")
                                   or row["stopword_changed"])
