@@ -332,3 +332,13 @@ def test_validity_table_and_samples(tmp_path):
     md, tex = paths[1].read_text(), paths[2].read_text()
     assert md.startswith("Adversarial examples") and r"**good** \| film" in md
     assert r"\textbf{good}" in tex and "**" not in tex
+
+
+def test_budget_figure_has_a_line_per_method(tmp_path):
+    from advtrain.figures import plot_budget_curves
+
+    runs = [summary("BERT", 1, TYPES, QUERIES), summary("BERT", 2, TYPES, QUERIES),
+            summary("LDS", 1, ["Failed"] * 4 + ["Successful"], [50, 50, 50, 50, 40])]
+    paths = plot_budget_curves(mean_curves(budget_curves(runs)), tmp_path / "budget_MR_textfooler",
+                               "TextFooler on MR", 50)
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)

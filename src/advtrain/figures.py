@@ -98,6 +98,7 @@ def plot_budget_curves(curves: pd.DataFrame, stem: str | Path, title: str, budge
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     methods = list(dict.fromkeys(curves["method"])) if len(curves) else []
@@ -112,6 +113,7 @@ def plot_budget_curves(curves: pd.DataFrame, stem: str | Path, title: str, budge
         ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
         ax.set_xscale("log")
         ax.set_xlim(1, budget * 1.05)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set_xlabel("query budget (model queries per example, log scale)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
