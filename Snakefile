@@ -24,6 +24,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/robustness.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/lca.smk"
 

@@ -22,8 +22,10 @@ from test_lca_workflow import pos_file
 pytestmark = pytest.mark.slow
 
 TABLES = ["table1_toy", "table2_asr", "table3_runtime", "table4_accuracy", "table5_lca", "table6_lca_words",
-          "table7_ablation", "paired_vs_bert"]
-FIGURES = ["figure1_toy", "tradeoff"]
+          "table7_ablation", "paired_vs_bert", "paired_examples_vs_bert", "attack_budget", "attack_effort",
+          "attack_validity", "attack_examples"]
+RECIPES = ["textfooler", "a2t"]
+FIGURES = ["figure1_toy", "tradeoff", *(f"budget_MR_{a}" for a in RECIPES)]
 # The report() outputs: every table's csv and every figure's png.
 REPORTED = [f"{t}.csv" for t in TABLES] + [f"{f}.png" for f in FIGURES]
 
@@ -75,10 +77,11 @@ def study_config(tiny_model, tiny_data, workdir, resources):
     config["methods"]["PGD-AT"] = {"adversarial_embedding": {"kind": "pgd", "grad_norm": "steepest"}}
     config["methods"]["LDS"] = {"adversarial_embedding": {"kind": "lds", "grad_norm": "steepest"}}
     # Two seeds (paired comparisons need them), one training dataset, two recipes: the attack jobs dominate the
-    # cost (test_attack_workflow runs all four recipes).
+    # cost (test_attack_workflow runs all four recipes; test_robustness_workflow adds a dataset by config).
     config["run"] = {"methods": ["BERT", "PGD-AT"], "datasets": ["MR"]}
+    config["statistics"] = {"bootstrap_resamples": 200, "adversarial_samples": 2}
     config["attacks"] = {
-        "recipes": ["textfooler", "a2t"], "num_examples": 3, "query_budget": 40, "shards": 1,
+        "recipes": RECIPES, "num_examples": 3, "query_budget": 40, "shards": 1,
         "model_batch_size": 16, "seed": 765, "resources": {**dict.fromkeys(["use"]), **resources},
     }
     config["lca"] = {
@@ -128,15 +131,39 @@ def test_every_table_and_figure_in_every_format(study):
     for stem in FIGURES:
         for ext in ("png", "pdf"):
             assert (workdir / "results/figures" / f"{stem}.{ext}").stat().st_size > 1000, (stem, ext)
-    # Mean ± sd over the two seeds, with their number, where a table is per seed.
+    # Mean ± sd over the two seeds, with their number and a bootstrap interval, where a table is per seed.
     table4 = pd.read_csv(workdir / "results/tables/table4_accuracy.csv").set_index("method")
     assert list(table4.index) == ["BERT", "PGD-AT"] and (table4["MR_on_MR_n"] == 2).all()
-    assert "±" in (workdir / "results/tables/table4_accuracy.md").read_text()
+    md4 = (workdir / "results/tables/table4_accuracy.md").read_text()
+    assert "±" in md4 and "MR→MR 95% CI" in md4
+    assert (table4["MR_on_MR_ci_low"] <= table4["MR_on_MR_mean"]).all()
     table2 = pd.read_csv(workdir / "results/tables/table2_asr.csv")
     assert list(table2["attack"]) == ["TextFooler", "A2T", "Average"]
+    assert {"BERT_ci_low", "BERT_ci_high"} <= set(table2.columns)
     paired = pd.read_csv(workdir / "results/tables/paired_vs_bert.csv")
     assert set(paired["method"]) == {"PGD-AT"} and (paired["seeds"] == 2).all()
     assert {"accuracy", "YELP accuracy", "average ASR"} <= set(paired["metric"])
+    examples = pd.read_csv(workdir / "results/tables/paired_examples_vs_bert.csv")
+    assert set(examples["method"]) == {"PGD-AT"} and (examples["seeds"] == 2).all()
+    assert set(examples["metric"]) == {"accuracy (MR test)", "accuracy (YELP)", "accuracy under TextFooler",
+                                       "accuracy under A2T"}
+    assert examples["p_value"].between(0, 1).all() and (examples["p_holm"] >= examples["p_value"]).all()
+    assert (examples.loc[examples["metric"] == "accuracy under A2T", "examples"] == 3).all()
+    budget = pd.read_csv(workdir / "results/tables/attack_budget.csv")
+    assert len(budget) == len(RECIPES) * 2 and (budget["budget"] == 40).all()
+    assert budget["auc_asr_mean"].between(0, 100).all()
+    curves = pd.read_csv(workdir / "results/tables/attack_budget_curves.csv")
+    assert curves["budget"].max() <= 40 and set(curves["seed"]) == {1, 2}
+    effort = pd.read_csv(workdir / "results/tables/attack_effort.csv")
+    assert (effort["attacked"] + effort["skipped"] == 2 * 3).all()  # 3 examples per seed
+    validity = pd.read_csv(workdir / "results/tables/attack_validity.csv")
+    assert set(validity["attack"]) == {"TextFooler", "A2T"} and (validity["seeds"] == 2).all()
+    assert ((validity["adversarial_examples"] == 0) | validity["similarity_mean"].between(-1, 1)).all()
+    for method in ("BERT", "PGD-AT"):
+        for seed in (1, 2):
+            assert (workdir / f"results/eval/MR/{method}/seed{seed}.predictions.npz").stat().st_size > 0
+            for recipe in RECIPES:
+                assert (workdir / f"results/attacks/MR/{method}/seed{seed}/{recipe}/validity.csv").exists()
 
 
 def test_summary_lists_every_table_and_figure(study):
@@ -182,7 +209,7 @@ def test_report_opens_in_headless_chromium(study, tmp_path):
     # The report is a script-rendered page: what the browser built, not the file's text, must show the study.
     text = re.sub(r"<[^>]+>", " ", dom.stdout)
     assert "Adversarial" in text or "adversarial" in text, text[:2000]
-    for category in ("Tables", "Figures", "LCA", "Toy study"):
+    for category in ("Tables", "Figures", "Robustness", "LCA", "Toy study"):
         assert category in text, category
     shot = tmp_path / "report.png"
     taken = headless(browser, "--window-size=1400,1000", f"--screenshot={shot}", url)

@@ -59,10 +59,11 @@ def test_the_plugin_is_the_pinned_version():
 
 def test_every_gpu_rule_asks_slurm_for_one_gpu_and_cpu_rules_for_none():
     profile = _profile()
-    # attack_shard asks for one GPU slot, the others for a whole GPU's (GPU_SLOTS, devices.attack_shards_per_gpu)
+    # attack_shard and attack_validity ask for one GPU slot, the others for a whole GPU's (GPU_SLOTS, devices.attack_shards_per_gpu)
     gpu_rules = {name for name, body in _rule_blocks().items()
                  if re.search(r"^\s+gpu=(1|GPU_SLOTS),", body, flags=re.M)}
-    assert gpu_rules == {"train", "evaluate", "attack_shard", "augment_shard", "lca_train", "lca_activations"}
+    assert gpu_rules == {"train", "evaluate", "attack_shard", "attack_validity", "augment_shard", "lca_train",
+                         "lca_activations"}
     assert profile["executor"] == "slurm"
     assert profile["software-deployment-method"] == "conda"
     assert profile["retries"] >= 1 and profile["jobs"] >= 1

@@ -17,6 +17,8 @@ import torch
 from conftest import REPO, run_snakemake, tiny_config, write_config
 from transformers import AutoModelForSequenceClassification
 
+from advtrain.predictions import load_correct
+
 pytestmark = pytest.mark.slow
 
 EMBEDDING_METHODS = {
@@ -59,6 +61,10 @@ def test_every_stage_writes_its_files(finished_run):
                 assert (workdir / f"logs/train/{ds}/{method}/seed{seed}.log").stat().st_size > 0
                 ev = json.loads((results / f"eval/{ds}/{method}/seed{seed}.json").read_text())
                 assert set(ev["accuracy"]) == {"in_distribution", "YELP"}
+                # Each example's prediction, in the test split's row order, gives the same accuracy.
+                correct = load_correct(results / f"eval/{ds}/{method}/seed{seed}.predictions.npz")
+                assert {k: len(v) for k, v in correct.items()} == ev["examples"]
+                assert {k: v.mean() for k, v in correct.items()} == pytest.approx(ev["accuracy"])
     # Checkpoints are removed once a model is final.
     assert not list((results / "checkpoints").rglob("checkpoint-*"))
 
@@ -117,9 +123,9 @@ def test_editing_one_method_reruns_only_its_jobs(finished_run, tmp_path):
     assert counts.get("train") == "4" and counts.get("evaluate") == "4", stats  # 2 datasets x 2 seeds
     assert counts.get("table4_accuracy") == "1"
     # Besides its own train and evaluate jobs, only the tables that read every model (Tables 4 and 3, the paired
-    # comparisons) and the summary that quotes them.
-    assert set(counts) == {"train", "evaluate", "table4_accuracy", "table3_runtime", "paired_comparisons", "summary",
-                           "all", "total"}, stats
+    # comparisons over seeds and per example) and the summary that quotes them.
+    assert set(counts) == {"train", "evaluate", "table4_accuracy", "table3_runtime", "paired_comparisons",
+                           "paired_examples", "summary", "all", "total"}, stats
     for line in out.splitlines():
         if line.strip().startswith("output: results/models/"):
             assert "/PGD-AT/" in line, line

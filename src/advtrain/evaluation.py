@@ -12,6 +12,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from advtrain import device
 from advtrain.data import read_split
+from advtrain.predictions import save_predictions
 
 
 def load_classifier(model_dir: str | Path):
@@ -38,13 +39,21 @@ def predict(model, tokenizer, texts: Sequence[str], batch_size: int, max_length:
 
 
 def evaluate(model_dir: str | Path, test_splits: dict[str, str | Path], batch_size: int, max_length: int,
-             precision: str = "auto") -> dict:
-    """``{"accuracy": {name: acc}, "examples": {name: n}}`` for each named test split."""
+             precision: str = "auto", predictions_out: str | Path | None = None) -> dict:
+    """``{"accuracy": {name: acc}, "examples": {name: n}}`` for each named test split.
+
+    With ``predictions_out``, also writes each split's predicted and true labels in row order (see
+    :func:`advtrain.predictions.save_predictions`), so that per-example tests can pair the models on the same examples.
+    """
     model, tokenizer = load_classifier(model_dir)
-    accuracy, examples = {}, {}
+    accuracy, examples, predictions = {}, {}, {}
     for name, path in test_splits.items():
         df = read_split(path)
         preds = predict(model, tokenizer, df["text"].tolist(), batch_size, max_length, precision, desc=name)
-        accuracy[name] = float((preds == df["label"].to_numpy()).mean())
+        labels = df["label"].to_numpy()
+        accuracy[name] = float((preds == labels).mean())
         examples[name] = int(len(df))
+        predictions[name] = (preds, labels)
+    if predictions_out is not None:
+        save_predictions(predictions_out, predictions)
     return {"accuracy": accuracy, "examples": examples}

@@ -27,7 +27,7 @@ def tradeoff_points(table4: pd.DataFrame, table2: pd.DataFrame, datasets: Sequen
             for source, suffix in (("ours", "mean"), ("paper", "paper")):
                 asr = average.loc[dataset].get(f"{method}_{suffix}", math.nan)
                 acc_in = t4.loc[method].get(f"{dataset}_on_{dataset}_{suffix}", math.nan)
-                acc_ood = t4.loc[method].get(f"{dataset}_on_YELP_{suffix}", math.nan)
+                acc_ood = t4.loc[method].get(f"{dataset}_on_{ood}_{suffix}", math.nan)
                 if not math.isnan(asr) and not (math.isnan(acc_in) and math.isnan(acc_ood)):
                     rows.append({"dataset": dataset, "method": method, "source": source, "average_asr": asr,
                                  "in_distribution_accuracy": acc_in, f"{ood}_accuracy": acc_ood})
@@ -85,3 +85,48 @@ def paper_points(datasets: Sequence[str]) -> pd.DataFrame:
                              "in_distribution_accuracy": float(t4.loc[method, f"{dataset}_on_{dataset}"]),
                              "YELP_accuracy": float(t4.loc[method, f"{dataset}_on_YELP"])})
     return pd.DataFrame(rows)
+
+
+def plot_budget_curves(curves: pd.DataFrame, stem: str | Path, title: str, budget: float,
+                       limited: bool = True) -> list[Path]:
+    """ASR and accuracy under attack (%) against the query budget (log scale), one line per method.
+
+    ``curves`` is :func:`advtrain.robustness.mean_curves` for one (dataset, attack): the mean over seeds as a step
+    line, the seeds' range shaded when there are several. The x axis ends at ``budget``: nothing beyond it was run.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    methods = list(dict.fromkeys(curves["method"])) if len(curves) else []
+    for ax, (metric, label) in zip(axes, (("asr", "attack success rate (%)"),
+                                          ("accuracy_under_attack", "accuracy under attack (%)")), strict=True):
+        for i, method in enumerate(methods):
+            sub = curves[(curves["method"] == method) & (curves["metric"] == metric)]
+            colour = plt.cm.tab10(i % 10)
+            ax.step(sub["budget"], sub["mean"], where="post", color=colour, label=f"{method} ({sub['seeds'].iloc[0]} seed(s))")
+            if sub["seeds"].iloc[0] > 1:
+                ax.fill_between(sub["budget"], sub["low"], sub["high"], step="post", color=colour, alpha=0.15)
+        ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlim(1, budget * 1.05)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.set_xlabel("query budget (model queries per example, log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    if methods:
+        axes[0].legend(fontsize=8, loc="upper left")
+    valid = f"valid up to the budget run ({budget:g} queries)" if limited else \
+        f"no budget: up to the largest query count recorded ({budget:g})"
+    fig.suptitle(f"{title}: success after q queries counts at every budget ≥ q; {valid}", fontsize=10)
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from advtrain import paper
+from advtrain.attacks.budget import attacked_mask, outcome_frame, success_mask
+from advtrain.stats import Bootstrap, cell_interval, over_seeds, percentile_interval, ratio_replicates
 
 MISSING = "—"
 
@@ -77,42 +80,62 @@ def to_latex(df: pd.DataFrame, caption: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- Table 4
 
-TABLE4_COLUMNS = (
-    # (our column, training dataset, evaluation key in the eval JSON, paper column)
-    ("IMDB→IMDB", "IMDB", "in_distribution", "IMDB_on_IMDB"),
-    ("IMDB→YELP", "IMDB", "YELP", "IMDB_on_YELP"),
-    ("MR→MR", "MR", "in_distribution", "MR_on_MR"),
-    ("MR→YELP", "MR", "YELP", "MR_on_YELP"),
-)
+
+def format_interval(low: float, high: float, digits: int = 1) -> str:
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return MISSING
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def table4_columns(datasets: Sequence[str], ood_datasets: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """(label, training dataset, evaluation key in the eval JSON, column stem) per column: every training dataset in
+    distribution and on every ood dataset. The stem ``{train}_on_{evaluated}`` is the paper's column name too."""
+    columns = []
+    for train in datasets:
+        columns.append((f"{train}→{train}", train, "in_distribution", f"{train}_on_{train}"))
+        columns += [(f"{train}→{ood}", train, ood, f"{train}_on_{ood}") for ood in ood_datasets]
+    return columns
 
 
 def table4_accuracy(
-    evals: Sequence[dict], methods: Sequence[str], ood_dataset: str = "YELP"
+    evals: Sequence[dict], methods: Sequence[str], ood_datasets: Sequence[str] | str | None = None,
+    datasets: Sequence[str] | None = None, correct: dict | None = None, bootstrap: Bootstrap | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Accuracy (%) per method: ours (mean ± sd over seeds, n) beside the paper's.
+    """Accuracy (%) per method on every (training dataset, evaluation set): ours (mean ± sd over seeds, n) beside
+    the paper's, which is missing ("—") for a dataset or method the paper does not have.
 
     ``evals`` are the evaluate rule's JSON records: ``{"dataset", "method", "seed", "accuracy": {key: acc}}``
-    with accuracies as fractions. Returns (numeric frame, display frame).
+    with accuracies as fractions. ``datasets`` / ``ood_datasets`` (default: those in ``evals``) give the columns.
+    With ``correct`` (``{(dataset, method, seed): {key: per-example correctness}}``, the evaluate rule's predictions)
+    and ``bootstrap``, each cell gets a percentile interval: examples resampled within each seed, then seeds
+    (``{stem}_ci_low`` / ``_ci_high``). Returns (numeric frame, display frame).
     """
     paper_df = paper.load("table4_accuracy").set_index("method")
-    columns = [
-        (label.replace("YELP", ood_dataset), train, key if key == "in_distribution" else ood_dataset, pcol)
-        for label, train, key, pcol in TABLE4_COLUMNS
-    ]
+    if datasets is None:
+        datasets = list(dict.fromkeys(e["dataset"] for e in evals))
+    if isinstance(ood_datasets, str):
+        ood_datasets = [ood_datasets]
+    if ood_datasets is None:
+        ood_datasets = list(dict.fromkeys(k for e in evals for k in e["accuracy"] if k != "in_distribution"))
+    intervals = bootstrap is not None and correct is not None
     numeric_rows, display_rows = [], []
     for method in methods:
         num = {"method": method}
         disp = {"method": method}
-        for label, train, key, pcol in columns:
-            accs = [
-                100.0 * e["accuracy"][key]
-                for e in evals
-                if e["method"] == method and e["dataset"] == train and key in e["accuracy"]
-            ]
-            mean, sd, n = mean_sd(accs)
-            paper_value = float(paper_df.loc[method, pcol]) if method in paper_df.index else math.nan
-            num.update({f"{pcol}_mean": mean, f"{pcol}_sd": sd, f"{pcol}_n": n, f"{pcol}_paper": paper_value})
+        for label, train, key, stem in table4_columns(datasets, ood_datasets):
+            runs = sorted((e for e in evals if e["method"] == method and e["dataset"] == train
+                           and key in e["accuracy"]), key=lambda e: e["seed"])
+            mean, sd, n = mean_sd(100.0 * e["accuracy"][key] for e in runs)
+            has_paper = method in paper_df.index and stem in paper_df.columns
+            paper_value = float(paper_df.loc[method, stem]) if has_paper else math.nan
+            num.update({f"{stem}_mean": mean, f"{stem}_sd": sd, f"{stem}_n": n, f"{stem}_paper": paper_value})
             disp[f"{label} (ours)"] = format_mean_sd(mean, sd, n)
+            if intervals:
+                per_seed = [100.0 * np.asarray(correct[(train, method, e["seed"])][key], dtype=float) for e in runs
+                            if key in correct.get((train, method, e["seed"]), {})]
+                low, high = cell_interval(per_seed, bootstrap, "table4", train, key, method)
+                num.update({f"{stem}_ci_low": low, f"{stem}_ci_high": high})
+                disp[f"{label} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{label} (paper)"] = format_value(paper_value)
         seeds = {e["seed"] for e in evals if e["method"] == method}
         num["seeds"] = len(seeds)
@@ -146,8 +169,37 @@ def _asr_percent(summary: dict, key: str = "attack_success_rate") -> float:
     return math.nan if value is None else 100.0 * float(value)
 
 
+def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[float, float]:
+    """Percentile interval (%) of the ASR of one Table 2 cell: ``runs`` are its gathered summaries, one per (seed,
+    attack). Within each seed the examples are resampled (jointly across the attacks, which share the sample) and the
+    seed's ASR, averaged over its attacks, is recomputed; then the seeds are resampled. A seed where nothing was
+    attacked is left out, as in the point estimate."""
+    by_seed: dict[int, list[dict]] = {}
+    for run in runs:
+        by_seed.setdefault(run["seed"], []).append(run)
+    rng = bootstrap.rng(*key)
+    per_seed = []
+    for seed in sorted(by_seed):
+        frames = [outcome_frame(r, f"{r['dataset']}/{r['method']}/seed{seed}/{r['attack']}").set_index("index")
+                  for r in by_seed[seed]]
+        common = sorted(set.intersection(*(set(f.index) for f in frames)))
+        types = [f.loc[common, "result_type"] for f in frames]
+        success = np.column_stack([success_mask(t) for t in types])
+        attacked = np.column_stack([attacked_mask(t) for t in types])
+        if not attacked.any():
+            continue
+        replicates = ratio_replicates(success, attacked, bootstrap.resamples, rng)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a replicate with nothing attacked anywhere: NaN
+            per_seed.append(100.0 * np.nanmean(replicates, axis=1))
+    if not per_seed:
+        return math.nan, math.nan
+    return percentile_interval(over_seeds(per_seed, rng), bootstrap.confidence)
+
+
 def table2_asr(
-    summaries: Sequence[dict], methods: Sequence[str], attack_names: dict[str, str] | None = None
+    summaries: Sequence[dict], methods: Sequence[str], attack_names: dict[str, str] | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Attack success rate (%): one row per (attack, dataset) plus an Average row per dataset; one column per method.
 
@@ -160,7 +212,8 @@ def table2_asr(
     The paper's Average is over its four attacks; when other attacks ran, the paper's side of the Average row is the
     mean of its values for the attacks that ran (missing if one is not in the paper), so that both sides average
     the same attacks; ``averaged_over`` names them, and the display label reads e.g. "Average (TextFooler)".
-    Returns (numeric frame, display frame).
+    With ``bootstrap``, each of our cells also gets a percentile interval from the summaries' per-example outcomes
+    (``{method}_ci_low`` / ``_ci_high``; see :func:`asr_interval`). Returns (numeric frame, display frame).
     """
     names = {**ATTACK_NAMES, **(attack_names or {})}
     paper_df = paper.load("table2_asr").set_index(["attack", "dataset"])
@@ -187,7 +240,7 @@ def table2_asr(
 
     def add_row(
         attack_label: str, dataset: str, per_key: dict[str, dict[str, list[float]]], notes: list[str],
-        averaged: list[str]
+        averaged: list[str], cell_runs: dict[str, list[dict]] | None = None,
     ) -> None:
         per_method = per_key["attack_success_rate"]
         num = {"attack": attack_label, "dataset": dataset, "averaged_over": "; ".join(averaged)}
@@ -203,6 +256,10 @@ def table2_asr(
             over_total = mean_sd(per_key["successful_over_total"].get(method, []))
             num.update({f"{method}_over_total_{k}": v for k, v in zip(("mean", "sd", "n"), over_total, strict=True)})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
+            if bootstrap is not None:
+                low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset, method)
+                num.update({f"{method}_ci_low": low, f"{method}_ci_high": high})
+                disp[f"{method} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{method} (paper)"] = format_value(theirs)
             counts[method] = n
         disp["seeds"] = seeds_label(counts)
@@ -219,7 +276,8 @@ def table2_asr(
             per_key = {key: {m: [_asr_percent(s, key) for s in runs if s["method"] == m] for m in methods}
                        for key in ASR_KEYS}
             notes = list(dict.fromkeys(n for s in runs for n in s.get("substitutions") or []))
-            add_row(names.get(attack, attack), dataset, per_key, notes, [])
+            add_row(names.get(attack, attack), dataset, per_key, notes, [],
+                    {m: [s for s in runs if s["method"] == m] for m in methods})
     for dataset in datasets:
         labels = [row["attack"] for row in numeric_rows if row["dataset"] == dataset]
         per_key = {key: {} for key in ASR_KEYS}
@@ -236,7 +294,8 @@ def table2_asr(
         notes = list(
             dict.fromkeys(n for s in summaries if s["dataset"] == dataset for n in s.get("substitutions") or [])
         )
-        add_row("Average", dataset, per_key, notes, labels)
+        add_row("Average", dataset, per_key, notes, labels,
+                {m: [s for s in summaries if s["dataset"] == dataset and s["method"] == m] for m in methods})
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
 
 

@@ -93,6 +93,9 @@ def attack_resource_paths():
 
 
 ATTACK_RESOURCES = attack_resource_paths()
+VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
+# Bootstrap intervals and paired tests of the report (config `statistics`).
+STATISTICS = config.get("statistics") or {}
 if ATTACK_RECIPES:
     for _kind, (_path, _local) in ATTACK_RESOURCES.items():
         if _local:
@@ -112,6 +115,10 @@ def attack_resource_kinds():
                 kinds.append(kind)
     if configured.get("use") and "use" not in kinds:
         kinds.append("use")
+    # attack_validity measures every adversarial example with the sentence encoder and reads its texts with NLTK.
+    for kind in VALIDITY_RESOURCES if ATTACK_RECIPES else ():
+        if kind not in kinds:
+            kinds.append(kind)
     return kinds
 
 
@@ -241,7 +248,15 @@ def table_stems():
     stems += ["table3_runtime", "table4_accuracy"]
     if LCA_METHODS:
         stems += ["table5_lca", "table6_lca_words", "table7_ablation"]
-    return stems + ["paired_vs_bert"]
+    stems += ["paired_vs_bert", "paired_examples_vs_bert"]
+    if ATTACK_RECIPES:
+        stems += [
+            "attack_budget",
+            "attack_effort",
+            "attack_validity",
+            "attack_examples",
+        ]
+    return stems
 
 
 # Ledger rows (docs/fidelity.md) this configuration uses with values other than the reference code's: the params of
@@ -251,7 +266,13 @@ FIDELITY_USES = [use._asdict() for use in fidelity.non_reference(config)]
 
 def figure_stems():
     """The figures this configuration produces (each as png and pdf)."""
-    return ["figure1_toy", *(["tradeoff"] if ATTACK_RECIPES else [])]
+    return [
+        "figure1_toy",
+        *(["tradeoff"] if ATTACK_RECIPES else []),
+        *expand(
+            "budget_{dataset}_{attack}", dataset=TRAIN_DATASETS, attack=ATTACK_RECIPES
+        ),
+    ]
 
 
 # Nothing to download: make sure no library waits on the hub.
@@ -353,6 +374,15 @@ def attack_resource_inputs(wildcards):
     return {f"res_{kind}": ATTACK_RESOURCES[kind][0] for kind in dict.fromkeys(kinds)}
 
 
+def prediction_files(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
+    return expand(
+        "results/eval/{dataset}/{method}/seed{seed}.predictions.npz",
+        dataset=datasets,
+        method=methods,
+        seed=seeds,
+    )
+
+
 def attack_summaries(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
     return expand(
         "results/attacks/{dataset}/{method}/seed{seed}/{attack}.json",
@@ -361,6 +391,43 @@ def attack_summaries(datasets=TRAIN_DATASETS, methods=METHODS, seeds=SEEDS):
         seed=seeds,
         attack=ATTACK_RECIPES,
     )
+
+
+def run_attack_summaries(wildcards):
+    """The gathered summaries of attack {attack} on dataset {dataset}: every method and seed."""
+    return expand(
+        "results/attacks/{dataset}/{method}/seed{seed}/{attack}.json",
+        dataset=wildcards.dataset,
+        method=METHODS,
+        seed=SEEDS,
+        attack=wildcards.attack,
+    )
+
+
+def validity_files():
+    return expand(
+        "results/attacks/{dataset}/{method}/seed{seed}/{attack}/validity.csv",
+        dataset=TRAIN_DATASETS,
+        method=METHODS,
+        seed=SEEDS,
+        attack=ATTACK_RECIPES,
+    )
+
+
+def validity_runs(wildcards):
+    """{run's validity.csv: its record shards} for every method and seed of attack {attack} on {dataset}."""
+    runs = {}
+    for method in METHODS:
+        for seed in SEEDS:
+            run = f"results/attacks/{wildcards.dataset}/{method}/seed{seed}/{wildcards.attack}"
+            runs[f"{run}/validity.csv"] = gather.attack(
+                f"{run}/shard{{scatteritem}}.jsonl"
+            )
+    return runs
+
+
+def validity_records(wildcards):
+    return [shard for shards in validity_runs(wildcards).values() for shard in shards]
 
 
 def final_outputs():

@@ -5,6 +5,8 @@ rule evaluate:
         in_distribution="results/data/{dataset}/test.parquet",
     output:
         "results/eval/{dataset}/{method}/seed{seed}.json",
+        # per-example predicted and true labels of every test split, for the paired tests and the intervals
+        predictions="results/eval/{dataset}/{method}/seed{seed}.predictions.npz",
     log:
         "logs/evaluate/{dataset}/{method}/seed{seed}.log",
     conda:

@@ -5,6 +5,7 @@ localrules:
 rule table4_accuracy:
     input:
         evals=eval_files(),
+        predictions=prediction_files(),
         paper=str(paper.path("table4_accuracy")),
     output:
         csv=report(
@@ -20,7 +21,9 @@ rule table4_accuracy:
         "../../envs/report.yaml"
     params:
         methods=METHODS,
+        datasets=TRAIN_DATASETS,
         ood=OOD_DATASETS,
+        statistics=STATISTICS,
     script:
         "../scripts/table4_accuracy.py"
 
@@ -44,6 +47,7 @@ rule table2_asr:
     params:
         methods=METHODS,
         attack_names=ATTACK_NAMES,
+        statistics=STATISTICS,
     script:
         "../scripts/table2_asr.py"
 

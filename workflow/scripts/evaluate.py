@@ -13,7 +13,7 @@ settings = snakemake.params.settings
 splits = {"in_distribution": snakemake.input.in_distribution}
 splits.update({name: snakemake.input[name] for name in snakemake.params.ood})
 result = evaluate(snakemake.input.model, splits, settings["eval_batch_size"], settings["max_length"],
-                  settings.get("precision", "auto"))
+                  settings.get("precision", "auto"), predictions_out=snakemake.output.predictions)
 w = snakemake.wildcards
 record = {"dataset": w.dataset, "method": w.method, "seed": int(w.seed), **result}
 Path(snakemake.output[0]).write_text(json.dumps(record, indent=2) + "\n")

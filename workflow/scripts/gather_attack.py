@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from advtrain.attacks import gather, summarise
-from advtrain.attacks.metrics import json_safe
+from advtrain.attacks.metrics import json_safe, outcomes
 from advtrain.attacks.run import read_records
 from advtrain.logs import redirect_to
 
@@ -28,6 +28,7 @@ out = {
     "random_seed": first.get("random_seed"),
     "shards": len(shard_runs),
     "seconds": sum(run.get("seconds", 0.0) for run in shard_runs),
+    "examples": outcomes(records),  # per example, for the budget curves, effort and paired tests
 }
 for note in substitutions:
     print(f"substitution: {note}")

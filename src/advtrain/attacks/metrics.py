@@ -57,6 +57,17 @@ def summarise(records: Iterable[dict]) -> dict:
     }
 
 
+#: The per-example fields :func:`outcomes` keeps (what the budget, effort and paired analyses read).
+OUTCOME_FIELDS = ("index", "result_type", "num_queries", "words_changed", "words_total")
+
+
+def outcomes(records: Iterable[dict]) -> dict[str, list]:
+    """Each example's outcome, column by column (``{field: [value per record]}``, records in ``index`` order): a
+    compact copy of the records without their texts, kept in the gathered summary."""
+    records = sorted(records, key=lambda r: r["index"])
+    return {name: [r[name] for r in records] for name in OUTCOME_FIELDS}
+
+
 def gather(shard_record_lists: Iterable[Iterable[dict]]) -> list[dict]:
     """The records of all shards in one list, ordered by ``index``; an index seen twice is an error."""
     records = [r for shard in shard_record_lists for r in shard]
