@@ -302,6 +302,12 @@ ROWS: tuple[Row, ...] = (
         _use_substitute),
     Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T)", ("attacks.resources.word_neighbours",),
         _neighbour_table),
+    # Statistics (issue 18): beyond the paper, which reports means only.
+    Row("paired-tests", "Significance of each method against BERT",
+        ("statistics.confidence", "statistics.bootstrap_resamples", "statistics.seed")),
+    Row("robust-outcome", "The per-example outcome paired across methods", ()),
+    Row("budget-curves", "ASR as a function of the query budget", ("attacks.query_budget",)),
+    Row("validity-checks", "Validity of the adversarial examples", ("attacks.resources.sentence_encoder",)),
     # Attack mechanics (issues 17 and 19): same search, other bookkeeping.
     Row("a2t-word-alignment", "A2T / A2T_MLM: words aligned to the model's tokens for the gradient ranking", ()),
     Row("victim-padding", "Victim model queries: padding", ()),
