@@ -5,12 +5,14 @@ Everything is built here, offline, once per session: no test downloads anything.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -202,6 +204,11 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
+#: How the tests run a tiny workflow on 2 CPU cores: two jobs at a time. On a CPU the `gpu` resource (one GPU job at a
+#: a time, profiles/default) and the model rules' 2 threads only serialise jobs whose cost is mostly Python imports.
+TWO_JOBS = ("--cores", "2", "--resources", "gpu=2", "--set-threads", "train=1", "lca_train=1", "lca_activations=1")
+
+
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200, **popen):
     """The real workflow, as a user runs it (no conda: its channels are unreachable here)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
@@ -243,8 +250,11 @@ def apt_install(*packages: str, why: str) -> None:
     if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
         pytest.skip(f"{why} needs {', '.join(missing)}: installing them takes root and apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, env=env)
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                          capture_output=True, text=True, timeout=600, env=env)
+    # Test workers run in parallel (pytest-xdist) and apt-get holds dpkg's lock: one install at a time.
+    with open(Path(tempfile.gettempdir()) / "advtrain-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300, env=env)
+        proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                              capture_output=True, text=True, timeout=600, env=env)
     if proc.returncode != 0:
         raise AssertionError(f"apt-get install {' '.join(missing)} failed:\n{proc.stdout}\n{proc.stderr}")

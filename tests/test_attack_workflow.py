@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from attack_fixtures import build_resources
-from conftest import run_snakemake, shared_data, tiny_config, write_config
+from conftest import TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
 
 RECIPES = ["textfooler", "bae", "a2t", "pso"]
 NUM_EXAMPLES = 4
@@ -44,7 +44,7 @@ def attacked(tmp_path_factory, tiny_model, tiny_data, attack_resources):
     workdir = tmp_path_factory.mktemp("attack_workflow")
     config = attack_config(tiny_model, tiny_data, workdir, attack_resources)
     write_config(workdir, config)
-    run_snakemake(workdir, "--cores", "2")
+    run_snakemake(workdir, *TWO_JOBS)
     return workdir, config
 
 
@@ -100,7 +100,7 @@ def test_two_shards_equal_one(attacked, attack_resources):
     }
     config["attacks"]["shards"] = 1
     write_config(workdir, config)
-    run_snakemake(workdir, "--cores", "2", *(f"{RUN}/{r}.json" for r in RECIPES))
+    run_snakemake(workdir, *TWO_JOBS, *(f"{RUN}/{r}.json" for r in RECIPES))
     for recipe in RECIPES:
         one_records = read_jsonl(workdir / RUN / recipe / "shard1-of-1.jsonl")
         assert strip(one_records) == strip(two_records[recipe])

@@ -21,7 +21,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import planned_jobs, run_snakemake, shared_data, tiny_config, write_config, write_tiny_data
+from conftest import (
+    TWO_JOBS,
+    planned_jobs,
+    run_snakemake,
+    shared_data,
+    tiny_config,
+    write_config,
+    write_tiny_data,
+)
 from test_attack_workflow import attack_config
 
 pytestmark = pytest.mark.slow
@@ -90,7 +98,7 @@ def trained_for_attack(tmp_path_factory, tiny_model, tiny_data):
     config["cache_dir"] = "resources"
     config["attacks"]["recipes"] = [RECIPE]
     write_config(workdir, config)
-    run_snakemake(workdir, "--cores", "2", "results/models/MR/BERT/seed1/model",
+    run_snakemake(workdir, *TWO_JOBS, "results/models/MR/BERT/seed1/model",
                   "results/data/MR/test.parquet")
     return root, workdir
 
@@ -175,7 +183,7 @@ def data_stage_done(tmp_path_factory, tiny_model):
     config["methods"] = {"BERT": {}}
     config["run"] = {"methods": ["BERT"], "datasets": ["IMDB", "MR"]}
     write_config(workdir, config)
-    run_snakemake(workdir, "--cores", "2", "results/data/IMDB/test.parquet", "results/data/MR/test.parquet")
+    run_snakemake(workdir, *TWO_JOBS, "results/data/IMDB/test.parquet", "results/data/MR/test.parquet")
     return workdir, config
 
 

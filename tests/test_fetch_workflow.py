@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attack_fixtures import build_flair_tagger, build_hownet, build_sentence_encoder, build_word_embedding
-from conftest import run_snakemake, synthetic_reviews, tiny_config, write_config
+from conftest import TWO_JOBS, run_snakemake, synthetic_reviews, tiny_config, write_config
 from mock_remote import MockRemote, nltk_attack_packages, nltk_index, sha256, treebank_package, zip_folder
 
 from advtrain import downloads
@@ -147,7 +147,7 @@ def shareable(path: Path) -> bool:
 def test_every_fetch_rule_then_a_run_on_what_was_fetched(tmp_path, remote, tiny_model, tiny_data):
     write_config(tmp_path, fetch_config(tmp_path, remote, tiny_model, tiny_data, remote.flair_sha256))
     targets = [MODEL_DIR, *DATASETS.values(), *ATTACK.values(), *AUGMENT, POS_CORPUS]
-    run_snakemake(tmp_path, "--cores", "2", *targets, **online(remote, tmp_path))
+    run_snakemake(tmp_path, *TWO_JOBS, *targets, **online(remote, tmp_path))
     for target in targets:
         assert (tmp_path / target).exists(), target
         assert shareable(tmp_path / target), target
@@ -192,7 +192,7 @@ def test_every_fetch_rule_then_a_run_on_what_was_fetched(tmp_path, remote, tiny_
     # The workflow's own jobs on the fetched datasets and POS corpus; nothing is fetched again.
     before = len(remote.log)
     prepared = ["results/data/IMDB/validation.parquet", "results/data/MR/test.parquet", "results/data/YELP/test.parquet"]
-    run_snakemake(tmp_path, "--cores", "2", *prepared, "results/lca/data/train.jsonl", **online(remote, tmp_path))
+    run_snakemake(tmp_path, *TWO_JOBS, *prepared, "results/lca/data/train.jsonl", **online(remote, tmp_path))
     assert len(remote.log) == before
     assert [len(pd.read_parquet(tmp_path / f)) for f in prepared] == [24, 40, 60]  # IMDB's carved 20 % of 120
     assert (tmp_path / "results/lca/data/train.jsonl").read_text().count("\n") == 30  # 40 trees, 25 % held out
@@ -241,7 +241,7 @@ def test_bad_answers_name_the_key_and_leave_nothing(tmp_path, remote, tiny_model
     # The source fixed: the next run fetches what failed, and only that.
     config["downloads"]["flair_pos"]["sha256"] = remote.flair_sha256
     write_config(tmp_path, config)
-    run_snakemake(tmp_path, "--cores", "2", *targets, **online(remote, tmp_path))
+    run_snakemake(tmp_path, *TWO_JOBS, *targets, **online(remote, tmp_path))
     for target in targets:
         assert (tmp_path / target).exists(), target
     assert remote.requests(f"/api/models/{MODEL}") == 2

@@ -16,7 +16,7 @@ import textwrap
 import pandas as pd
 import pytest
 from attack_fixtures import build_resources
-from conftest import apt_install, run_snakemake, shared_data, tiny_config, write_config
+from conftest import TWO_JOBS, apt_install, run_snakemake, shared_data, tiny_config, write_config
 from test_lca_workflow import pos_file
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,7 @@ def study(tmp_path_factory, tiny_model, tiny_data):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "NETWORK_GUARD_LOG": str(guard_log),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(guard_dir), os.environ.get("PYTHONPATH")]))}
-    proc = run_snakemake(workdir, "--cores", "2", env=env, timeout=3000)
+    proc = run_snakemake(workdir, *TWO_JOBS, env=env, timeout=3000)
     report = run_snakemake(workdir, "--report", "report.html", env=env)
     return workdir, config, proc, report, guard_log
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, TWO_JOBS, run_snakemake, tiny_config, write_config
 
 VOCAB = {"DT": ["the", "a", "this"], "JJ": ["good", "bad", "great", "dull"], "NN": ["movie", "film", "plot", "cast"],
          "VBZ": ["is", "seems", "looks"], "RB": ["very", "really", "quite"], ".": ["."]}
@@ -58,7 +58,7 @@ def test_bad_lca_config_is_stopped_before_any_job(tmp_path, tiny_model, tiny_dat
 @pytest.mark.slow
 def test_lca_branch_end_to_end(tmp_path, tiny_model, tiny_data):
     write_config(tmp_path, lca_config(tiny_model, tiny_data, tmp_path))
-    run_snakemake(tmp_path, "--cores", "2", "results/tables/table5_lca.csv", "results/tables/table7_ablation.csv")
+    run_snakemake(tmp_path, *TWO_JOBS, "results/tables/table5_lca.csv", "results/tables/table7_ablation.csv")
     results = tmp_path / "results"
     summary = json.loads((results / "lca/data/summary.json").read_text())
     assert summary["train"]["sentences"] == 96 and summary["test"]["sentences"] == 24

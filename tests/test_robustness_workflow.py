@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake, synthetic_reviews, tiny_config, write_config
+from conftest import TWO_JOBS, planned_jobs, run_snakemake, synthetic_reviews, tiny_config, write_config
 from test_robustness import validity_frame
 
 from advtrain.attacks.metrics import outcomes
@@ -24,8 +24,8 @@ METHODS = ["BERT", "PGD-AT"]
 SEEDS = [1, 2]
 RECIPES = ["textfooler", "a2t"]
 REPORT_RULES = ["table2_asr", "table3_runtime", "table4_accuracy", "paired_comparisons", "paired_examples",
-                "attack_budget", "attack_effort", "budget_figure", "validity_tables", "tradeoff_figure", "summary",
-                "all"]
+                "attack_budget", "attack_effort", "budget_figure", "validity_tables", "tradeoff_figure", "fidelity",
+                "summary", "all"]
 
 
 def movies_config(tiny_model, tiny_data, workdir, datasets):
@@ -124,7 +124,7 @@ def test_every_table_and_figure_shows_a_dataset_added_by_config(tmp_path, tiny_m
     workdir = tmp_path
     write_config(workdir, movies_config(tiny_model, tiny_data, workdir, DATASETS))
     fake_runs(workdir, np.random.default_rng(0))
-    run_snakemake(workdir, "--cores", "2", "--allowed-rules", *REPORT_RULES)
+    run_snakemake(workdir, *TWO_JOBS, "--allowed-rules", *REPORT_RULES)
     tables = workdir / "results/tables"
     header4 = (tables / "table4_accuracy.md").read_text().splitlines()[2]
     for column in ("MR→MR (ours)", "MOVIES→MOVIES (ours)", "MOVIES→MOVIES 95% CI", "MOVIES→YELP (paper)"):

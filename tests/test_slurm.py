@@ -347,7 +347,7 @@ def test_tiny_workflow_through_slurm_equals_the_local_run(tmp_path, tiny_model, 
     rules = sorted(job["rule"] for job in jobs.values())
     assert rules == sorted(["prepare_training_dataset", "prepare_ood_dataset", "toy_study", "train", "train",
                             "evaluate", "evaluate", "table3_runtime", "table4_accuracy", "paired_comparisons",
-                            "summary"])
+                            "paired_examples", "summary"])
     for job in jobs.values():
         assert job["state"] == "COMPLETED" and job["partition"] == "debug", job
         assert job["mem"] == "1000M", job  # the (test) profile's mem_mb reached sbatch

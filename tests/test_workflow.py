@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_snakemake, tiny_config, write_config
+from conftest import REPO, TWO_JOBS, run_snakemake, tiny_config, write_config
 from transformers import AutoModelForSequenceClassification
 
 from advtrain.predictions import load_correct
@@ -35,7 +35,7 @@ def finished_run(tmp_path_factory, tiny_model, tiny_data):
     config = tiny_config(tiny_model, tiny_data, workdir / "resources")
     config["methods"].update(copy.deepcopy(EMBEDDING_METHODS))
     write_config(workdir, config)
-    proc = run_snakemake(workdir, "--cores", "2")
+    proc = run_snakemake(workdir, *TWO_JOBS)
     return workdir, config, proc
 
 
@@ -198,7 +198,7 @@ def augmented_run(tmp_path_factory, tiny_model, tiny_marian, tiny_data):
     config["run"] = {"methods": ["SSMBA", "BackTranslation"], "datasets": ["MR"]}
     write_config(workdir, config)
     targets = [f"results/eval/MR/{m}/seed1.json" for m in ("SSMBA", "BackTranslation")]
-    proc = run_snakemake(workdir, "--cores", "2", *targets, "results/tables/table4_accuracy.csv")
+    proc = run_snakemake(workdir, *TWO_JOBS, *targets, "results/tables/table4_accuracy.csv")
     return workdir, config, proc
 
 
@@ -257,7 +257,7 @@ def input_at_run(tmp_path_factory, tiny_model, tiny_data):
         "nltk_data": str(shared_data("nltk_data")),
     }}
     write_config(workdir, config)
-    run_snakemake(workdir, "--cores", "2")
+    run_snakemake(workdir, *TWO_JOBS)
     return workdir, config
 
 

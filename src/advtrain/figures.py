@@ -11,6 +11,19 @@ import pandas as pd
 from advtrain import paper
 
 
+def save_figure(fig, stem: str | Path) -> list[Path]:
+    """``{stem}.png`` (150 dpi) and ``{stem}.pdf`` of ``fig``, which is closed; returns both paths."""
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return paths
+
+
 def tradeoff_points(table4: pd.DataFrame, table2: pd.DataFrame, datasets: Sequence[str], ood: str = "YELP") -> pd.DataFrame:
     """One row per (dataset, method, source): average ASR (x), in-distribution and ood accuracy (y), in %.
 
@@ -62,13 +75,7 @@ def plot_tradeoff(points: pd.DataFrame, stem: str | Path, ood: str = "YELP") -> 
             ax.grid(alpha=0.3)
     fig.suptitle("Robustness vs generalisation: ours (filled) and the paper's (hollow squares)")
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem)
 
 
 def paper_points(datasets: Sequence[str]) -> pd.DataFrame:
@@ -123,10 +130,4 @@ def plot_budget_curves(curves: pd.DataFrame, stem: str | Path, title: str, budge
         f"no budget: up to the largest query count recorded ({budget:g})"
     fig.suptitle(f"{title}: success after q queries counts at every budget ≥ q; {valid}", fontsize=10)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem)

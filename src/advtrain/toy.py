@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advtrain.figures import save_figure
 from advtrain.tables import format_mean_sd, mean_sd, write_display_table
 
 METHODS = ("OLS", "PGD-AT", "LDS")
@@ -437,8 +438,4 @@ def plot_distributions(runs: pd.DataFrame, stem: str | Path, theta: float = 0.5)
         ax.set_ylabel(f"density over {sub['run'].nunique()} runs")
         ax.legend(fontsize=8, frameon=False, loc="upper left")
     fig.tight_layout()
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem)
