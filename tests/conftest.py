@@ -206,7 +206,9 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 #: How the tests run a tiny workflow on 2 CPU cores: two jobs at a time. On a CPU the `gpu` resource (one GPU job at a
 #: a time, profiles/default) and the model rules' 2 threads only serialise jobs whose cost is mostly Python imports.
-TWO_JOBS = ("--cores", "2", "--resources", "gpu=2", "--set-threads", "train=1", "lca_train=1", "lca_activations=1")
+# --set-threads and --resources take any number of values, so "--cores 2" goes last: it ends their lists
+# and the targets a test appends stay targets.
+TWO_JOBS = ("--set-threads", "train=1", "lca_train=1", "lca_activations=1", "--resources", "gpu=2", "--cores", "2")
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200, **popen):
