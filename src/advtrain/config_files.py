@@ -71,9 +71,13 @@ def _json_object(pairs, duplicates: list[str]) -> dict:
 
 
 def _load_yaml(text: str, path: Path):
+    # One parse: the node tree gives the duplicate keys their lines, then becomes the data (this runs at every
+    # Snakemake start-up, dry runs included).
+    loader = yaml.SafeLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
+        loader.dispose()
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
@@ -81,10 +85,13 @@ def _load_yaml(text: str, path: Path):
         tab = "\t" in problem or "\t" in line[: len(line) - len(line.lstrip())]
         hint = ": a tab in the indentation (YAML indents with spaces only)" if tab else ""
         raise ConfigError(f"{where}: not valid YAML ({problem}){hint}") from None
-    if root is None:
-        return None
-    _reject_duplicate_keys(root, [], path, set())
-    return yaml.safe_load(text)
+    try:
+        if root is None:
+            return None
+        _reject_duplicate_keys(root, [], path, set())
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def _reject_duplicate_keys(node, where: list, path: Path, seen: set) -> None:
