@@ -210,14 +210,22 @@ def method_spec(config: dict, method: str) -> dict[str, Any]:
     return {"train": train_settings(config, method), "parts": parts}
 
 
+#: Resolved precisions: fp32; tf32 (fp32 with TF32 matrix products, CUDA); bf16 and fp16 autocast (CUDA).
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+#: What ``auto`` resolves to on a CUDA GPU. Not bf16 or fp16: at the paper's eps the adversarial step's effect on the
+#: logits is about the size of half-precision rounding (ledger row ``precision``, benchmarks/precision.py).
+AUTO_ON_GPU = "fp32"
+
+
 def resolve_precision(precision: str, cuda_available: bool, bf16_supported: bool) -> str:
-    """auto -> bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU. Half precision needs a GPU."""
+    """auto -> ``AUTO_ON_GPU`` on a GPU, fp32 on CPU (the reference code's fp32 on every device); tf32, bf16 and
+    fp16 need a GPU (bf16 one that has it)."""
     if precision == "auto":
-        if not cuda_available:
-            return "fp32"
-        return "bf16" if bf16_supported else "fp16"
-    if precision in ("bf16", "fp16") and not cuda_available:
+        return AUTO_ON_GPU if cuda_available else "fp32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"model.precision: {precision!r} is not one of auto, {', '.join(PRECISIONS)}")
+    if precision in ("tf32", "bf16", "fp16") and not cuda_available:
         raise ConfigError(f"model.precision: {precision} needs a CUDA GPU; use 'auto' or 'fp32' on CPU")
     if precision == "bf16" and not bf16_supported:
-        raise ConfigError("model.precision: this GPU has no bf16; use 'auto' (fp16 here) or 'fp16'")
+        raise ConfigError("model.precision: this GPU has no bf16; use 'auto' or 'fp16'")
     return precision

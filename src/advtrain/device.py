@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from advtrain.config import resolve_precision
+from advtrain.config import PRECISIONS, resolve_precision
 
 # torch is imported where it is used: a job claims its GPU (below) before anything touches CUDA.
 
@@ -31,14 +31,33 @@ def precision(setting: str = "auto") -> str:
 
 
 def autocast(setting: str = "auto"):
-    """An autocast context for inference at the resolved precision (a no-op in fp32)."""
+    """The precision context for inference at the resolved setting (see :func:`precision_context`)."""
+    return precision_context(precision(setting))
+
+
+@contextlib.contextmanager
+def precision_context(resolved: str, device_type: str | None = None):
+    """Run the block at a resolved precision: ``fp32`` as is; ``tf32``: fp32 with TF32 matrix products (CUDA; the
+    process-wide setting is restored afterwards); ``bf16``/``fp16``: autocast to that type on ``device_type`` (the
+    GPU when there is one, else the CPU's autocast, which the precision benchmark uses)."""
     import torch
 
-    resolved = precision(setting)
+    if resolved not in PRECISIONS:
+        raise ValueError(f"precision: {resolved!r} is not one of {PRECISIONS}")
+    device_type = device_type or ("cuda" if torch.cuda.is_available() else "cpu")
     if resolved == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if resolved == "bf16" else torch.float16
-    return torch.autocast(device_type="cuda", dtype=dtype)
+        yield
+    elif resolved == "tf32":
+        before = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(before)
+    else:
+        dtype = torch.bfloat16 if resolved == "bf16" else torch.float16
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            yield
 
 
 # ---------------------------------------------------------------------------------------------------- GPU claims

@@ -240,9 +240,31 @@ def _attack_length(config):
     return _differ("model.max_length", config["model"]["max_length"], 512)
 
 
+def _precision(config):
+    """Precisions other than fp32 (``auto`` is fp32 on every device): the training of each selected method and the
+    augmenters it uses."""
+    from advtrain.augment import augmenters
+
+    uses = []
+    for method in cfg.selected_methods(config):
+        value = cfg.train_settings(config, method).get("precision", "auto")
+        key = (f"methods.{method}.train.precision" if "precision" in (cfg.method_parts(config, method).get("train")
+                                                                     or {}) else "model.precision")
+        if value not in ("auto", "fp32") and (key, value, "fp32") not in uses:
+            uses.append((key, value, "fp32"))
+    used = {name for m in _methods_with(config, "augment") for name in cfg.method_parts(config, m)["augment"]["augmenters"]}
+    for name, spec in augmenters(config).items():
+        if name in used and spec.get("precision", "auto") not in ("auto", "fp32"):
+            uses.append((f"augmentation.augmenters.{name}.precision", spec["precision"], "fp32"))
+    return uses
+
+
 # ------------------------------------------------------------------------------------------ the rows
 
 ROWS: tuple[Row, ...] = (
+    # Issue 22, item 1: every method's numbers must mean the same on every GPU.
+    Row("precision", "Numeric precision (training, evaluation, augmentation)",
+        ("model.precision", "methods.<m>.train.precision", "augmentation.augmenters.<a>.precision"), _precision),
     # Items 1-3 of issue 16. PGD-AT and LDS have no reference code: their "reference" is the paper's value where it
     # gives one (S, eps) and the ledger's default elsewhere; ALUM's is mt-dnn's code.
     Row("pgd-start", "AT-EP random start (PGD-AT, LDS)",

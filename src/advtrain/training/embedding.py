@@ -353,6 +353,11 @@ class EmbeddingAdversary:
         """The adversarial delta [B, T, H] (float32, detached) for this batch."""
         return self._perturb(model, inputs, clean_logits, self._site(model, inputs, clean_logits))
 
+    def perturbed_logits(self, model, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
+        """The logits of the input with ``delta`` added where this method perturbs (the model in its current mode)."""
+        site = self._site(model, inputs, torch.empty(inputs["input_ids"].shape[0], 0))
+        return site.forward(site.base + delta.to(site.base.dtype))
+
     def loss(self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor) -> torch.Tensor:
         """``weight * l(f(x), f(x + delta), y)`` averaged over the batch (valid tokens for token classification)."""
         site = self._site(model, inputs, clean_logits)

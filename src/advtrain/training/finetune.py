@@ -188,6 +188,7 @@ def training_arguments(settings: dict, checkpoint_dir: str | Path, seed: int) ->
         weight_decay=settings.get("weight_decay", 0.0),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
+        tf32=True if precision == "tf32" else None,  # None: leave torch's default (fp32 matrix products)
         seed=seed,
         data_seed=seed,
         eval_strategy="no",  # evaluated once after training, so the timed loop is training only
