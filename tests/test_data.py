@@ -547,6 +547,31 @@ def test_carve_more_than_train_is_an_error():
         carve_splits(frame(50), {"validation": 30, "test": 30}, seed=0)
 
 
+@pytest.mark.parametrize(("carve", "message"), [
+    ({"validation": 300}, r"datasets\.T\.carve\.validation: 300 rows requested from a train split of 300 rows"),
+    ({"validation": 200, "test": 150},
+     r"datasets\.T\.carve: 150 \(test\) \+ 200 \(validation\) = 350 rows requested from a train split of 300"),
+], ids=["one-split", "two-splits"])
+def test_carve_count_beyond_train_names_the_key(tmp_path, carve, message):
+    train = write_csv(tmp_path / "train.csv", frame(300, "train"))
+    with pytest.raises(DataError, match=message):
+        prepare_dataset("T", csv_config({"train": train}, carve=carve), None, ["train", *carve])
+
+
+def test_carve_count_samples_a_label_sorted_train(tmp_path):
+    """A2T's IMDB split is a count (5,000 of 25,000 reviews) sampled at random; IMDB's train is sorted by label, so
+    a slice would hold one class: the carve takes exactly the count, from both classes."""
+    sorted_train = frame(500, "train").sort_values("label", kind="stable").reset_index(drop=True)
+    test = write_csv(tmp_path / "test.csv", frame(40, "test"))
+    ds = csv_config({"train": write_csv(tmp_path / "train.csv", sorted_train), "test": test},
+                    carve={"validation": 100})
+    out = prepare_dataset("T", ds, None, ["train", "validation", "test"])
+    assert {k: len(v) for k, v in out.items()} == {"train": 400, "validation": 100, "test": 40}
+    assert sorted_train["label"].iloc[:100].nunique() == 1  # what a slice would give
+    assert 0.35 < out["validation"]["label"].mean() < 0.65
+    assert set(out["validation"]["text"]) | set(out["train"]["text"]) == set(sorted_train["text"])
+
+
 def test_prepare_dataset_carves_missing_splits(tmp_path):
     train = write_csv(tmp_path / "train.csv", frame(300, "train"))
     test = write_csv(tmp_path / "test.csv", frame(60, "test"))
@@ -715,6 +740,21 @@ def test_real_imdb_train_csv_gz():
     assert len(df) == 25000
     assert df["label"].value_counts().to_dict() == {0: 12500, 1: 12500}
     assert df["text"].str.len().min() > 0
+
+
+@pytest.mark.shared_data
+def test_real_imdb_carved_as_the_study_config():
+    """config.yaml's IMDB carve on the real 25,000 training reviews (negatives first in the file): A2T's 20,000 /
+    5,000, both labels in each."""
+    import yaml
+    from conftest import REPO
+
+    imdb = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["IMDB"]
+    ds = {**imdb, "source": {"local": {"format": "csv", "files": {
+        "train": str(shared_data("imdb", "train.csv.gz")), "test": str(shared_data("imdb", "test.csv.gz"))}}}}
+    out = prepare_dataset("IMDB", ds, None, ["train", "validation"])
+    assert {k: len(v) for k, v in out.items()} == {"train": 20000, "validation": 5000}
+    assert 0.48 < out["validation"]["label"].mean() < 0.52
 
 
 @pytest.mark.shared_data

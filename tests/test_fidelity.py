@@ -55,7 +55,8 @@ def test_the_study_runs_the_reference_values_of_items_1_to_8(study):
     uses = fidelity.non_reference(study)
     rows = {u.row for u in uses}
     assert not rows & {"pgd-start", "lds-clean-side", "alum-mtdnn", "pgd-step", "at-ip-train", "at-ip-schedule",
-                       "at-da-fraction", "backtranslation-sampling", "lca-ordering", "lca-pooling"}, \
+                       "at-ip-best-epoch", "at-da-fraction", "imdb-validation", "backtranslation-sampling",
+                       "lca-ordering", "lca-pooling"}, \
         [u for u in uses if u.row in rows]
     # The declared departures of the study's config are listed, each with its key.
     keys = {(u.row, u.key) for u in uses}
@@ -125,3 +126,45 @@ def test_probe_defaults_are_the_probes():
 
     signature = inspect.signature(train_probe).parameters
     assert PROBE_DEFAULTS == {k: signature[k].default for k in PROBE_DEFAULTS}
+
+
+def test_imdb_validation_row_follows_at_da_train_and_checks_the_carve(study):
+    """Issue 22, item 5: A2T's 5,000 validation reviews. A fraction counts by the rows it takes of the 25,000; a
+    source with its own validation split, or a run without IMDB, is not checked."""
+    ids = [r.id for r in fidelity.ROWS]
+    assert ids[ids.index("at-da-train") + 1] == "imdb-validation"
+    doc = list(ledger_rows())
+    assert doc[doc.index("at-da-train") + 1] == "imdb-validation"
+    assert study["datasets"]["IMDB"]["carve"] == {"validation": 5000}
+    row = fidelity.row("imdb-validation")
+
+    def uses(carve=None, **changes):
+        config = copy.deepcopy(study)
+        if carve is not None:
+            config["datasets"]["IMDB"]["carve"] = carve
+        for key, value in changes.items():
+            config[key] = value
+        return [(u.key, u.value, u.reference) for u in row.uses(config)]
+
+    assert uses() == []
+    assert uses({"validation": 0.2}) == []  # 0.2 of 25,000 = 5,000 rows
+    assert uses({"validation": 0.1}) == [("datasets.IMDB.carve.validation", 0.1, 5000)]  # the former default
+    assert uses({"validation": 2500}) == [("datasets.IMDB.carve.validation", 2500, 5000)]
+    assert uses({"validation": 0.1}, run={**study["run"], "datasets": ["MR"]}) == []
+    own = copy.deepcopy(study)
+    own["datasets"]["IMDB"]["source"] = {"local": {"format": "tsv", "files": {
+        "train": "imdb/train.tsv", "validation": "imdb/val.tsv", "test": "imdb/test.tsv"}}}
+    own["datasets"]["IMDB"]["carve"] = {"validation": 0.1}
+    assert row.uses(own) == []
+
+
+def test_corrected_rows_report_no_departure_and_say_why(study):
+    """Issue 22, item 8: A2T evaluates checkpoint-epoch-4 (the last epoch, as here), and its ASR is over examples every
+    model classifies correctly (nothing skipped)."""
+    rows = ledger_rows()
+    assert fidelity.row("at-ip-best-epoch").check is None
+    assert not [u for u in fidelity.non_reference(study) if u.row in {"at-ip-best-epoch", "asr-denominator"}]
+    best = rows["at-ip-best-epoch"]
+    assert "checkpoint-epoch-" in best[3] and "--epoch 4" in best[3] and "same as the reference" in best[4]
+    asr = rows["asr-denominator"]
+    assert "len(results)" in asr[3] and "Nothing is skipped" in asr[3]

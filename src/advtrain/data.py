@@ -309,16 +309,23 @@ def _take(n: float, total: int) -> int:
 
 
 def carve_splits(train: pd.DataFrame, carve: dict, seed: int) -> dict[str, pd.DataFrame]:
-    """Carve missing splits (fraction < 1 or row count) from train, with a fixed seeded permutation."""
+    """Carve missing splits (fraction < 1 or row count, e.g. A2T's 5,000 IMDB validation reviews) from train: a
+    random sample from a fixed seeded permutation, never a slice (IMDB's train is sorted by label)."""
     order = np.random.default_rng(seed).permutation(len(train))
-    out, start = {}, 0
+    out, start, taken = {}, 0, {}
     for split in ("test", "validation"):
         if split in carve:
-            n = _take(carve[split], len(train))
+            n = taken[split] = _take(carve[split], len(train))
             out[split] = train.iloc[order[start : start + n]].reset_index(drop=True)
             start += n
     if start >= len(train):
-        raise DataError(f"carve: {start} rows requested from a train split of {len(train)}")
+        # Name the key(s): carve.validation alone, or carve with each split's rows.
+        if len(taken) == 1:
+            key, asked = f"carve.{next(iter(taken))}", str(start)
+        else:
+            key, asked = "carve", " + ".join(f"{n} ({split})" for split, n in taken.items()) + f" = {start}"
+        raise DataError(f"{key}: {asked} rows requested from a train split of {len(train)} rows, "
+                        "leaving none for training")
     out["train"] = train.iloc[np.sort(order[start:])].reset_index(drop=True)
     return out
 

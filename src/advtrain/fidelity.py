@@ -152,6 +152,27 @@ def _at_da_fraction(config):
                                0.2)]
 
 
+#: TextAttack-A2T's README: 5,000 of IMDB's 25,000 training reviews, sampled at random, are its validation split.
+IMDB_TRAIN_REVIEWS = 25000
+IMDB_VALIDATION = 5000
+
+
+def _imdb_validation(config):
+    """IMDB's carved validation split in rows (a fraction of the 25,000 counts by the rows it takes). A source with
+    its own validation split (A2T's val.tsv, say) is not checked: its rows are whatever the file holds."""
+    if "IMDB" not in cfg.training_datasets(config) or "IMDB" not in config["datasets"]:
+        return []
+    ds = config["datasets"]["IMDB"]
+    kind, source = cfg.effective_source(ds)
+    if "validation" in source["splits" if kind == "hf" else "files"]:
+        return []
+    value = (ds.get("carve") or {}).get("validation")
+    rows = None if value is None else round(value * IMDB_TRAIN_REVIEWS) if value < 1 else int(value)
+    if rows == IMDB_VALIDATION:
+        return []
+    return [("datasets.IMDB.carve.validation", value, IMDB_VALIDATION)]
+
+
 def _bt_sampling(config):
     from advtrain.augment import BACKTRANSLATION_DEFAULTS
 
@@ -289,14 +310,17 @@ ROWS: tuple[Row, ...] = (
     Row("at-ip-batches", "AT-IP: where the adversarial examples are trained on", (),
         _fixed_for_at_ip("in the batches of their originals; the clean run's steps and schedule",
                          "extra shuffled batches; steps and schedule count them")),
-    Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", (),
-        _fixed_for_at_ip("the last epoch's", "the epoch with the best validation accuracy (load_best_model_at_end)")),
+    # Issue 22: A2T's evaluate.py reads checkpoint-epoch-4, saved before load_best_model_at_end: the last epoch, ours.
+    Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", ()),
     Row("a2t-word-window", "A2T recipe: words ranked per example", ("methods.<AT-IP>.train.max_length",)),
     Row("bert-attack-candidates", "BERT-Attack: candidates per word", ()),
     # Item 5.
     Row("at-da-fraction", "AT-DA: share of the augmented rows added", ("methods.<AT-DA>.augment.fraction",),
         _at_da_fraction),
     Row("at-da-train", "AT-DA and baseline fine-tuning settings", ("model.*", "methods.<AT-DA>.train.*")),
+    # Issue 22, item 5.
+    Row("imdb-validation", "IMDB's validation split (carved from its training reviews)",
+        ("datasets.IMDB.carve.validation", "datasets.IMDB.split_seed"), _imdb_validation),
     # Item 6.
     Row("backtranslation-sampling", "Back-translation sampling",
         tuple(f"augmentation.augmenters.<bt>.{k}" for k in BT_SAMPLING), _bt_sampling),
