@@ -71,3 +71,37 @@ def test_head_gives_every_example_a_positive_margin():
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     assert (benchmark.margins(logits, labels) > 0).all()
+
+
+# --------------------------------------------------------------------------- the ledger row `precision`
+@pytest.fixture()
+def study():
+    import yaml
+    from conftest import REPO
+
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def precision_uses(config):
+    from advtrain import fidelity
+
+    return [(u.key, u.value, u.reference) for u in fidelity.row("precision").uses(config)]
+
+
+def test_the_study_runs_in_fp32(study):
+    assert study["model"]["precision"] == "auto"
+    assert precision_uses(study) == []
+
+
+def test_half_precision_is_listed_with_its_key(study):
+    study["model"]["precision"] = "bf16"
+    assert ("model.precision", "bf16", "fp32") in precision_uses(study)
+    study["model"]["precision"] = "fp32"
+    study["methods"]["PGD-AT"].setdefault("train", {})["precision"] = "tf32"
+    assert precision_uses(study) == [("methods.PGD-AT.train.precision", "tf32", "fp32")]
+
+
+def test_auto_is_fp32_on_a_gpu_too():
+    from advtrain.config import resolve_precision
+
+    assert resolve_precision("auto", cuda_available=True, bf16_supported=True) == "fp32"
