@@ -56,7 +56,7 @@ def test_the_study_runs_the_reference_values_of_items_1_to_8(study):
     rows = {u.row for u in uses}
     assert not rows & {"pgd-start", "lds-clean-side", "alum-mtdnn", "pgd-step", "at-ip-train", "at-ip-schedule",
                        "at-ip-best-epoch", "at-da-fraction", "imdb-validation", "backtranslation-sampling",
-                       "lca-ordering", "lca-pooling"}, \
+                       "lca-ordering", "lca-pooling", "lca-activations", "lca-choices"}, \
         [u for u in uses if u.row in rows]
     # The declared departures of the study's config are listed, each with its key.
     keys = {(u.row, u.key) for u in uses}
@@ -99,11 +99,33 @@ def test_the_previous_defaults_are_listed_as_departures(study):
     assert found[("backtranslation-sampling", "augmentation.augmenters.backtranslation.num_beams")] == (1, 5)
     assert found[("backtranslation-sampling", "augmentation.augmenters.backtranslation.top_k")] == (0, 50)
     assert found[("lca-pooling", "lca.pooling")] == ("first", "last")
+    # Issue 22: the probe's reshuffled batches of 128 over float16 activations.
+    old["lca"]["probe"].update(batch_size=128, shuffle=True)
+    old["lca"]["activations_dtype"] = "float16"
+    found = {(u.row, u.key): (u.value, u.reference) for u in fidelity.non_reference(old)}
+    assert found[("lca-probe", "lca.probe.batch_size")] == (128, 32)
+    assert found[("lca-probe", "lca.probe.shuffle")] == (True, False)
+    assert found[("lca-activations", "lca.activations_dtype")] == ("float16", "float32")
     # Only what the run uses: without the AT-DA methods and LCA, their rows are silent.
     old["run"]["methods"] = ["BERT", "A2T"]
     old["lca"]["methods"] = []
     rows = {u.row for u in fidelity.non_reference(old)}
     assert "at-ip-train" in rows and not rows & {"at-da-fraction", "backtranslation-sampling", "lca-pooling"}
+
+
+def test_lca_choices_follow_their_keys(study):
+    """The quick preset's shorter taggers and sentence cap are listed; another corpus replaces the split's keys."""
+    quick = yaml.safe_load((REPO / "config/quick.yaml").read_text())
+    found = {u.key: (u.value, u.reference) for u in fidelity.non_reference(quick) if u.row == "lca-choices"}
+    assert found == {"lca.train.epochs": (1, 3), "lca.data.max_sentences": ({"train": 2000}, "every sentence")}
+    other = copy.deepcopy(study)
+    other["lca"].update(words_per_neuron=3, data={"source": "conll2000"})
+    other["methods"]["LDS"]["train"] = {"epochs": 2}  # the taggers' epochs differ: each method's is listed
+    other["lca"]["train"] = {}
+    found = {u.key: (u.value, u.reference) for u in fidelity.non_reference(other) if u.row == "lca-choices"}
+    epochs = found.pop("lca.train.epochs")[0]
+    assert epochs["LDS"] == 2 and epochs["BERT"] == study["model"]["epochs"]
+    assert found == {"lca.words_per_neuron": (3, 5), "lca.data.source": ("conll2000", "treebank")}
 
 
 def test_the_summary_lists_the_departures(study, tmp_path):

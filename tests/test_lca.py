@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import neurox_references as neurox
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import shared_data
 from transformers import AutoTokenizer
 
@@ -70,6 +72,32 @@ def test_same_seed_same_ranking_and_ablation_keeps_only_the_chosen_neurons(monke
     acc = probes.ablation_accuracy(train["activations"], train["tags"], test["activations"], test["tags"],
                                    np.array([0]), len(TAGS), epochs=3, learning_rate=1e-2)
     assert acc < 0.6
+
+
+def test_probe_training_is_neuroxs():
+    """NeuroX 1.0.9's train_logistic_regression_probe (tests/neurox_references.py) and ours with zscore off reach the
+    same weights on a small random problem: batches of 32 in order (the last one short), elastic net, Adam."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 1.0, size=(203, 24)).astype(np.float32)  # 203 = 6 batches of 32 + one of 11
+    y = (x[:, :5].argmax(1) + (rng.random(203) < 0.2)) % 5
+    settings = {"l1": 1e-3, "l2": 1e-3, "epochs": 3, "learning_rate": 1e-2}
+    torch.manual_seed(5)
+    theirs = neurox.train_logistic_regression_probe(x, y, lambda_l1=1e-3, lambda_l2=1e-3, num_epochs=3,
+                                                    batch_size=32, learning_rate=1e-2)
+    ours = probes.train_probe(x, y, 5, seed=5, zscore=False, **settings)  # batch 32, in order: the defaults
+    assert torch.allclose(ours["probe"].linear.weight, theirs.linear.weight, atol=1e-6, rtol=0)
+    assert torch.allclose(ours["probe"].linear.bias, theirs.linear.bias, atol=1e-6, rtol=0)
+    assert not torch.allclose(theirs.linear.weight, neurox.LinearProbe(24, 5).linear.weight)  # it trained
+    # z-scoring (ours, lca.probe.zscore) is NeuroX's probe on standardised activations.
+    mean, std = probes.zscore_stats(x)
+    torch.manual_seed(5)
+    theirs = neurox.train_logistic_regression_probe((x - mean) / std, y, lambda_l1=1e-3, lambda_l2=1e-3,
+                                                    num_epochs=3, batch_size=32, learning_rate=1e-2)
+    ours = probes.train_probe(x, y, 5, seed=5, **settings)
+    assert torch.allclose(ours["probe"].linear.weight, theirs.linear.weight, atol=1e-5, rtol=0)
+    # Reshuffled batches of 128 (lca.probe.shuffle, batch_size: the former defaults) are another trajectory.
+    other = probes.train_probe(x, y, 5, seed=5, batch_size=128, shuffle=True, **settings)
+    assert not torch.allclose(other["probe"].linear.weight, ours["probe"].linear.weight, atol=1e-3)
 
 
 def test_top_neurons_follow_the_mass_rule():
@@ -214,7 +242,11 @@ def test_tagger_trains_and_activations_cover_every_word(tmp_path, tiny_model):
     out = acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, batch_size=4)
     words = sum(len(s["words"]) for s in sentences[50:])
     assert out["activations"].shape[0] == len(out["words"]) == len(out["tags"]) == words
-    assert out["activations"].dtype == np.float16
+    assert out["activations"].dtype == np.float32  # NeuroX's; lca.activations_dtype: float16 rounds the same values
+    half = acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, batch_size=4, dtype="float16")
+    assert np.array_equal(half["activations"], out["activations"].astype(np.float16))
+    with pytest.raises(ValueError, match="lca.activations_dtype"):
+        acts.extract(tmp_path / "model", sentences[50:], tags, max_length=16, dtype="bfloat16")
     assert out["activations"].shape[1] == int(out["layers"]) * int(out["hidden_size"])
     assert list(out["words"][: len(sentences[50]["words"])]) == sentences[50]["words"]
     acts.save(out, tmp_path / "a.npz")

@@ -35,6 +35,7 @@ def lca_config(tiny_model, tiny_data, workdir, methods=("BERT", "PGD-AT")):
         "data": {"source": "local", "files": {"all": str(pos_file(workdir / "pos.txt", 120))}, "test_fraction": 0.2},
         "train": {"epochs": 2},
         "probe": {"epochs": 5, "batch_size": 64, "learning_rate": 0.01, "l1": 0.001, "l2": 0.001},
+        "activations_dtype": "float16",
         "top_neurons": 3, "words_per_neuron": 2, "ablation_neurons": 4, "search_stride": 20,
     }
     return config
@@ -70,7 +71,7 @@ def test_lca_branch_end_to_end(tmp_path, tiny_model, tiny_data):
         assert len(analysis["top_ranked_neurons"]) == 4 and 0 <= analysis["ablation_accuracy"] <= 1
         assert all(1 <= row["total"] <= 6 for row in analysis["association"])
         with np.load(results / f"lca/activations/{method}/seed1/test.npz") as npz:
-            assert npz["activations"].dtype == np.float16 and len(npz["words"]) == len(npz["tags"])
+            assert npz["activations"].dtype == np.float16 and len(npz["words"]) == len(npz["tags"])  # the key's
     table5 = pd.read_csv(results / "tables/table5_lca.csv")
     assert list(table5["tag"]) == ["JJ", "JJR", "MD", "VBD", ":", "VBZ", "RB", "VBG"]
     assert table5.set_index("tag").loc["VBZ", "PGD-AT_paper_match"] == 9

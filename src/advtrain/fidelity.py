@@ -209,8 +209,9 @@ def _lca_value(key: str, default, reference):
     return check
 
 
-#: NeuroX: train_logistic_regression_probe's batch of 32, no normalisation; its tutorial's lambda_l1 = lambda_l2 = 0.001.
-LCA_PROBE = {"l1": 1e-3, "l2": 1e-3, "batch_size": 32, "zscore": False}
+#: NeuroX 1.0.9: train_logistic_regression_probe's batches of 32 in the data's order (utils.batch_generator), no
+#: normalisation; its tutorial's lambda_l1 = lambda_l2 = 0.001.
+LCA_PROBE = {"l1": 1e-3, "l2": 1e-3, "batch_size": 32, "shuffle": False, "zscore": False}
 
 
 def _lca_probe(config):
@@ -221,6 +222,34 @@ def _lca_probe(config):
         return []
     probe = {**PROBE_DEFAULTS, **(lca.get("probe") or {})}
     return [use for key, ref in LCA_PROBE.items() for use in _differ(f"lca.probe.{key}", probe[key], ref)]
+
+
+#: The choices the paper leaves open for LCA (no reference code: the ledger's values): words per neuron (Table 5's
+#: totals reach 18 from 5 neurons, so at least 4), tagger epochs, and NLTK's treebank sample split 90/10 with seed 42.
+LCA_CHOICES = {"words_per_neuron": 5, "train.epochs": 3, "data.source": "treebank", "data.test_fraction": 0.1,
+               "data.split_seed": 42}
+
+
+def _lca_choices(config):
+    from advtrain.lca import settings as lca_settings
+
+    methods = lca_settings.methods(config)
+    if not methods:
+        return []
+    lca, data = lca_settings.lca_block(config), lca_settings.data_settings(config)
+    out = _differ("lca.words_per_neuron", lca.get("words_per_neuron", 5), LCA_CHOICES["words_per_neuron"])
+    epochs = {m: lca_settings.tagger_spec(config, m)["train"]["epochs"] for m in methods}
+    if set(epochs.values()) != {LCA_CHOICES["train.epochs"]}:  # one value, or each method's where they differ
+        value = next(iter(epochs.values())) if len(set(epochs.values())) == 1 else epochs
+        out.append(("lca.train.epochs", value, LCA_CHOICES["train.epochs"]))
+    defaults = {"data.source": "treebank", "data.test_fraction": 0.1, "data.split_seed": 42}
+    keys = ("data.source",) if data.get("source", "treebank") != "treebank" else tuple(defaults)
+    for key in keys:  # the split settings matter for the treebank only (CoNLL-2000 has its own)
+        out += _differ(f"lca.{key}", data.get(key.split(".")[1], defaults[key]), LCA_CHOICES[key])
+    limits = {split: n for split, n in (data.get("max_sentences") or {}).items() if n}
+    if limits:
+        out.append(("lca.data.max_sentences", limits, "every sentence"))
+    return out
 
 
 def _use_substitute(config):
@@ -339,6 +368,11 @@ ROWS: tuple[Row, ...] = (
     Row("lca-pooling", "LCA: a word's vector from its sub-tokens", ("lca.pooling",),
         _lca_value("lca.pooling", "last", "last")),
     Row("lca-probe", "LCA probe training", tuple(f"lca.probe.{k}" for k in LCA_PROBE), _lca_probe),
+    # Issue 22, item 6 (and item 1's LCA half).
+    Row("lca-activations", "LCA: activations' precision (forward and storage)", ("lca.activations_dtype",),
+        _lca_value("lca.activations_dtype", "float32", "float32")),
+    Row("lca-choices", "LCA: what the paper leaves open (words per neuron, tagger epochs, corpus)",
+        tuple(f"lca.{k}" for k in LCA_CHOICES) + ("lca.data.max_sentences",), _lca_choices),
     # Item 9 and the attack stage.
     Row("asr-denominator", "ASR's denominator (Table 2)", ()),
     Row("attack-sample", "Attacked examples", ("attacks.num_examples",), _attacks(_attack_sample)),

@@ -83,9 +83,8 @@ rule lca_activations:
         max_length=lambda w: lca_settings.tagger_spec(config, w.method)["train"][
             "max_length"
         ],
-        precision=lambda w: lca_settings.tagger_spec(config, w.method)["train"].get(
-            "precision", "auto"
-        ),
+        # The forward runs in float32 (NeuroX's) whatever the tagger's precision.
+        dtype=lca_settings.activations_dtype(config),
         pooling=LCA.get("pooling", "last"),
         batch_size=LCA.get("batch_size", 64),
     script:

@@ -17,8 +17,9 @@ for split in ("train", "test"):
         max_length=snakemake.params.max_length,
         batch_size=snakemake.params.batch_size,
         pooling=snakemake.params.pooling,
-        precision=snakemake.params.precision,
+        dtype=snakemake.params.dtype,
     )
     activations.save(result, snakemake.output[split])
     print(f"{split}: {result['activations'].shape[0]} words x {result['activations'].shape[1]} neurons "
-          f"({int(result['layers'])} layers), {int(result['dropped_words'])} words cut by max_length")
+          f"({int(result['layers'])} layers, {result['activations'].dtype}, {result['activations'].nbytes:,} bytes), "
+          f"{int(result['dropped_words'])} words cut by max_length")

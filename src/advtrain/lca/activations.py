@@ -3,7 +3,13 @@
 A word's activation vector is the concatenation over all hidden-state layers (the embedding output and each
 transformer layer, as NeuroX extracts them) of its last sub-token's state (NeuroX's ``aggregation`` default; or
 the first, or the mean of its sub-tokens). Neuron ``j`` is column ``j``: layer ``j // hidden_size``, unit
-``j % hidden_size``. Stored once per model as float16 in an ``.npz`` with the words, their tag indices and their sentence numbers.
+``j % hidden_size``. Stored once per model in an ``.npz`` with the words, their tag indices and their sentence
+numbers.
+
+As NeuroX, the forward runs in float32 (no autocast, whatever the tagger trained in) and the activations are kept
+as float32 (``lca.activations_dtype``): 94,084 treebank words x 9,984 neurons (BERT-base) are 3.76 GB, 1.88 GB as
+float16, whose rounding changed the probe's rankings less than another initial seed does
+(``benchmarks/fidelity_i22_lca.py``; docs/fidelity.md, lca-activations).
 """
 
 from __future__ import annotations
@@ -18,18 +24,21 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 from advtrain import device
 
 POOLING = ("first", "last", "average")
+DTYPES = ("float32", "float16")
 
 
 @torch.no_grad()
 def extract(model_dir: str | Path, sentences: list[dict], tags: list[str], max_length: int, batch_size: int = 32,
-            pooling: str = "last", precision: str = "auto") -> dict[str, np.ndarray]:
-    """``{"activations": [words x neurons] float16, "words", "tags", "sentence", "layers", "hidden_size"}``.
+            pooling: str = "last", dtype: str = "float32", precision: str = "fp32") -> dict[str, np.ndarray]:
+    """``{"activations": [words x neurons] of ``dtype``, "words", "tags", "sentence", "layers", "hidden_size"}``.
 
     Words cut off by ``max_length`` are left out (their count is ``dropped_words``); tags unknown to the tagger
-    get index -1.
+    get index -1. ``precision`` is the forward's (``advtrain.device.autocast``): fp32 is NeuroX's.
     """
     if pooling not in POOLING:
         raise ValueError(f"lca.pooling: {pooling!r} is not one of {', '.join(POOLING)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"lca.activations_dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
     dev = device.device()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForTokenClassification.from_pretrained(model_dir).to(dev).eval()
@@ -66,7 +75,7 @@ def extract(model_dir: str | Path, sentences: list[dict], tags: list[str], max_l
                        [words[w] for w in kept], [tag_index.get(sentences[i]["tags"][w], -1) for w in kept])
     ordered = [rows[i] for i in range(len(sentences))]
     return {
-        "activations": np.concatenate([r[0] for r in ordered]).astype(np.float16),
+        "activations": np.concatenate([r[0] for r in ordered]).astype(dtype, copy=False),
         "words": np.array([w for r in ordered for w in r[1]], dtype=object).astype(str),
         "tags": np.array([t for r in ordered for t in r[2]], dtype=np.int32),
         "sentence": np.array([i for i, r in enumerate(ordered) for _ in r[1]], dtype=np.int32),

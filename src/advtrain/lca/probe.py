@@ -4,7 +4,9 @@ NeuroX 1.0.9 (Dalvi et al.'s toolkit) pins torch 1.8, so its three functions use
 torch with their rules unchanged:
 
 - ``train_logistic_regression_probe``: a linear layer trained with cross-entropy + ``l1 * ||W||_1 + l2 * ||W||_2``
-  (elastic net), Adam, mini-batches;
+  (elastic net), Adam, mini-batches of 32 taken in the data's order (NeuroX's ``batch_generator`` neither shuffles
+  nor drops the last short batch), over float32 activations; with ``zscore=False`` and ``shuffle=False`` the
+  weights equal NeuroX's code restated (``tests/neurox_references.py``);
 - ``get_top_neurons``: for each class, the smallest set of neurons, by |weight| descending, whose |weight| mass
   reaches ``percentage`` of the class's total;
 - ``get_neuron_ordering``: an overall ranking, built by raising that percentage from 0 (each class's top neuron) to
@@ -26,7 +28,7 @@ from tqdm.auto import trange
 
 def zscore_stats(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-neuron mean and std of the training activations (std 1 where a neuron is constant)."""
-    x = train.astype(np.float32)
+    x = np.asarray(train, dtype=np.float32)  # no copy of float32 activations (3.4 GB on the treebank's training words)
     mean, std = x.mean(0), x.std(0)
     return mean, np.where(std > 0, std, 1.0).astype(np.float32)
 
@@ -48,10 +50,16 @@ class LinearProbe(torch.nn.Module):
 
 
 def train_probe(x: np.ndarray, y: np.ndarray, classes: int, l1: float = 1e-3, l2: float = 1e-3, epochs: int = 10,
-                batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, zscore: bool = True) -> dict:
-    """Fit the elastic-net probe; returns ``{"probe", "mean", "std"}`` (normalisation is part of the probe)."""
+                batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, zscore: bool = True,
+                shuffle: bool = False) -> dict:
+    """Fit the elastic-net probe; returns ``{"probe", "mean", "std"}`` (normalisation is part of the probe).
+
+    ``shuffle=False`` takes the batches in the words' order, as NeuroX does (sentence by sentence); ``True`` draws a
+    seeded permutation every epoch. ``seed`` also sets the initial weights.
+    """
     keep = y >= 0
-    x, y = x[keep], y[keep]
+    if not keep.all():  # words of tags the tagger does not know; a copy only then
+        x, y = x[keep], y[keep]
     mean, std = zscore_stats(x) if zscore else (None, None)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -60,7 +68,7 @@ def train_probe(x: np.ndarray, y: np.ndarray, classes: int, l1: float = 1e-3, l2
     optimizer = torch.optim.Adam(probe.parameters(), lr=learning_rate)
     loss_fn = torch.nn.CrossEntropyLoss()
     for _ in trange(epochs, desc="probe epochs", mininterval=5):
-        order = torch.randperm(len(targets), generator=generator)
+        order = torch.randperm(len(targets), generator=generator) if shuffle else torch.arange(len(targets))
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             optimizer.zero_grad()

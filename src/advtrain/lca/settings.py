@@ -7,8 +7,13 @@ import copy
 from advtrain.config import ConfigError, method_spec
 
 #: The probe's settings where ``lca.probe`` leaves a key unset: ``advtrain.lca.probe.train_probe``'s defaults (the
-#: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s, with z-scoring).
-PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": True}
+#: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s: batches of 32
+#: in the words' order; z-scoring is ours).
+PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": True,
+                  "shuffle": False}
+
+#: How ``lca_activations`` stores the activations where ``lca.activations_dtype`` is unset: NeuroX's float32.
+ACTIVATIONS_DTYPE = "float32"
 
 #: Method parts a POS tagger can use (the others act on sentiment data: augmented reviews, attacks on reviews).
 TAGGER_PARTS = {"adversarial_embedding"}
@@ -54,6 +59,10 @@ def tagger_spec(config: dict, method: str) -> dict:
 
 def data_settings(config: dict) -> dict:
     return dict(lca_block(config).get("data") or {})
+
+
+def activations_dtype(config: dict) -> str:
+    return lca_block(config).get("activations_dtype") or ACTIVATIONS_DTYPE
 
 
 def analysis_settings(config: dict) -> dict:
