@@ -50,7 +50,7 @@ from advtrain.lca.analysis import PAPER_TAGS, association  # noqa: E402
 from advtrain.lca.pos_data import load_pos_data, tag_set  # noqa: E402
 
 #: The values before issue 22.
-BEFORE = {"probe": {"batch_size": 128, "shuffle": True}, "activations_dtype": "float16",
+BEFORE = {"probe": {"batch_size": 128, "shuffle": True, "zscore": True}, "activations_dtype": "float16",
           "forward": "the tagger's precision (bf16 autocast on a bf16 GPU)"}
 #: BERT-base: the embedding output and 12 layers of 768 units.
 BERT_NEURONS = 13 * 768
@@ -185,7 +185,7 @@ def figures(args: argparse.Namespace | None = None) -> dict:
     variants = {"after": (fp32, probe_after), "after, float16 activations": (fp16, probe_after),
                 "after, batches of 128 reshuffled": (fp32, before_probe),
                 "before (float16, 128 reshuffled)": (fp16, before_probe),
-                "after, z-scoring off (NeuroX's probe)": (fp32, {**probe_after, "zscore": False})}
+                "after, z-scored (the former default)": (fp32, {**probe_after, "zscore": True})}
     if args.bf16_forward:
         with bf16_forward():
             bf16 = {s: extract(model, sents, tags, dtype="float16", precision="bf16")

@@ -75,7 +75,7 @@ def test_same_seed_same_ranking_and_ablation_keeps_only_the_chosen_neurons(monke
 
 
 def test_probe_training_is_neuroxs():
-    """NeuroX 1.0.9's train_logistic_regression_probe (tests/neurox_references.py) and ours with zscore off reach the
+    """NeuroX 1.0.9's train_logistic_regression_probe (tests/neurox_references.py) and ours (the defaults) reach the
     same weights on a small random problem: batches of 32 in order (the last one short), elastic net, Adam."""
     rng = np.random.default_rng(11)
     x = rng.normal(0.0, 1.0, size=(203, 24)).astype(np.float32)  # 203 = 6 batches of 32 + one of 11
@@ -84,7 +84,7 @@ def test_probe_training_is_neuroxs():
     torch.manual_seed(5)
     theirs = neurox.train_logistic_regression_probe(x, y, lambda_l1=1e-3, lambda_l2=1e-3, num_epochs=3,
                                                     batch_size=32, learning_rate=1e-2)
-    ours = probes.train_probe(x, y, 5, seed=5, zscore=False, **settings)  # batch 32, in order: the defaults
+    ours = probes.train_probe(x, y, 5, seed=5, **settings)  # batch 32, in order, raw activations: the defaults
     assert torch.allclose(ours["probe"].linear.weight, theirs.linear.weight, atol=1e-6, rtol=0)
     assert torch.allclose(ours["probe"].linear.bias, theirs.linear.bias, atol=1e-6, rtol=0)
     assert not torch.allclose(theirs.linear.weight, neurox.LinearProbe(24, 5).linear.weight)  # it trained
@@ -93,7 +93,7 @@ def test_probe_training_is_neuroxs():
     torch.manual_seed(5)
     theirs = neurox.train_logistic_regression_probe((x - mean) / std, y, lambda_l1=1e-3, lambda_l2=1e-3,
                                                     num_epochs=3, batch_size=32, learning_rate=1e-2)
-    ours = probes.train_probe(x, y, 5, seed=5, **settings)
+    ours = probes.train_probe(x, y, 5, seed=5, zscore=True, **settings)
     assert torch.allclose(ours["probe"].linear.weight, theirs.linear.weight, atol=1e-5, rtol=0)
     # Reshuffled batches of 128 (lca.probe.shuffle, batch_size: the former defaults) are another trajectory.
     other = probes.train_probe(x, y, 5, seed=5, batch_size=128, shuffle=True, **settings)

@@ -50,7 +50,7 @@ class LinearProbe(torch.nn.Module):
 
 
 def train_probe(x: np.ndarray, y: np.ndarray, classes: int, l1: float = 1e-3, l2: float = 1e-3, epochs: int = 10,
-                batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, zscore: bool = True,
+                batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, zscore: bool = False,
                 shuffle: bool = False) -> dict:
     """Fit the elastic-net probe; returns ``{"probe", "mean", "std"}`` (normalisation is part of the probe).
 

@@ -9,7 +9,7 @@ from advtrain.config import ConfigError, method_spec
 #: The probe's settings where ``lca.probe`` leaves a key unset: ``advtrain.lca.probe.train_probe``'s defaults (the
 #: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s: batches of 32
 #: in the words' order; z-scoring is ours).
-PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": True,
+PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": False,
                   "shuffle": False}
 
 #: How ``lca_activations`` stores the activations where ``lca.activations_dtype`` is unset: NeuroX's float32.
