@@ -11,7 +11,7 @@ float16 after a forward at the tagger's precision (bf16 autocast on a bf16 GPU).
    regularisation and epochs, for ``--seeds`` initial seeds: test accuracy, Table 7's ablation accuracy, and what it
    shares with the "after" probe of the same seed: Table 7's top-10 neurons (NeuroX's ordering), each tag's top-5
    (Table 5's neurons), Table 5's match % on the paper's tags (mean |difference|); seconds to train. Variants: float16
-   activations, reshuffled batches of 128, both (before), z-scoring off (NeuroX's probe), a bf16 forward (CPU
+   activations, reshuffled batches of 128, both (before), z-scored (the former default), a bf16 forward (CPU
    autocast standing in for a bf16 GPU) stored as float16. The noise floor: the same settings from the next seed.
 3. Our probe against NeuroX's ``train_logistic_regression_probe`` restated (tests/neurox_references.py) on those
    activations, z-scoring off, same initial weights: max |difference| of the weights and biases.
