@@ -123,6 +123,10 @@ BAD_CONFIGS = [
     ("unknown-local-format", ("datasets", "MR", "source"), {"local": {"format": "xlsx", "files": {"train": "a"}}},
      "datasets.MR.source.local.format"),
     ("local-without-files", ("datasets", "MR", "source"), {"local": {"format": "csv"}}, "datasets.MR.source.local"),
+    ("local-short-sha256", ("datasets", "MR", "source"),
+     {"local": {"format": "csv", "files": {"train": "a.csv"}, "sha256": {"train": "abc123"}}},
+     "datasets.MR.source.local.sha256.train"),
+    ("unknown-empty-texts", ("datasets", "MR", "empty_texts"), "skip", "datasets.MR.empty_texts"),
     ("hf-without-splits", ("datasets", "IMDB", "source", "hf", "splits"), DELETE, "datasets.IMDB.source.hf"),
     ("empty-source", ("datasets", "IMDB", "source"), {}, "datasets.IMDB.source"),
     ("no-source", ("datasets", "YELP", "source"), DELETE, "datasets.YELP"),
@@ -233,9 +237,12 @@ def test_check_references_names_the_key(config, path, value, key, words):
      "datasets.MR.source.local.files", ["rt-polarity", "got train"]),
     (("datasets", "MR", "source"), {"local": {"format": "csv", "files": {"pos": "p", "neg": "n"}}},
      "datasets.MR.source.local.files", ["rt-polarity", "csv"]),
+    (("datasets", "MR", "source"),
+     {"local": {"format": "csv", "files": {"train": "a.csv"}, "sha256": {"test": "0" * 64}}},
+     "datasets.MR.source.local.sha256.test", ["no file `test`", "(train)"]),
 ], ids=["nan-learning-rate", "infinite-epochs", "infinite-epsilon", "nan-in-list", "switch-after-last-epoch",
         "x-low-above-x-high", "carve-fractions-take-all", "unknown-encoding", "rt-polarity-without-neg",
-        "rt-polarity-with-split-files", "csv-with-pos-neg"])
+        "rt-polarity-with-split-files", "csv-with-pos-neg", "sha256-of-no-file"])
 def test_check_references_consistency(config, path, value, key, words):
     """Values each valid for the schema that the workflow still cannot run with: stopped before any job."""
     edit(config, path, value)

@@ -18,6 +18,7 @@ from advtrain.data import (
     check_split,
     load_source,
     normalise,
+    prepare,
     prepare_dataset,
     read_hf_split,
     read_label_text,
@@ -67,10 +68,21 @@ def test_rt_polarity_splits_on_newline_only(tmp_path):
     assert df["label"].tolist() == [1, 1, 1, 0, 0]
 
 
-def test_rt_polarity_without_trailing_newline_keeps_last_line(tmp_path):
+def test_rt_polarity_without_trailing_newline_is_named_as_truncated(tmp_path):
+    """A last line without a line break is a file cut short until its recorded sha256 vouches for it."""
     (tmp_path / "p").write_bytes(b"one\ntwo")
     (tmp_path / "n").write_bytes(b"three\n")
-    df = read_rt_polarity(tmp_path / "p", tmp_path / "n")
+    digest = hashlib.sha256(b"one\ntwo").hexdigest()
+    with pytest.raises(DataError) as err:
+        read_rt_polarity(tmp_path / "p", tmp_path / "n")
+    assert str(err.value).startswith(f"{tmp_path / 'p'}, line 2: the last line has no line break ('two'): the file "
+                                     "was probably truncated.")
+    local = {"format": "rt-polarity", "files": {"pos": str(tmp_path / "p"), "neg": str(tmp_path / "n")}}
+    ds = {"role": "train", "source": {"local": local}}
+    with pytest.raises(DataError, match=rf"record `datasets\.MR\.source\.local\.sha256\.pos: {digest}`"):
+        load_source("MR", ds, None)
+    local["sha256"] = {"pos": digest.upper()}
+    df, _ = load_source("MR", ds, None)["train"]
     assert df["text"].tolist() == ["one", "two", "three"]
     assert df["label"].tolist() == [1, 1, 0]
 
@@ -134,7 +146,8 @@ def test_read_table_formats(tmp_path, fmt, name):
     assert str(out["label"].dtype) == "int64"
 
 
-def test_read_table_csv_keeps_na_like_texts(tmp_path):
+def test_read_table_csv_keeps_na_like_cells_as_written(tmp_path):
+    """The reader converts nothing: "NA" stays "NA" (never NaN -> "nan"); whether it is a text is load_source's."""
     path = tmp_path / "t.csv"
     path.write_text("text,label\nNA,1\nnull,0\n,1\n", encoding="utf-8")
     df = normalise(read_table(path, "csv"), str(path))
@@ -251,6 +264,177 @@ def test_normalise_null_text_does_not_pass_silently(tmp_path):
     else:
         assert out["text"].notna().all(), out
         assert not out["text"].isin(["nan", "None"]).any(), out
+
+
+# --------------------------------------------------------------------------- rows without text (issue 23)
+
+
+EMPTY_ROWS = 'text,label\ngood film,1\n,0\nNaN,1\n"two\nlines",0\n  ,1\nbad film,0\nNA,1\n'
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_empty_and_nan_texts_stop_with_file_lines_and_key(tmp_path, fmt):
+    path = tmp_path / f"train.{fmt}"
+    path.write_text(EMPTY_ROWS.replace(",", "\t") if fmt == "tsv" else EMPTY_ROWS, encoding="utf-8")
+    ds = {"role": "train", "source": {"local": {"format": fmt, "files": {"train": str(path)}}}}
+    with pytest.raises(DataError) as err:
+        prepare_dataset("T", ds, None, ["train"])
+    # The quoted text over lines 5-6 moves every later row down a line.
+    assert str(err.value) == (
+        f"{path}: 4 rows without text (empty, or a missing value such as NaN): line 3 (''), line 4 ('NaN'), "
+        "line 7 ('  '), line 9 ('NA'). Fill in or remove them, or set `datasets.T.empty_texts: drop` to leave such "
+        "rows out (the data summary counts them)."
+    )
+
+
+def test_empty_texts_drop_is_counted_in_the_summary(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text(EMPTY_ROWS, encoding="utf-8")
+    ds = {"role": "train", "empty_texts": "drop", "source": {"local": {"format": "csv", "files": {"train": str(path)}}}}
+    ((df, sources),) = prepare("T", ds, None, ["train"]).values()
+    assert df["text"].tolist() == ["good film", "two\nlines", "bad film"]
+    assert df["label"].tolist() == [1, 0, 0]
+    assert sources == [{"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                        "bytes": path.stat().st_size, "rows": 7, "empty_texts_dropped": 4}]
+    summary = write_split(df, tmp_path / "train.parquet", tmp_path / "train.json", sources)
+    assert json.loads((tmp_path / "train.json").read_text()) == summary
+    assert summary["rows"] == 3 and summary["sources"][0]["empty_texts_dropped"] == 4
+
+
+def test_jsonl_null_and_empty_texts_are_named_by_line(tmp_path):
+    """As in a csv: the line in the file (a blank line counted), null shown as null."""
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "fine", "label": 1}\n\n{"text": "", "label": 0}\n{"text": null, "label": 1}\n'
+                    '{"text": "NaN", "label": 0}\n', encoding="utf-8")
+    ds = {"role": "train", "source": {"local": {"format": "jsonl", "files": {"train": str(path)}}}}
+    with pytest.raises(DataError, match=re.escape(f"{path}: 2 rows without text (empty, or a missing value such as "
+                                                  "NaN): line 3 (''), line 4 (null). Fill in")):
+        load_source("T", ds, None)  # a jsonl string "NaN" is a text: only a csv/tsv cell cannot hold a null
+
+
+def test_parquet_label_text_and_rt_polarity_empty_texts(tmp_path):
+    pq = tmp_path / "t.parquet"
+    pd.DataFrame({"text": ["a", None, " "], "label": [1, 0, 1]}).to_parquet(pq, index=False)
+    yelp = tmp_path / "yelp.txt"
+    yelp.write_text("1 fine\n\n0 \n1 good\n", encoding="utf-8")
+    (tmp_path / "p").write_bytes(b"fine\n\ngood\n")
+    (tmp_path / "n").write_bytes(b"bad\n")
+    cases = [
+        ({"format": "parquet", "files": {"test": str(pq)}}, f"{pq}: 2 rows without text", "row 2 (null), row 3 (' ')"),
+        ({"format": "label-text", "files": {"test": str(yelp)}}, f"{yelp}: 1 row without text", "line 3 ('')"),
+        ({"format": "rt-polarity", "files": {"pos": str(tmp_path / "p"), "neg": str(tmp_path / "n")}},
+         f"{tmp_path / 'p'}: 1 row without text", "line 2 ('')"),
+    ]
+    for local, head, rows in cases:
+        with pytest.raises(DataError, match=re.escape(head) + r".*: " + re.escape(rows + ". Fill in")):
+            load_source("D", {"role": "ood", "source": {"local": local}}, None)
+
+
+def test_hub_empty_text_is_named_by_row(tmp_path):
+    import datasets
+
+    path = tmp_path / "hub"
+    datasets.Dataset.from_dict({"text": ["a", "b", ""], "label": [1, 0, 1]}).save_to_disk(str(path))
+    ds = {"role": "ood", "source": {"hf": {"name": "x/y", "splits": {"test": "train"}}}}
+    with pytest.raises(DataError, match=re.escape(f"{path} [train]: 1 row without text (empty, or a missing value "
+                                                  "such as NaN): row 3 ('')")):
+        load_source("Y", ds, str(path))
+    ((df, sources),) = prepare("Y", {**ds, "empty_texts": "drop"}, str(path), ["test"]).values()
+    assert df["text"].tolist() == ["a", "b"]
+    assert sources == [{"path": str(path), "split": "train", "rows": 3, "empty_texts_dropped": 1}]
+
+
+def test_rows_are_numbered_where_lines_cannot_be_told(tmp_path):
+    """A field beyond the csv module's size limit: pandas reads the file, the rows are named by number."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"text,label\n{'long ' * 40000},1\nNaN,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(f"{path}: 1 row without text (empty, or a missing value such as "
+                                                  "NaN): row 2 ('NaN')")):
+        load_source("T", csv_config({"train": path}), None)
+
+
+def test_cr_line_breaks_are_line_breaks(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"text,label\rgood,1\rbad,0\r")
+    assert load_source("T", csv_config({"train": path}), None)["train"][0]["text"].tolist() == ["good", "bad"]
+    path.write_bytes(b"text,label\rgood,1\rbad")
+    with pytest.raises(DataError, match=re.escape(f"{path}, line 3: the last line has no line break ('bad')")):
+        load_source("T", csv_config({"train": path}), None)
+
+
+def test_label_error_after_dropped_rows_names_the_line(tmp_path):
+    """Rows left out do not shift the line a later error names; a missing label is not a label_map matter."""
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n,1\ngood,1\nno label here\nbad,0\n", encoding="utf-8")
+    ds = {"role": "train", "empty_texts": "drop", "source": {"local": {"format": "csv", "files": {"train": str(path)}}}}
+    with pytest.raises(DataError) as err:
+        load_source("T", ds, None)
+    assert str(err.value) == f"{path}: line 4 has no 'label' value (1 row without one): a missing field"
+
+
+# --------------------------------------------------------------------------- truncated files, sha256 (issue 23)
+
+
+@pytest.mark.parametrize(("content", "last"), [
+    ("label,text\n1,a fine film\n0,a dull and overlong fi", "'0,a dull and overlong fi'"),
+    ("text,label\na fine film,1\na dull and overlong fi", "'a dull and overlong fi'"),
+], ids=["label-text-order", "text-label-order"])
+def test_csv_cut_mid_line_is_named_as_truncated(tmp_path, content, last):
+    path = tmp_path / "train.csv"
+    path.write_text(content, encoding="utf-8")
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    ds = {"role": "train", "source": {"local": {"format": "csv", "files": {"train": str(path)}}}}
+    with pytest.raises(DataError) as err:
+        prepare_dataset("IMDB", ds, None, ["train"])
+    assert str(err.value) == (
+        f"{path}, line 3: the last line has no line break ({last}): the file was probably truncated. Restore the "
+        "whole file; if it is complete as it is, end it with a line break or record "
+        f"`datasets.IMDB.source.local.sha256.train: {digest}`."
+    )
+
+
+@pytest.mark.parametrize(("fmt", "name", "content"), [
+    ("jsonl", "t.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "lab'),
+    ("tsv", "t.tsv.gz", gzip.compress(b"text\tlabel\na fine fil")),
+    ("label-text", "yelp.txt", b"1 fine\n0 bad fo"),
+], ids=["jsonl", "tsv-gz", "label-text"])
+def test_other_text_formats_cut_mid_line(tmp_path, fmt, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    ds = {"role": "ood", "source": {"local": {"format": fmt, "files": {"test": str(path)}}}}
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 2: the last line has no line break"):
+        load_source("D", ds, None)
+
+
+def test_recorded_sha256_is_checked_before_reading(tmp_path):
+    path = write_csv(tmp_path / "train.csv", frame(6))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    ds = csv_config({"train": path})
+    ds["source"]["local"]["sha256"] = {"train": digest}
+    assert load_source("T", ds, None)["train"][0]["text"].tolist() == frame(6)["text"].tolist()
+    path.write_bytes(path.read_bytes()[:-9])  # cut short
+    with pytest.raises(DataError) as err:
+        load_source("T", ds, None)
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert str(err.value) == (
+        f"datasets.T.source.local.sha256.train: {path} has sha256 {actual}, not {digest} as recorded: the file "
+        "changed, or was cut short or corrupted, since the checksum was recorded. Restore the file, or record the "
+        "new checksum if the change is intended."
+    )
+
+
+def test_summary_records_each_file_carved_splits_their_source(tmp_path):
+    train = tmp_path / "train.csv.gz"
+    train.write_bytes(gzip.compress(frame(40).to_csv(index=False).encode()))
+    test = write_csv(tmp_path / "test.csv", frame(10, "test"))
+    ds = {**csv_config({"train": train, "test": test}), "carve": {"validation": 8}}
+    out = prepare("T", ds, None, ["train", "validation", "test"])
+    record = {"path": str(train), "sha256": hashlib.sha256(train.read_bytes()).hexdigest(),  # the file as stored
+              "bytes": train.stat().st_size, "rows": 40, "empty_texts_dropped": 0}
+    assert out["train"][1] == out["validation"][1] == [record]
+    assert out["test"][1] == [{"path": str(test), "sha256": hashlib.sha256(test.read_bytes()).hexdigest(),
+                               "bytes": test.stat().st_size, "rows": 10, "empty_texts_dropped": 0}]
+    assert [len(df) for df, _ in out.values()] == [32, 8, 10]
 
 
 # --------------------------------------------------------------------------- bad data

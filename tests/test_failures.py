@@ -239,6 +239,24 @@ def truncated_parquet(workdir, config, dataset):
     return ["data/tiny_train.parquet: cannot read as parquet"]
 
 
+def empty_texts(workdir, config, dataset):
+    """Two texts blanked, one written as NaN (how a missing value often reaches a csv)."""
+    rewrite_csv(workdir / "data/tiny_train.csv",
+                lambda df: df.assign(text=df["text"].where(~df.index.isin([1, 4]), "").where(df.index != 6, "NaN")))
+    return ["data/tiny_train.csv: 3 rows without text (empty, or a missing value such as NaN): line 3 (''), "
+            "line 6 (''), line 8 ('NaN'). Fill in or remove them, or set `datasets.IMDB.empty_texts: drop`"]
+
+
+def cut_mid_line(workdir, config, dataset):
+    """The csv cut in the middle of its last row, as by an interrupted copy."""
+    path = workdir / "data/tiny_train.csv"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 12])
+    line = raw[: len(raw) - 12].count(b"\n") + 1
+    return [f"data/tiny_train.csv, line {line}: the last line has no line break",
+            "the file was probably truncated", "`datasets.IMDB.source.local.sha256.train: "]
+
+
 CORRUPTIONS = [
     ("empty-csv", "IMDB", empty_file),
     ("empty-pos-file", "MR", empty_file),
@@ -248,6 +266,8 @@ CORRUPTIONS = [
     ("utf16-as-cp1252", "MR", utf16_file),
     ("missing-column", "IMDB", missing_column),
     ("truncated-parquet", "IMDB", truncated_parquet),
+    ("empty-texts", "IMDB", empty_texts),
+    ("csv-cut-mid-line", "IMDB", cut_mid_line),
 ]
 
 
@@ -289,6 +309,22 @@ def test_corrupted_input_stops_its_dataset_only(data_stage_done, tmp_path, datas
     assert snapshot(workdir, f"results/data/{other}", f"logs/data/{other}.log") == before
     assert {w["dataset"] for rule, w in planned_jobs(out) if rule.startswith("prepare")} == {dataset, "YELP"}
     assert json.loads((workdir / "results/data/YELP/test.json").read_text())["rows"] == 80
+
+
+def test_data_summary_records_each_source_file(data_stage_done):
+    """Each split's summary names the files its rows came from, with their sha256, size and rows."""
+    workdir, _ = data_stage_done
+
+    def record(name, rows):
+        raw = (workdir / "data" / name).read_bytes()
+        return {"path": f"data/{name}", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw), "rows": rows,
+                "empty_texts_dropped": 0}
+
+    imdb = {s: json.loads((workdir / f"results/data/IMDB/{s}.json").read_text()) for s in ("train", "validation", "test")}
+    assert imdb["train"]["sources"] == imdb["validation"]["sources"] == [record("tiny_train.csv", 280)]
+    assert imdb["test"]["sources"] == [record("tiny_test.csv", 80)]
+    mr = json.loads((workdir / "results/data/MR/test.json").read_text())
+    assert mr["sources"] == [record("rt-polarity.pos", 150), record("rt-polarity.neg", 150)]
 
 
 # --------------------------------------------------------------------------- bad config values

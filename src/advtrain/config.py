@@ -142,7 +142,8 @@ def check_references(config: dict) -> None:
 
 
 def _check_local_source(where: str, local: dict) -> None:
-    """rt-polarity reads exactly a `pos` and a `neg` file, other formats name files by split; the encoding exists."""
+    """rt-polarity reads exactly a `pos` and a `neg` file, other formats name files by split; each recorded sha256 is
+    a file's; the encoding exists."""
     files = set(local["files"])
     if local["format"] == "rt-polarity":
         if files != {"pos", "neg"}:
@@ -154,6 +155,10 @@ def _check_local_source(where: str, local: dict) -> None:
             f"{where}.files: `pos`/`neg` files are for the rt-polarity format; {local['format']} files are named by "
             "split (train, validation, test)"
         )
+    stray = sorted(set(local.get("sha256") or {}) - files)
+    if stray:
+        raise ConfigError(f"{where}.sha256.{stray[0]}: there is no file `{stray[0]}` under {where}.files "
+                          f"({', '.join(sorted(files))})")
     encoding = local.get("encoding")
     if encoding is not None:
         try:

@@ -1,17 +1,22 @@
 """Datasets: read a source (hub copy or local files), check it, carve and sample splits, write parquet + summary.
 
 Every split leaves here as a ``text,label`` frame with labels 0/1. Anything else is a ``DataError`` that names
-the file (and line, where there is one) and the problem.
+the file (and line, where there is one) and the problem: a recorded sha256 that does not match, a text file whose
+last line has no line break (probably truncated), rows without text (unless ``empty_texts: drop``), a missing label.
+Each split's summary records the files its rows came from (path, sha256, bytes, rows, rows left out).
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import functools
 import gzip
 import hashlib
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +34,42 @@ class DataError(ValueError):
 # --------------------------------------------------------------------------- reading
 
 
-def _read_bytes(path: Path) -> bytes:
+def _file_bytes(path: Path, sha256: str | None = None, key: str | None = None) -> tuple[bytes, dict]:
+    """The file's content (gunzipped for .gz) and its record for the data summary (path, sha256 and size of the
+    file as stored); checked against ``sha256`` when one is recorded (``key`` names the setting), as a download's."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
+    stored = path.read_bytes()
+    digest = hashlib.sha256(stored).hexdigest()
+    if sha256 and digest != sha256.lower():
+        raise DataError(
+            f"{key or 'sha256'}: {path} has sha256 {digest}, not {sha256.lower()} as recorded: the file changed, or "
+            "was cut short or corrupted, since the checksum was recorded. Restore the file, or record the new "
+            "checksum if the change is intended."
+        )
+    raw = stored
     if path.suffix == ".gz":
         try:
-            raw = gzip.decompress(raw)
+            raw = gzip.decompress(stored)
         except (OSError, EOFError) as exc:
             raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
-    return raw
+    return raw, {"path": str(path), "sha256": digest, "bytes": len(stored)}
+
+
+def _check_last_line(text: str, path: Path, record: dict, key: str | None) -> None:
+    """A text file whose last line has no line break was most likely cut short while it was written or copied (a
+    csv's last text shortened, its label lost): an error naming the file and the line, unless its sha256 vouches
+    for it."""
+    last = text[max(text.rfind("\n"), text.rfind("\r")) + 1:]  # "\r" alone: an old Mac file's line break
+    if not last.strip():
+        return
+    line = (text.count("\n") or text.count("\r")) + 1
+    where = f"`{key}: {record['sha256']}`" if key else f"its `sha256: {record['sha256']}` in the source"
+    raise DataError(
+        f"{path}, line {line}: the last line has no line break ({last[-40:]!r}): the file was "
+        f"probably truncated. Restore the whole file; if it is complete as it is, end it with a line break or "
+        f"record {where}."
+    )
 
 
 # Byte-order marks, longest first (UTF-32-LE's starts with UTF-16-LE's): (bytes, codec, family).
@@ -187,26 +218,41 @@ def _decode(raw: bytes, path: Path, encoding: str) -> str:
     return text
 
 
+def _read_text(path: Path, encoding: str, sha256: str | None = None, key: str | None = None) -> tuple[str, dict]:
+    """A local text file decoded and checked (its recorded ``sha256``, its encoding, its last line), and its record
+    for the data summary. ``key`` is the setting that holds the file's sha256."""
+    raw, record = _file_bytes(path, sha256, key)
+    text = _decode(raw, path, encoding)
+    if not sha256:  # a recorded checksum vouches for the file as it is
+        _check_last_line(text, path, record, key)
+    return text, record
+
+
+def _rt_polarity_file(path: Path, label: int, encoding: str, sha256: str | None = None,
+                      key: str | None = None) -> tuple[pd.DataFrame, list[int], dict]:
+    """One of MR's files: its sentences with ``label``, the line of each, and the file's record."""
+    text, record = _read_text(path, encoding, sha256, key)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    df = pd.DataFrame({"text": [line.strip() for line in lines], "label": label})
+    return df, list(range(1, len(lines) + 1)), record
+
+
 def read_rt_polarity(pos: Path, neg: Path, encoding: str = "cp1252") -> pd.DataFrame:
     """The MR ``rt-polarity.pos/.neg`` pair: one sentence per ``\\n``-terminated line, label from the file.
 
     Split on ``"\\n"`` only: the files contain byte 0x85 (cp1252 "…"), which ``str.splitlines`` would treat as a
     line break when the text is decoded as latin-1.
     """
-    frames = []
-    for path, label in ((Path(pos), 1), (Path(neg), 0)):
-        lines = _decode(_read_bytes(path), path, encoding).split("\n")
-        if lines and lines[-1] == "":
-            lines = lines[:-1]
-        frames.append(pd.DataFrame({"text": [line.strip() for line in lines], "label": label}))
+    frames = [_rt_polarity_file(Path(path), label, encoding)[0] for path, label in ((pos, 1), (neg, 0))]
     return pd.concat(frames, ignore_index=True)
 
 
-def read_label_text(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """``<label> <text>`` per line (the TextFooler files, e.g. its YELP sample)."""
-    path = Path(path)
-    text = _decode(_read_bytes(path), path, encoding)
-    labels, texts = [], []
+def _label_text_file(path: Path, encoding: str, sha256: str | None = None,
+                     key: str | None = None) -> tuple[pd.DataFrame, list[int], dict]:
+    text, record = _read_text(path, encoding, sha256, key)
+    labels, texts, lines = [], [], []
     for i, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -215,22 +261,27 @@ def read_label_text(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
             raise DataError(f"{path}, line {i}: expected '<label> <text>', got {line[:60]!r}")
         labels.append(int(label))
         texts.append(body.strip())
-    return pd.DataFrame({"text": texts, "label": labels})
+        lines.append(i)
+    return pd.DataFrame({"text": texts, "label": labels}), lines, record
 
 
-def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
-    """csv / tsv / jsonl (optionally gzipped) or parquet, all columns kept."""
-    path = Path(path)
-    if fmt == "parquet":
-        if not path.exists():
-            raise DataError(f"{path}: file not found")
-        if path.stat().st_size == 0:
-            raise DataError(f"{path}: file is empty")
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
-            raise DataError(f"{path}: cannot read as parquet ({exc})") from exc
-    text = _decode(_read_bytes(path), path, encoding)
+def read_label_text(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """``<label> <text>`` per line (the TextFooler files, e.g. its YELP sample)."""
+    return _label_text_file(Path(path), encoding)[0]
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
+        raise DataError(f"{path}: cannot read as parquet ({exc})") from exc
+
+
+def _parse_table(text: str, path: Path, fmt: str) -> pd.DataFrame:
     try:
         if fmt == "jsonl":
             return pd.read_json(io.StringIO(text), lines=True, dtype=False)
@@ -238,6 +289,45 @@ def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
         return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, dtype=str)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot parse as {fmt} ({exc})") from exc
+
+
+def _record_lines(text: str, fmt: str, rows: int) -> list[int] | None:
+    """The line each data row of a csv/tsv/jsonl text starts on (1-based, as an editor shows it); None when they
+    cannot be told (then rows are named by number)."""
+    if fmt == "jsonl":
+        starts = [i for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    else:
+        starts, before = [], 0
+        reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
+        try:
+            for row in reader:
+                if len(row) > 1 or (row and row[0].strip()):  # pandas skips blank and whitespace-only lines
+                    starts.append(before + 1)
+                before = reader.line_num
+        except csv.Error:  # e.g. a field beyond the csv module's size limit: fall back to row numbers
+            return None
+        starts = starts[1:]  # the header
+    return starts if len(starts) == rows else None
+
+
+def _table_file(path: Path, fmt: str, encoding: str, sha256: str | None = None,
+                key: str | None = None) -> tuple[pd.DataFrame, Callable[[], list[int] | None], dict]:
+    """A csv/tsv/jsonl/parquet file, all columns kept; a function giving each row's line (worked out only when a
+    row has to be named); the file's record."""
+    if fmt == "parquet":
+        _, record = _file_bytes(path, sha256, key)
+        return _read_parquet(path).reset_index(drop=True), lambda: None, record
+    text, record = _read_text(path, encoding, sha256, key)
+    df = _parse_table(text, path, fmt)
+    return df, functools.cache(lambda: _record_lines(text, fmt, len(df))), record
+
+
+def read_table(path: Path, fmt: str, encoding: str = "utf-8") -> pd.DataFrame:
+    """csv / tsv / jsonl (optionally gzipped) or parquet, all columns kept."""
+    path = Path(path)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    return _table_file(path, fmt, encoding)[0]
 
 
 def read_hf_split(path: Path, split: str) -> pd.DataFrame:
@@ -260,19 +350,36 @@ def read_hf_split(path: Path, split: str) -> pd.DataFrame:
 
 def normalise(
     df: pd.DataFrame, where: str, text_column: str = "text", label_column: str = "label",
-    label_map: dict | None = None,
+    label_map: dict | None = None, lines: list[int] | Callable | None = None,
 ) -> pd.DataFrame:
-    """Select and rename the text and label columns; map labels to 0/1; reject anything else."""
+    """Select and rename the text and label columns; map labels to 0/1; reject anything else.
+
+    ``lines``: the line in the file of each row of the frame as read, which ``df`` (its index) is or is a subset of:
+    errors then name the line (or the row as read) rather than the row of ``df``.
+    """
     for kind, col in (("text", text_column), ("label", label_column)):
         if col not in df.columns:
             raise DataError(
                 f"{where}: missing {kind} column {col!r} (columns: {', '.join(map(str, df.columns))}); "
                 f"set the source's `{kind}_column`"
             )
+
+    def place(row: int) -> str:
+        if lines is None:
+            return f"row {row + 1}"
+        located, read = lines() if callable(lines) else lines, int(df.index[row])
+        return f"line {located[read]}" if located else f"row {read + 1}"
+
     nulls = np.flatnonzero(df[text_column].isna().to_numpy())
     if nulls.size:
-        raise DataError(f"{where}: row {int(nulls[0]) + 1} has no text ({nulls.size} rows without text)")
+        raise DataError(f"{where}: {place(int(nulls[0]))} has no text ({nulls.size} rows without text)")
     out = pd.DataFrame({"text": df[text_column].astype(str).to_numpy(), "label": df[label_column].to_numpy()})
+    # A missing label is a missing field (a row cut short, a lost separator), not a label to map.
+    unlabelled = np.flatnonzero(df[label_column].isna().to_numpy()
+                                | (df[label_column].astype(str).str.strip() == "").to_numpy())
+    if unlabelled.size:
+        raise DataError(f"{where}: {place(int(unlabelled[0]))} has no {label_column!r} value "
+                        f"({unlabelled.size} row{'s' if unlabelled.size > 1 else ''} without one): a missing field")
     if label_map:
         mapping = {str(k): v for k, v in label_map.items()}
         unmapped = sorted({str(v) for v in out["label"]} - set(mapping))
@@ -284,11 +391,55 @@ def normalise(
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"{where}: label {out['label'].iloc[row]!r} in row {row + 1} is not 0 or 1; add a `label_map` "
+            f"{where}: label {out['label'].iloc[row]!r} in {place(row)} is not 0 or 1; add a `label_map` "
             "to the dataset's config"
         )
     out["label"] = labels.astype("int64")
     return out
+
+
+#: The cells pandas.read_csv reads as missing by default (its ``na_values``), as the ``datasets`` csv loader (pandas)
+#: did for the reference code: in a csv/tsv text column they are a missing value written out, not a text.
+NA_SPELLINGS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+
+def keep_texts(
+    df: pd.DataFrame, where: str, text_column: str = "text", *, lines: list[int] | Callable | None = None,
+    spelled: bool = False, policy: str = "error", key: str = "empty_texts",
+) -> tuple[pd.DataFrame, int]:
+    """``df`` without its rows that have no text (null, empty or blank; with ``spelled``, a csv/tsv's missing value
+    written out, :data:`NA_SPELLINGS`) and how many were left out (``policy: drop``); with ``policy: error``, an
+    error naming ``where``, the rows (their ``lines`` in the file where known) and the setting ``key``."""
+    if text_column not in df.columns:  # normalise names the missing column
+        return df, 0
+    texts = df[text_column]
+    null = texts.isna().to_numpy()
+    stripped = texts.where(~null, "").astype(str).str.strip()
+    missing = null | (stripped == "").to_numpy()
+    if spelled:
+        missing |= stripped.isin(NA_SPELLINGS).to_numpy()
+    rows = np.flatnonzero(missing)
+    if not rows.size:
+        return df, 0
+    located = lines() if callable(lines) else lines
+
+    def at(i: int) -> str:
+        value = texts.iloc[i]
+        return f"{f'line {located[i]}' if located else f'row {i + 1}'} ({'null' if null[i] else repr(value)})"
+
+    listed = ", ".join(at(i) for i in rows[:5]) + (f" and {rows.size - 5} more" if rows.size > 5 else "")
+    if policy == "drop":
+        print(f"{where}: left out {rows.size} of {len(df)} rows without text (`{key}: drop`): {listed}", flush=True)
+        return df.loc[~missing], int(rows.size)  # the index stays the rows' as read (normalise's `lines`)
+    one = rows.size == 1
+    raise DataError(
+        f"{where}: {rows.size} row{'' if one else 's'} without text (empty, or a missing value such as NaN): "
+        f"{listed}. Fill in or remove {'it' if one else 'them'}, or set `{key}: drop` to leave such rows out (the "
+        "data summary counts them)."
+    )
 
 
 def check_split(df: pd.DataFrame, where: str, split: str) -> None:
@@ -338,42 +489,71 @@ def sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return df.iloc[keep].reset_index(drop=True)
 
 
-def load_source(name: str, ds_config: dict, hf_path: str | None) -> dict[str, tuple[pd.DataFrame, str]]:
-    """Every split the source provides (normalised to text/label), each with the file it came from."""
+def _origin(name: str, ds_config: dict, hf_path: str | None) -> dict[str, tuple[pd.DataFrame, str, list[dict]]]:
+    """Every split the source provides: its rows (normalised to text/label, rows without text left out or an error
+    as `empty_texts` says), where they came from, and the record of each file read (path, sha256, bytes, rows)."""
     kind, source = effective_source(ds_config)
     label_map = ds_config.get("label_map")
-    frames: dict[str, tuple[pd.DataFrame, str]] = {}
+    policy, policy_key = ds_config.get("empty_texts", "error"), f"datasets.{name}.empty_texts"
+
+    def checked(df, where, record, lines=None, spelled=False, text_column="text", label_column="label"):
+        kept, dropped = keep_texts(df, where, text_column, lines=lines, spelled=spelled, policy=policy,
+                                   key=policy_key)
+        record = {**record, "rows": int(len(df)), "empty_texts_dropped": dropped}
+        return normalise(kept, where, text_column, label_column, label_map, lines), record
+
+    frames: dict[str, tuple[pd.DataFrame, str, list[dict]]] = {}
     if kind == "hf":
-        hf = source
-        for split, src_split in hf["splits"].items():
+        for split, src_split in source["splits"].items():
             where = f"{hf_path} [{src_split}]"
-            raw = read_hf_split(Path(hf_path), src_split)
-            frames[split] = (normalise(raw, where, hf.get("text_column", "text"),
-                                       hf.get("label_column", "label"), label_map), where)
+            df, record = checked(read_hf_split(Path(hf_path), src_split), where,
+                                 {"path": str(hf_path), "split": src_split}, lambda: None,
+                                 text_column=source.get("text_column", "text"),
+                                 label_column=source.get("label_column", "label"))
+            frames[split] = (df, where, [record])
         return frames
-    local = source
-    fmt, files, enc = local["format"], local["files"], local.get("encoding", "utf-8")
+    fmt, files = source["format"], source["files"]
+    sums = source.get("sha256") or {}
+
+    def recorded(file_key: str) -> tuple[str | None, str]:
+        return sums.get(file_key), f"datasets.{name}.source.local.sha256.{file_key}"
+
     if fmt == "rt-polarity":
         if not {"pos", "neg"} <= set(files):
             raise DataError(f"datasets.{name}.source.local.files: rt-polarity needs `pos` and `neg` files")
-        where = f"{files['pos']} + {files['neg']}"
-        pooled = read_rt_polarity(Path(files["pos"]), Path(files["neg"]), local.get("encoding", "cp1252"))
-        frames["train"] = (normalise(pooled, where, label_map=label_map), where)
+        parts, records = [], []
+        for file_key, label in (("pos", 1), ("neg", 0)):
+            path = Path(files[file_key])
+            raw, lines, record = _rt_polarity_file(path, label, source.get("encoding", "cp1252"), *recorded(file_key))
+            df, record = checked(raw, str(path), record, lines)
+            parts.append(df)
+            records.append(record)
+        frames["train"] = (pd.concat(parts, ignore_index=True), f"{files['pos']} + {files['neg']}", records)
         return frames
+    enc = source.get("encoding", "utf-8")
     for split, path in files.items():
         if fmt == "label-text":
-            raw = read_label_text(Path(path), enc)
-            frames[split] = (normalise(raw, str(path), label_map=label_map), str(path))
+            raw, lines, record = _label_text_file(Path(path), enc, *recorded(split))
+            df, record = checked(raw, str(path), record, lines)
         else:
-            raw = read_table(Path(path), fmt, enc)
-            frames[split] = (normalise(raw, str(path), local.get("text_column", "text"),
-                                       local.get("label_column", "label"), label_map), str(path))
+            raw, lines, record = _table_file(Path(path), fmt, enc, *recorded(split))
+            # A csv/tsv cell cannot hold a null: a missing text is written out ("NaN", "NA", ...).
+            df, record = checked(raw, str(path), record, lines, fmt in ("csv", "tsv"),
+                                 source.get("text_column", "text"), source.get("label_column", "label"))
+        frames[split] = (df, str(path), [record])
     return frames
 
 
-def prepare_dataset(name: str, ds_config: dict, hf_path: str | None, splits: list[str]) -> dict[str, pd.DataFrame]:
-    """The requested splits of a dataset, checked, carved and sampled as configured."""
-    frames = load_source(name, ds_config, hf_path)
+def load_source(name: str, ds_config: dict, hf_path: str | None) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Every split the source provides (normalised to text/label), each with the file it came from."""
+    return {split: (df, where) for split, (df, where, _) in _origin(name, ds_config, hf_path).items()}
+
+
+def prepare(name: str, ds_config: dict, hf_path: str | None,
+            splits: list[str]) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
+    """The requested splits of a dataset, checked, carved and sampled as configured, each with the record of the
+    files its rows came from (a carved split: the train split's)."""
+    frames = _origin(name, ds_config, hf_path)
     seed = int(ds_config.get("split_seed", 42))
     missing = [s for s in splits if s not in frames]
     if missing:
@@ -384,20 +564,26 @@ def prepare_dataset(name: str, ds_config: dict, hf_path: str | None, splits: lis
                 f"datasets.{name}: the source has no {', '.join(uncarved or missing)} split; add it to the "
                 f"source or set `datasets.{name}.carve` (e.g. carve: {{{(uncarved or missing)[0]}: 0.1}})"
             )
-        train, origin = frames["train"]
+        train, origin, records = frames["train"]
         try:
             carved = carve_splits(train, {s: carve[s] for s in missing}, seed)
         except DataError as exc:
             raise DataError(f"datasets.{name}.{exc} ({origin})") from None
-        frames.update({s: (df, f"{origin}, carved {s}" if s != "train" else origin) for s, df in carved.items()})
+        frames.update({s: (df, f"{origin}, carved {s}" if s != "train" else origin, records)
+                       for s, df in carved.items()})
     limits = ds_config.get("max_examples") or {}
     out = {}
     for split in splits:
-        df, origin = frames[split]
+        df, origin, records = frames[split]
         df = sample(df, limits.get(split), seed)
         check_split(df, f"datasets.{name} ({origin})", split)
-        out[split] = df
+        out[split] = (df, records)
     return out
+
+
+def prepare_dataset(name: str, ds_config: dict, hf_path: str | None, splits: list[str]) -> dict[str, pd.DataFrame]:
+    """The requested splits of a dataset, checked, carved and sampled as configured."""
+    return {split: df for split, (df, _) in prepare(name, ds_config, hf_path, splits).items()}
 
 
 # --------------------------------------------------------------------------- writing
@@ -417,10 +603,15 @@ def summarise(df: pd.DataFrame) -> dict:
     }
 
 
-def write_split(df: pd.DataFrame, parquet_path: str | Path, summary_path: str | Path) -> dict:
+def write_split(df: pd.DataFrame, parquet_path: str | Path, summary_path: str | Path,
+                sources: list[dict] | None = None) -> dict:
+    """The split as parquet and its summary as JSON; ``sources``: the record of each file its rows came from
+    (path, sha256, bytes, rows read, rows without text left out)."""
     Path(parquet_path).parent.mkdir(parents=True, exist_ok=True)
     df[["text", "label"]].to_parquet(parquet_path, index=False)
     summary = summarise(df)
+    if sources is not None:
+        summary["sources"] = sources
     Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

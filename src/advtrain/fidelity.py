@@ -173,6 +173,13 @@ def _imdb_validation(config):
     return [("datasets.IMDB.carve.validation", value, IMDB_VALIDATION)]
 
 
+def _empty_texts(config):
+    """Datasets of the run whose rows without text are left out: the reference code kept every row it loaded."""
+    used = set(cfg.training_datasets(config)) | {n for n, d in config["datasets"].items() if d["role"] == "ood"}
+    return [(f"datasets.{name}.empty_texts", "drop", "error") for name in sorted(used)
+            if name in config["datasets"] and config["datasets"][name].get("empty_texts", "error") == "drop"]
+
+
 def _bt_sampling(config):
     from advtrain.augment import BACKTRANSLATION_DEFAULTS
 
@@ -401,6 +408,8 @@ ROWS: tuple[Row, ...] = (
     Row("flair-revision", "flair's UPOS tagger (PSO)", ("downloads.flair_pos.revision",)),
     Row("nltk-data", "NLTK data (stopwords, POS tagger)", ("downloads.nltk_index", "attacks.resources.nltk_data")),
     Row("mr-encoding", "MR's text encoding (local rt-polarity files)", ("datasets.<name>.source.local.encoding",)),
+    Row("empty-texts", "Rows without text (empty, null, NaN/NA in a csv/tsv)", ("datasets.<name>.empty_texts",),
+        _empty_texts),
     # The toy study.
     Row("toy-perturbation", "Toy study: eps, mu, sigma, points per run",
         ("toy.epsilon", "toy.step_size", "toy.init_std", "toy.n_points")),
