@@ -14,8 +14,12 @@ the package and ``config.yaml`` now; "reference" is the reference code's value (
 8. LCA pooling before / after / NeuroX's extractor default.
 9. Both ASR denominators on a record set (synthetic, or the gathered attack JSONs of a run with ``--attacks``).
 
+Issue 22's items 2-7 (PSO, gradient clipping, AdamW's epsilon, IMDB's split, the LCA probe, ALUM's optimiser) come
+from one module each, ``benchmarks/fidelity_i22_<topic>.py`` (``figures(parse_args([]))``, their defaults; run a
+module alone for its options, e.g. ``--minilm``). ``--issue 16`` or ``--issue 22`` prints one issue's figures.
+
     python benchmarks/fidelity_figures.py
-    python benchmarks/fidelity_figures.py --seeds 10 --attacks results/attacks --json /tmp/fidelity.json
+    python benchmarks/fidelity_figures.py --issue 16 --seeds 10 --attacks results/attacks --json /tmp/fidelity.json
 """
 
 from __future__ import annotations
@@ -183,17 +187,40 @@ def item9(attacks: Path | None) -> dict:
     return {"runs": out}
 
 
+#: Issue 22's figures: {item(s): the module of benchmarks/ that computes them}.
+ISSUE_22 = {"2_pso_search": "fidelity_i22_pso", "3_4_7_clipping_epsilon_alum_optimiser": "fidelity_i22_optim",
+            "5_imdb_split": "fidelity_i22_data", "6_lca_probe": "fidelity_i22_lca"}
+
+
+def issue22() -> dict:
+    """Each issue-22 module's figures at its default (CI-sized where it has a choice) arguments."""
+    import importlib
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    figures = {}
+    for item, name in ISSUE_22.items():
+        module = importlib.import_module(name)
+        figures[item] = module.figures(module.parse_args([]))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--issue", choices=["16", "22", "all"], default="all", help="whose items' figures")
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--seeds", type=int, default=5, help="synthetic probes for item 7")
     parser.add_argument("--attacks", type=Path, help="results/attacks of a run (gathered <attack>.json files)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
     study = yaml.safe_load(args.config.read_text())
-    figures = {"4_at_ip_train": item4(study), "5_at_da_rows": item5(study), "6_backtranslation": item6(study),
-               "7_lca_top10_overlap_with_neurox": item7(args.seeds), "8_lca_pooling": item8(study),
-               "9_asr_denominators": item9(args.attacks)}
+    figures = {}
+    if args.issue in ("16", "all"):
+        figures["issue 16"] = {
+            "4_at_ip_train": item4(study), "5_at_da_rows": item5(study), "6_backtranslation": item6(study),
+            "7_lca_top10_overlap_with_neurox": item7(args.seeds), "8_lca_pooling": item8(study),
+            "9_asr_denominators": item9(args.attacks)}
+    if args.issue in ("22", "all"):
+        figures["issue 22"] = issue22()
     for name, value in figures.items():
         print(f"== {name}")
         print(json.dumps(value, indent=1, default=str))

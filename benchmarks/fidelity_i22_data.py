@@ -41,7 +41,7 @@ SPLITS = ["train", "validation", "test"]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
-    parser.add_argument("--imdb", type=Path, default=Path("/work/shared/data/imdb"),
+    parser.add_argument("--imdb", type=Path, default=REPO.parent / "shared" / "data" / "imdb",
                         help="folder with the real IMDB's train.csv.gz and test.csv.gz (label balance; skipped "
                              "without it)")
     parser.add_argument("--json", type=Path, help="write the figures here")
