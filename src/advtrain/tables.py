@@ -81,6 +81,15 @@ def to_latex(df: pd.DataFrame, caption: str | None = None) -> str:
 # --------------------------------------------------------------------------- Table 4
 
 
+#: Decimals of an interval bound in a table's csv: a percentile of bootstrap replicates interpolates between two of
+#: them (53.025), a precision the resampling does not have.
+BOUND_DIGITS = 2
+
+
+def round_bound(value: float) -> float:
+    return value if math.isnan(value) else round(float(value), BOUND_DIGITS)
+
+
 def format_interval(low: float, high: float, digits: int = 1) -> str:
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return MISSING
@@ -131,10 +140,11 @@ def table4_accuracy(
             num.update({f"{stem}_mean": mean, f"{stem}_sd": sd, f"{stem}_n": n, f"{stem}_paper": paper_value})
             disp[f"{label} (ours)"] = format_mean_sd(mean, sd, n)
             if intervals:
-                per_seed = [100.0 * np.asarray(correct[(train, method, e["seed"])][key], dtype=float) for e in runs
-                            if key in correct.get((train, method, e["seed"]), {})]
-                low, high = cell_interval(per_seed, bootstrap, "table4", train, key, method)
-                num.update({f"{stem}_ci_low": low, f"{stem}_ci_high": high})
+                per_seed = {e["seed"]: 100.0 * np.asarray(correct[(train, method, e["seed"])][key], dtype=float)
+                            for e in runs if key in correct.get((train, method, e["seed"]), {})}
+                # Keyed by the examples, not the method: every method's seed s is resampled alike.
+                low, high = cell_interval(per_seed, bootstrap, "table4", train, key)
+                num.update({f"{stem}_ci_low": round_bound(low), f"{stem}_ci_high": round_bound(high)})
                 disp[f"{label} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{label} (paper)"] = format_value(paper_value)
         seeds = {e["seed"] for e in evals if e["method"] == method}
@@ -177,7 +187,6 @@ def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[floa
     by_seed: dict[int, list[dict]] = {}
     for run in runs:
         by_seed.setdefault(run["seed"], []).append(run)
-    rng = bootstrap.rng(*key)
     per_seed = []
     for seed in sorted(by_seed):
         frames = [outcome_frame(r, f"{r['dataset']}/{r['method']}/seed{seed}/{r['attack']}").set_index("index")
@@ -188,13 +197,13 @@ def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[floa
         attacked = np.column_stack([attacked_mask(t) for t in types])
         if not attacked.any():
             continue
-        replicates = ratio_replicates(success, attacked, bootstrap.resamples, rng)
+        replicates = ratio_replicates(success, attacked, bootstrap.resamples, bootstrap.rng(*key, "seed", seed))
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a replicate with nothing attacked anywhere: NaN
             per_seed.append(100.0 * np.nanmean(replicates, axis=1))
     if not per_seed:
         return math.nan, math.nan
-    return percentile_interval(over_seeds(per_seed, rng), bootstrap.confidence)
+    return percentile_interval(over_seeds(per_seed, bootstrap.rng(*key, "seeds")), bootstrap.confidence)
 
 
 def table2_asr(
@@ -257,8 +266,9 @@ def table2_asr(
             num.update({f"{method}_over_total_{k}": v for k, v in zip(("mean", "sd", "n"), over_total, strict=True)})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             if bootstrap is not None:
-                low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset, method)
-                num.update({f"{method}_ci_low": low, f"{method}_ci_high": high})
+                # Keyed by the attacked examples, not the method: identical outcomes, identical intervals.
+                low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset)
+                num.update({f"{method}_ci_low": round_bound(low), f"{method}_ci_high": round_bound(high)})
                 disp[f"{method} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{method} (paper)"] = format_value(theirs)
             counts[method] = n
