@@ -109,7 +109,7 @@ def resample_blocks(n: int, resamples: int, rng: np.random.Generator) -> Iterato
     """
     rows = max(1, BLOCK // max(n, 1))
     for start in range(0, resamples, rows):
-        yield rng.integers(0, n, size=(min(rows, resamples - start), n))
+        yield rng.integers(0, n, size=(min(rows, resamples - start), n), dtype=np.int32)
 
 
 def ratio_replicates(numerator: np.ndarray, denominator: np.ndarray, resamples: int,
@@ -123,8 +123,15 @@ def ratio_replicates(numerator: np.ndarray, denominator: np.ndarray, resamples: 
     n, k = numerator.shape
     if n == 0:
         return np.full((resamples, k), np.nan)
-    both = np.hstack([numerator, denominator])
-    sums = np.vstack([both[idx].sum(axis=1) for idx in resample_blocks(n, resamples, rng)])
+    columns = np.hstack([numerator, denominator]).T
+    # A constant column (the ones of a mean's denominator) sums to n times its value in every resample; the others
+    # are gathered one contiguous column at a time (several times faster than gathering rows of k columns).
+    constant = [bool((c == c[0]).all()) for c in columns]
+    blocks = []
+    for idx in resample_blocks(n, resamples, rng):
+        blocks.append(np.column_stack([np.full(len(idx), n * c[0]) if const else c[idx].sum(axis=1)
+                                       for c, const in zip(columns, constant, strict=True)]))
+    sums = np.vstack(blocks)
     num, den = sums[:, :k], sums[:, k:]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
