@@ -207,3 +207,21 @@ def test_tradeoff_figure_has_ours_and_the_papers_points(tmp_path):
     paths = plot_tradeoff(points, tmp_path / "tradeoff")
     assert all(p.stat().st_size > 1000 for p in paths)
     assert len(paper_points(["MR", "IMDB"])) == 16
+
+
+def test_coinciding_points_of_the_tradeoff_figure_share_one_label(tmp_path):
+    """PGD-AT and FAT on one spot print "PGD-AT, FAT" once instead of two labels over each other ("PGDFAT")."""
+    from advtrain.figures import plot_tradeoff, point_labels
+
+    def point(method, asr, acc, source="ours"):
+        return {"dataset": "MR", "method": method, "source": source, "average_asr": asr,
+                "in_distribution_accuracy": acc, "YELP_accuracy": acc - 5}
+
+    points = pd.DataFrame([point("BERT", 60.0, 85.0), point("PGD-AT", 40.0, 84.0), point("FAT", 40.0, 84.0),
+                           point("FAT", 40.0, 84.0, "paper"), point("LDS", 20.0, 80.0)])
+    labels = point_labels(points, "in_distribution_accuracy")
+    assert labels == [(60.0, 85.0, "BERT"), (40.0, 84.0, "PGD-AT, FAT, FAT (paper)"), (20.0, 80.0, "LDS")]
+    # A point a fifth of the span away keeps its own label.
+    apart = point_labels(points.assign(average_asr=[60.0, 40.0, 48.0, 40.0, 20.0]), "in_distribution_accuracy")
+    assert [text for _, _, text in apart] == ["BERT", "PGD-AT, FAT (paper)", "FAT", "LDS"]
+    assert all(p.stat().st_size > 1000 for p in plot_tradeoff(points, tmp_path / "tradeoff"))
