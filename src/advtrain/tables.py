@@ -41,11 +41,13 @@ def format_value(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) -> list[Path]:
+def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
+                notes: Sequence[str] = ()) -> list[Path]:
     """Write ``df`` as ``{stem}.csv`` (machine-readable), ``{stem}.md`` and ``{stem}.tex`` (booktabs).
 
     The markdown and LaTeX versions are meant for people: pass a frame of display strings for them if the
-    numeric frame is not what should be read. Returns the three paths.
+    numeric frame is not what should be read. ``notes`` are printed once under the table (md and tex), for text
+    too long for a cell. Returns the three paths.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -54,27 +56,41 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) 
     md = df.to_markdown(index=False, disable_numparse=True)  # keep "82.10" as written
     if caption:
         md = f"{caption}\n\n{md}"
+    if notes:
+        md += "\n\n" + "\n".join(f"- {note}" for note in notes)
     paths[1].write_text(md + "\n", encoding="utf-8")
-    paths[2].write_text(to_latex(df, caption), encoding="utf-8")
+    paths[2].write_text(to_latex(df, caption, notes), encoding="utf-8")
     return paths
 
 
 def write_display_table(
-    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None
+    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
-    """Numbers to ``{stem}.csv``; the formatted ``display`` frame to ``{stem}.md`` and ``{stem}.tex``."""
-    paths = write_table(display, stem, caption)
+    """Numbers to ``{stem}.csv``; the formatted ``display`` frame (and ``notes``) to ``{stem}.md`` and
+    ``{stem}.tex``."""
+    paths = write_table(display, stem, caption, notes)
     numeric.to_csv(paths[0], index=False)
     return paths
 
 
-def to_latex(df: pd.DataFrame, caption: str | None = None) -> str:
-    """A booktabs tabular (wrapped in a table float when a caption is given)."""
+#: LaTeX's special characters in running text (a caption or a note).
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _tex_text(text: str) -> str:
+    return "".join(_TEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(df: pd.DataFrame, caption: str | None = None, notes: Sequence[str] = ()) -> str:
+    """A booktabs tabular (wrapped in a table float when a caption or notes are given; the notes under it)."""
     latex = df.to_latex(index=False, escape=True, na_rep=MISSING)
     latex = latex.replace("±", r"$\pm$").replace(MISSING, "--")
-    if caption:
-        escaped = caption.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-        latex = f"\\begin{{table}}[t]\n\\centering\n\\caption{{{escaped}}}\n{latex}\\end{{table}}\n"
+    if caption or notes:
+        head = f"\\caption{{{_tex_text(caption)}}}\n" if caption else ""
+        tail = "".join(f"\\par\\footnotesize {_tex_text(note)}\n" for note in notes)
+        latex = f"\\begin{{table}}[t]\n\\centering\n{head}{latex}{tail}\\end{{table}}\n"
     return latex
 
 
@@ -206,6 +222,19 @@ def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[floa
     return percentile_interval(over_seeds(per_seed, bootstrap.rng(*key, "seeds")), bootstrap.confidence)
 
 
+def substitution_names(summaries: Sequence[dict]) -> dict[str, str]:
+    """A short name per distinct substitution the attack runs reported, in order of first appearance: "[1]
+    word_embedding" (a number, then what was replaced: the text before its first colon). The full text, with its
+    paths, is too long for a table cell; :func:`substitution_notes` gives it once per name, under the table."""
+    texts = dict.fromkeys(n for s in summaries for n in s.get("substitutions") or [])
+    return {text: f"[{i}] {text.split(':', 1)[0].strip()}" for i, text in enumerate(texts, 1)}
+
+
+def substitution_notes(summaries: Sequence[dict]) -> list[str]:
+    """The notes under Table 2: "[1] <the substitution's full text>", one per short name in its cells."""
+    return [f"{name.split(' ', 1)[0]} {text}" for text, name in substitution_names(summaries).items()]
+
+
 def table2_asr(
     summaries: Sequence[dict], methods: Sequence[str], attack_names: dict[str, str] | None = None,
     bootstrap: Bootstrap | None = None,
@@ -217,7 +246,8 @@ def table2_asr(
     over seeds of ``attack_success_rate`` (successful / (successful + failed)); the numeric frame also has
     ``successful_over_total`` as ``<method>_over_total_{mean,sd,n}`` (see :data:`ASR_KEYS`). The Average row
     averages each seed's ASR over the attacks first. The paper's value (``paper.load("table2_asr")``) sits beside
-    ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported.
+    ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported (the full
+    text in the numeric frame; in the display frame a short name, see :func:`substitution_names`).
     The paper's Average is over its four attacks; when other attacks ran, the paper's side of the Average row is the
     mean of its values for the attacks that ran (missing if one is not in the paper), so that both sides average
     the same attacks; ``averaged_over`` names them, and the display label reads e.g. "Average (TextFooler)".
@@ -246,6 +276,7 @@ def table2_asr(
         return sum(values) / len(values) if values else math.nan
 
     numeric_rows, display_rows = [], []
+    short = substitution_names(summaries)
 
     def add_row(
         attack_label: str, dataset: str, per_key: dict[str, dict[str, list[float]]], notes: list[str],
@@ -274,7 +305,7 @@ def table2_asr(
             counts[method] = n
         disp["seeds"] = seeds_label(counts)
         num["substitutions"] = "; ".join(notes)
-        disp["substitutions"] = "; ".join(notes) or MISSING
+        disp["substitutions"] = "; ".join(short[n] for n in notes) or MISSING
         numeric_rows.append(num)
         display_rows.append(disp)
 
