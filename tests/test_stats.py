@@ -128,3 +128,12 @@ def test_every_method_is_resampled_with_the_same_indices():
     assert cell_interval(a, settings, "table2", "MR") == cell_interval(b, settings, "table2", "MR")
     # The resamples are drawn as indices: a 0/1 column's replicates are multiples of 1/n.
     assert np.allclose(np.round(alone * 120), alone * 120)
+
+
+def test_printed_bounds_round_outwards_to_two_decimals():
+    from advtrain.tables import round_bound
+
+    assert (round_bound(33.0, "low"), round_bound(53.0, "high")) == (33.0, 53.0)  # 53.0 * 100 is not above 5300
+    assert (round_bound(33.019, "low"), round_bound(53.025, "high")) == (33.01, 53.03)
+    assert (round_bound(66.6666, "low"), round_bound(66.6666, "high")) == (66.66, 66.67)
+    assert math.isnan(round_bound(math.nan, "low"))

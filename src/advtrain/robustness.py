@@ -149,7 +149,8 @@ def budget_table(summaries: Sequence[dict], methods: Sequence[str], bootstrap: B
                 disp[label] = format_mean_sd(mean, sd, n)
                 if key == "auc_asr":
                     low, high = _auc_interval(runs, limit, bootstrap, "budget", attack, dataset)
-                    num.update({"auc_asr_ci_low": round_bound(low), "auc_asr_ci_high": round_bound(high)})
+                    num.update({"auc_asr_ci_low": round_bound(low, "low"),
+                                "auc_asr_ci_high": round_bound(high, "high")})
                     disp[f"ASR area {ci}"] = format_interval(low, high)
             disp["seeds"] = str(len(runs))
             numeric.append(num)
@@ -251,7 +252,8 @@ def paired_example_tests(
                              "baseline": baseline, "seeds": len(seeds), "examples": len(pairs[0][0]),
                              "method_pct": float(np.mean([100.0 * x.mean() for x, _ in pairs])),
                              "baseline_pct": float(np.mean([100.0 * y.mean() for _, y in pairs])),
-                             "difference": diff["difference"], "ci_low": round_bound(diff["low"]), "ci_high": round_bound(diff["high"]),
+                             "difference": diff["difference"], "ci_low": round_bound(diff["low"], "low"),
+                             "ci_high": round_bound(diff["high"], "high"),
                              "confidence": bootstrap.confidence, "method_only": test["b"],
                              "baseline_only": test["c"], "p_value": test["p"],
                              "p_per_seed": "; ".join(f"{p:.3g}" for p in test["p_per_stratum"])})

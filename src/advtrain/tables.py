@@ -102,8 +102,13 @@ def to_latex(df: pd.DataFrame, caption: str | None = None, notes: Sequence[str] 
 BOUND_DIGITS = 2
 
 
-def round_bound(value: float) -> float:
-    return value if math.isnan(value) else round(float(value), BOUND_DIGITS)
+def round_bound(value: float, side: str) -> float:
+    """An interval's ``"low"`` or ``"high"`` bound to :data:`BOUND_DIGITS` decimals, rounded outwards so that the
+    printed interval still holds the computed one (and the point estimate inside it)."""
+    if math.isnan(value):
+        return value
+    scaled = round(float(value) * 10**BOUND_DIGITS, 6)  # 53.0 * 100 is 5300.000000000001: not a reason to round up
+    return (math.floor(scaled) if side == "low" else math.ceil(scaled)) / 10**BOUND_DIGITS
 
 
 def format_interval(low: float, high: float, digits: int = 1) -> str:
@@ -160,7 +165,8 @@ def table4_accuracy(
                             for e in runs if key in correct.get((train, method, e["seed"]), {})}
                 # Keyed by the examples, not the method: every method's seed s is resampled alike.
                 low, high = cell_interval(per_seed, bootstrap, "table4", train, key)
-                num.update({f"{stem}_ci_low": round_bound(low), f"{stem}_ci_high": round_bound(high)})
+                num.update({f"{stem}_ci_low": round_bound(low, "low"),
+                            f"{stem}_ci_high": round_bound(high, "high")})
                 disp[f"{label} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{label} (paper)"] = format_value(paper_value)
         seeds = {e["seed"] for e in evals if e["method"] == method}
@@ -299,7 +305,8 @@ def table2_asr(
             if bootstrap is not None:
                 # Keyed by the attacked examples, not the method: identical outcomes, identical intervals.
                 low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset)
-                num.update({f"{method}_ci_low": round_bound(low), f"{method}_ci_high": round_bound(high)})
+                num.update({f"{method}_ci_low": round_bound(low, "low"),
+                            f"{method}_ci_high": round_bound(high, "high")})
                 disp[f"{method} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{method} (paper)"] = format_value(theirs)
             counts[method] = n
