@@ -32,7 +32,7 @@ include: "workflow/rules/lca.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        final_outputs,
 
 
 onsuccess:

@@ -48,6 +48,22 @@ def test_dry_run_on_the_study_config_shows_the_lca_branch():
     assert counts["lca_tables"] == "1" and counts["lca_data"] == "1"
 
 
+def test_omitting_the_lca_branch_still_schedules_the_summary_and_nothing_for_lca(tmp_path, tiny_model, tiny_data):
+    """--omit-from lca_train: the summary's inputs leave the LCA tables out (it is still written, naming them as
+    absent), and lca_data, which only lca_train reads, does not run."""
+    write_config(tmp_path, lca_config(tiny_model, tiny_data, tmp_path))
+
+    def jobs(*args):
+        proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", *args)
+        return dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+
+    everything = jobs()
+    assert everything["lca_data"] == "1" and everything["lca_tables"] == "1" and everything["summary"] == "1"
+    omitted = jobs("--omit-from", "lca_train")
+    assert omitted["summary"] == "1" and omitted["all"] == "1" and omitted["table4_accuracy"] == "1"
+    assert not [rule for rule in omitted if rule.startswith("lca_")]
+
+
 def test_bad_lca_config_is_stopped_before_any_job(tmp_path, tiny_model, tiny_data):
     config = lca_config(tiny_model, tiny_data, tmp_path)
     config["lca"]["methods"] = ["BERT", "FreeLB"]

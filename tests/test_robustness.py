@@ -198,6 +198,36 @@ def test_table2_intervals_per_cell_and_for_the_average():
     assert display.set_index("attack").loc["A2T", "LDS 95% CI"] == "—"
 
 
+def test_identical_outcomes_get_identical_rounded_intervals_in_every_table():
+    """Two methods that get the same examples right and wrong (the same attack outcomes) share their resamples:
+    the same interval in Tables 2 and 4 and the budget table, with bounds rounded to two decimals in the csv."""
+    rng = np.random.default_rng(5)
+    runs, correct = [], {}
+    for seed in (1, 2):
+        types = list(rng.choice(["Successful", "Failed", "Skipped"], size=40, p=[0.4, 0.5, 0.1]))
+        queries = list(rng.integers(1, 50, size=40))
+        right = rng.random(60) < 0.7
+        for method in ("BERT", "PGD-AT"):
+            runs.append({**summary(method, seed, types, queries),
+                         "attack_success_rate": types.count("Successful") / (40 - types.count("Skipped"))})
+            correct[("MR", method, seed)] = {"in_distribution": right.copy(), "YELP": right.copy()}
+    t2, _ = table2_asr(runs, ["BERT", "PGD-AT"], bootstrap=FAST)
+    t4, _ = table4_accuracy(evals_for(correct), ["BERT", "PGD-AT"], ["YELP"], datasets=["MR"], correct=correct,
+                            bootstrap=FAST)
+    budget_rows, _ = budget_table(runs, ["BERT", "PGD-AT"], FAST)
+    for bound in ("ci_low", "ci_high"):
+        assert t2[f"BERT_{bound}"].tolist() == t2[f"PGD-AT_{bound}"].tolist()
+    assert not t2["BERT_ci_low"].isna().any()
+    by_method = t4.set_index("method")
+    ci = [c for c in t4.columns if "_ci_" in c]
+    assert by_method.loc["BERT", ci].tolist() == by_method.loc["PGD-AT", ci].tolist()
+    area = budget_rows.set_index("method")[["auc_asr_ci_low", "auc_asr_ci_high"]]
+    assert area.loc["BERT"].tolist() == area.loc["PGD-AT"].tolist()
+    bounds = np.concatenate([t2[["BERT_ci_low", "BERT_ci_high"]].to_numpy().ravel(), by_method[ci].to_numpy().ravel(),
+                             area.to_numpy().ravel()])
+    assert np.array_equal(bounds, np.round(bounds, 2))
+
+
 def test_every_table_shows_a_dataset_added_by_config():
     """A third training dataset (MOVIES) beside MR: a row or column in every table, the paper's side missing."""
     from advtrain.figures import tradeoff_points

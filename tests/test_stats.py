@@ -110,3 +110,30 @@ def test_each_cell_has_its_own_stream():
     assert cell_interval(values, settings, "a", 1) != cell_interval(values, settings, "b", 1)
     assert Bootstrap.from_config({"bootstrap_resamples": 10, "confidence": 0.9, "seed": 3}) == Bootstrap(10, 0.9, 3)
     assert Bootstrap.from_config(None) == Bootstrap()
+
+
+def test_every_method_is_resampled_with_the_same_indices():
+    """Common random numbers: a seed's resamples depend on the key and the number of examples, not on the values, so a
+    column read alone gets the replicates it gets beside another, and identical outcomes get identical intervals."""
+    rng = np.random.default_rng(8)
+    first = (rng.random(120) < 0.6).astype(float)
+    second = first.copy()
+    second[:5] = 1.0 - second[:5]
+    both = ratio_replicates(np.column_stack([first, second]), np.ones((120, 2)), 500, np.random.default_rng(9))
+    alone = ratio_replicates(second, np.ones(120), 500, np.random.default_rng(9))
+    assert np.array_equal(both[:, 1], alone[:, 0])
+    settings = Bootstrap(resamples=400, seed=2)
+    a = {1: 100.0 * first, 2: 100.0 * second}
+    b = {1: 100.0 * first.copy(), 2: 100.0 * second.copy()}
+    assert cell_interval(a, settings, "table2", "MR") == cell_interval(b, settings, "table2", "MR")
+    # The resamples are drawn as indices: a 0/1 column's replicates are multiples of 1/n.
+    assert np.allclose(np.round(alone * 120), alone * 120)
+
+
+def test_printed_bounds_round_outwards_to_two_decimals():
+    from advtrain.tables import round_bound
+
+    assert (round_bound(33.0, "low"), round_bound(53.0, "high")) == (33.0, 53.0)  # 53.0 * 100 is not above 5300
+    assert (round_bound(33.019, "low"), round_bound(53.025, "high")) == (33.01, 53.03)
+    assert (round_bound(66.6666, "low"), round_bound(66.6666, "high")) == (66.66, 66.67)
+    assert math.isnan(round_bound(math.nan, "low"))

@@ -40,3 +40,33 @@ def test_empty_table_is_an_error(tmp_path):
     empty.write_text("  \n")
     with pytest.raises(ValueError, match="table2_asr.md: empty table"):
         write_summary(tmp_path / "summary.md", [empty], [], {})
+
+
+def test_omitted_rules_and_files_name_the_tables_they_remove():
+    from advtrain.summary import omitted
+
+    stems = ["table1_toy", "table2_asr", "table4_accuracy", "table5_lca", "table6_lca_words", "paired_vs_bert",
+             "tradeoff", "budget_MR_textfooler"]
+    assert omitted(stems, {"lca_train"}) == {
+        "table5_lca": "not made: `--omit-from lca_train`", "table6_lca_words": "not made: `--omit-from lca_train`"}
+    # An attack resource's fetch rule (fetch_attack_<kind>) removes every result that reads the attacks.
+    assert set(omitted(stems, {"fetch_attack_hownet"})) == {"table2_asr", "paired_vs_bert", "tradeoff",
+                                                             "budget_MR_textfooler"}
+    # ... unless attacks are not configured: then the paired tables do not read them.
+    assert "paired_vs_bert" not in omitted(stems, {"gather_attack"}, attacks=False)
+    assert set(omitted(stems, {"results/tables/table4_accuracy.csv", "tradeoff_figure"})) == {"table4_accuracy",
+                                                                                              "tradeoff"}
+    assert set(omitted(stems, {"train"})) == set(stems) - {"table1_toy", "table5_lca", "table6_lca_words"}
+    assert omitted(stems, set()) == {}
+
+
+def test_summary_lists_what_the_run_left_out_and_why(tmp_path):
+    results = tmp_path / "results"
+    t4 = make_table(results / "tables", "table4_accuracy", "Table 4: accuracy (%)")
+    absent = {"table5_lca": "not made: `--omit-from lca_train`", "table6_lca_words": "not made: `--omit-from lca_train`",
+              "table2_asr": "not configured: `attacks.recipes` is empty"}
+    text = write_summary(results / "summary.md", [t4], [], {"methods": ["BERT"]}, absent=absent).read_text()
+    assert ("## Not in this run\n\n- `table5_lca`, `table6_lca_words`: not made: `--omit-from lca_train`\n"
+            "- `table2_asr`: not configured: `attacks.recipes` is empty\n") in text
+    assert text.index("Not in this run") < text.index("## Tables")
+    assert "Not in this run" not in write_summary(results / "s.md", [t4], [], {"methods": ["BERT"]}).read_text()

@@ -207,3 +207,50 @@ def test_tradeoff_figure_has_ours_and_the_papers_points(tmp_path):
     paths = plot_tradeoff(points, tmp_path / "tradeoff")
     assert all(p.stat().st_size > 1000 for p in paths)
     assert len(paper_points(["MR", "IMDB"])) == 16
+
+
+def test_coinciding_points_of_the_tradeoff_figure_share_one_label(tmp_path):
+    """PGD-AT and FAT on one spot print "PGD-AT, FAT" once instead of two labels over each other ("PGDFAT")."""
+    from advtrain.figures import plot_tradeoff, point_labels
+
+    def point(method, asr, acc, source="ours"):
+        return {"dataset": "MR", "method": method, "source": source, "average_asr": asr,
+                "in_distribution_accuracy": acc, "YELP_accuracy": acc - 5}
+
+    points = pd.DataFrame([point("BERT", 60.0, 85.0), point("PGD-AT", 40.0, 84.0), point("FAT", 40.0, 84.0),
+                           point("FAT", 40.0, 84.0, "paper"), point("LDS", 20.0, 80.0)])
+    labels = point_labels(points, "in_distribution_accuracy")
+    assert labels == [(60.0, 85.0, "BERT"), (40.0, 84.0, "PGD-AT, FAT, FAT (paper)"), (20.0, 80.0, "LDS")]
+    # A point a fifth of the span away keeps its own label.
+    apart = point_labels(points.assign(average_asr=[60.0, 40.0, 48.0, 40.0, 20.0]), "in_distribution_accuracy")
+    assert [text for _, _, text in apart] == ["BERT", "PGD-AT, FAT (paper)", "FAT", "LDS"]
+    assert all(p.stat().st_size > 1000 for p in plot_tradeoff(points, tmp_path / "tradeoff"))
+
+
+def test_table2_cells_name_each_substitution_and_its_text_is_a_note_under_the_table(tmp_path):
+    from advtrain.tables import substitution_notes
+
+    use = ("sentence_encoder: UniversalSentenceEncoder -> sentence-transformers /very/long/path/all-MiniLM-L6-v2 "
+           "(same threshold/window: threshold=0.84, window_size=15; `attacks.resources.use` is not set)")
+    neighbours = ("word_embedding: WordSwapEmbedding(max_candidates=50) + WordEmbeddingDistance(min_cos_sim=0.5) "
+                  "-> the neighbour table /very/long/path/neighbours.json (at most 50 neighbours per word)")
+    summaries = [{"dataset": "MR", "method": m, "seed": 1, "attack": attack, "attack_success_rate": 0.5,
+                  "substitutions": subs}
+                 for m in ("BERT", "PGD-AT")
+                 for attack, subs in (("textfooler", [neighbours, use]), ("a2t", [neighbours]), ("pso", []))]
+    numeric, display = table2_asr(summaries, ["BERT", "PGD-AT"])
+    cells = display.set_index("attack")["substitutions"]
+    assert cells["TextFooler"] == "[1] word_embedding; [2] sentence_encoder"
+    assert cells["A2T"] == "[1] word_embedding" and cells["PSO"] == "—"
+    assert cells.iloc[-1] == "[1] word_embedding; [2] sentence_encoder"  # the Average row
+    # The csv keeps every cell's full text; md and tex give it once, under the table.
+    assert numeric.set_index("attack").loc["TextFooler", "substitutions"] == f"{neighbours}; {use}"
+    notes = substitution_notes(summaries)
+    assert notes == [f"[1] {neighbours}", f"[2] {use}"]
+    paths = write_display_table(numeric, display, tmp_path / "t2", caption="Table 2", notes=notes)
+    md = paths[1].read_text()
+    table, below = md.split("\n\n- ", 1)
+    assert "/very/long/path" not in table and md.count("/very/long/path/neighbours.json") == 1
+    assert below.startswith("[1] word_embedding: WordSwapEmbedding(max_candidates=50)")
+    tex = paths[2].read_text()
+    assert tex.count(r"\par\footnotesize [2] sentence\_encoder") == 1 and tex.index(r"\bottomrule") < tex.index(r"\par\footnotesize [1]")

@@ -47,6 +47,34 @@ def tradeoff_points(table4: pd.DataFrame, table2: pd.DataFrame, datasets: Sequen
     return pd.DataFrame(rows)
 
 
+#: Points of one panel closer than this share of the panel's span (on both axes) get one label: their labels, printed
+#: apart, would overlap ("PGDFAT" for PGD-AT and FAT on one spot).
+LABEL_NEIGHBOURHOOD = 0.03
+
+
+def point_labels(points: pd.DataFrame, column: str) -> list[tuple[float, float, str]]:
+    """(x, y, label) per group of coinciding points of one panel (x = average ASR, y = ``column``): the methods of a
+    group joined by commas in one label, at the group's first point; the paper's points are marked "(paper)"."""
+    rows = [(float(p["average_asr"]), float(p[column]),
+             p["method"] if p["source"] == "ours" else f"{p['method']} (paper)")
+            for _, p in points.iterrows() if not (math.isnan(p["average_asr"]) or math.isnan(p[column]))]
+    if not rows:
+        return []
+    xs, ys = [r[0] for r in rows], [r[1] for r in rows]
+    # Relative to the span, as the axes scale to it; at least 0.01 pp so that equal values join when the span is 0.
+    near_x = max(LABEL_NEIGHBOURHOOD * (max(xs) - min(xs)), 0.01)
+    near_y = max(LABEL_NEIGHBOURHOOD * (max(ys) - min(ys)), 0.01)
+    groups: list[list[tuple[float, float, str]]] = []
+    for row in rows:
+        for group in groups:
+            if abs(group[0][0] - row[0]) <= near_x and abs(group[0][1] - row[1]) <= near_y:
+                group.append(row)
+                break
+        else:
+            groups.append([row])
+    return [(g[0][0], g[0][1], ", ".join(r[2] for r in g)) for g in groups]
+
+
 def plot_tradeoff(points: pd.DataFrame, stem: str | Path, ood: str = "YELP") -> list[Path]:
     """Per dataset, two panels (in distribution, ood): ASR on x, accuracy on y; filled = ours, hollow = paper."""
     import matplotlib
@@ -67,8 +95,8 @@ def plot_tradeoff(points: pd.DataFrame, stem: str | Path, ood: str = "YELP") -> 
                 ours = p["source"] == "ours"
                 ax.scatter(p["average_asr"], p[column], s=60, color=colours[p["method"]],
                            facecolors=colours[p["method"]] if ours else "none", marker="o" if ours else "s")
-                ax.annotate(p["method"] if ours else f"{p['method']} (paper)", (p["average_asr"], p[column]),
-                            fontsize=7, xytext=(4, 3), textcoords="offset points")
+            for x, y, text in point_labels(sub, column):
+                ax.annotate(text, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
             ax.set_xlabel("average attack success rate (%), lower = more robust")
             ax.set_ylabel(label)
             ax.set_title(f"trained on {dataset}")

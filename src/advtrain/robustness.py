@@ -35,6 +35,7 @@ from advtrain.tables import (
     format_mean_sd,
     format_value,
     mean_sd,
+    round_bound,
     to_latex,
 )
 
@@ -103,16 +104,16 @@ def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def _auc_interval(runs: Sequence[dict], limit: float, bootstrap: Bootstrap, *key) -> tuple[float, float]:
-    rng = bootstrap.rng(*key)
     per_seed = []
     for s in sorted(runs, key=lambda s: s["seed"]):
         f = _frame(s)
         a, attacked = budgets.auc_terms(f["result_type"], f["num_queries"], limit)
         if attacked.sum():
+            rng = bootstrap.rng(*key, "seed", s["seed"])
             per_seed.append(100.0 * ratio_replicates(a, attacked, bootstrap.resamples, rng)[:, 0])
     if not per_seed:
         return math.nan, math.nan
-    return percentile_interval(over_seeds(per_seed, rng), bootstrap.confidence)
+    return percentile_interval(over_seeds(per_seed, bootstrap.rng(*key, "seeds")), bootstrap.confidence)
 
 
 def budget_table(summaries: Sequence[dict], methods: Sequence[str], bootstrap: Bootstrap,
@@ -147,8 +148,9 @@ def budget_table(summaries: Sequence[dict], methods: Sequence[str], bootstrap: B
                 num.update({f"{key}_mean": mean, f"{key}_sd": sd})
                 disp[label] = format_mean_sd(mean, sd, n)
                 if key == "auc_asr":
-                    low, high = _auc_interval(runs, limit, bootstrap, "budget", attack, dataset, method)
-                    num.update({"auc_asr_ci_low": low, "auc_asr_ci_high": high})
+                    low, high = _auc_interval(runs, limit, bootstrap, "budget", attack, dataset)
+                    num.update({"auc_asr_ci_low": round_bound(low, "low"),
+                                "auc_asr_ci_high": round_bound(high, "high")})
                     disp[f"ASR area {ci}"] = format_interval(low, high)
             disp["seeds"] = str(len(runs))
             numeric.append(num)
@@ -242,13 +244,16 @@ def paired_example_tests(
                     continue
                 pairs = [_aligned(outcomes[(method, seed)], outcomes[(baseline, seed)]) for seed in seeds]
                 test = stratified_mcnemar([discordant(x, y) for x, y in pairs])
-                diff = paired_difference([(100.0 * x, 100.0 * y) for x, y in pairs], bootstrap,
-                                         "paired", dataset, evaluated, method, baseline)
+                # Keyed by the examples (not the methods): every comparison on them shares a seed's resamples.
+                diff = paired_difference({seed: (100.0 * x, 100.0 * y) for seed, (x, y) in zip(seeds, pairs,
+                                                                                               strict=True)},
+                                         bootstrap, "paired", dataset, evaluated)
                 rows.append({"dataset": dataset, "metric": name, "evaluated_on": evaluated, "method": method,
                              "baseline": baseline, "seeds": len(seeds), "examples": len(pairs[0][0]),
                              "method_pct": float(np.mean([100.0 * x.mean() for x, _ in pairs])),
                              "baseline_pct": float(np.mean([100.0 * y.mean() for _, y in pairs])),
-                             "difference": diff["difference"], "ci_low": diff["low"], "ci_high": diff["high"],
+                             "difference": diff["difference"], "ci_low": round_bound(diff["low"], "low"),
+                             "ci_high": round_bound(diff["high"], "high"),
                              "confidence": bootstrap.confidence, "method_only": test["b"],
                              "baseline_only": test["c"], "p_value": test["p"],
                              "p_per_seed": "; ".join(f"{p:.3g}" for p in test["p_per_stratum"])})

@@ -41,11 +41,13 @@ def format_value(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) -> list[Path]:
+def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
+                notes: Sequence[str] = ()) -> list[Path]:
     """Write ``df`` as ``{stem}.csv`` (machine-readable), ``{stem}.md`` and ``{stem}.tex`` (booktabs).
 
     The markdown and LaTeX versions are meant for people: pass a frame of display strings for them if the
-    numeric frame is not what should be read. Returns the three paths.
+    numeric frame is not what should be read. ``notes`` are printed once under the table (md and tex), for text
+    too long for a cell. Returns the three paths.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -54,31 +56,59 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) 
     md = df.to_markdown(index=False, disable_numparse=True)  # keep "82.10" as written
     if caption:
         md = f"{caption}\n\n{md}"
+    if notes:
+        md += "\n\n" + "\n".join(f"- {note}" for note in notes)
     paths[1].write_text(md + "\n", encoding="utf-8")
-    paths[2].write_text(to_latex(df, caption), encoding="utf-8")
+    paths[2].write_text(to_latex(df, caption, notes), encoding="utf-8")
     return paths
 
 
 def write_display_table(
-    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None
+    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
-    """Numbers to ``{stem}.csv``; the formatted ``display`` frame to ``{stem}.md`` and ``{stem}.tex``."""
-    paths = write_table(display, stem, caption)
+    """Numbers to ``{stem}.csv``; the formatted ``display`` frame (and ``notes``) to ``{stem}.md`` and
+    ``{stem}.tex``."""
+    paths = write_table(display, stem, caption, notes)
     numeric.to_csv(paths[0], index=False)
     return paths
 
 
-def to_latex(df: pd.DataFrame, caption: str | None = None) -> str:
-    """A booktabs tabular (wrapped in a table float when a caption is given)."""
+#: LaTeX's special characters in running text (a caption or a note).
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _tex_text(text: str) -> str:
+    return "".join(_TEX_SPECIAL.get(c, c) for c in text)
+
+
+def to_latex(df: pd.DataFrame, caption: str | None = None, notes: Sequence[str] = ()) -> str:
+    """A booktabs tabular (wrapped in a table float when a caption or notes are given; the notes under it)."""
     latex = df.to_latex(index=False, escape=True, na_rep=MISSING)
     latex = latex.replace("±", r"$\pm$").replace(MISSING, "--")
-    if caption:
-        escaped = caption.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-        latex = f"\\begin{{table}}[t]\n\\centering\n\\caption{{{escaped}}}\n{latex}\\end{{table}}\n"
+    if caption or notes:
+        head = f"\\caption{{{_tex_text(caption)}}}\n" if caption else ""
+        tail = "".join(f"\\par\\footnotesize {_tex_text(note)}\n" for note in notes)
+        latex = f"\\begin{{table}}[t]\n\\centering\n{head}{latex}{tail}\\end{{table}}\n"
     return latex
 
 
 # --------------------------------------------------------------------------- Table 4
+
+
+#: Decimals of an interval bound in a table's csv: a percentile of bootstrap replicates interpolates between two of
+#: them (53.025), a precision the resampling does not have.
+BOUND_DIGITS = 2
+
+
+def round_bound(value: float, side: str) -> float:
+    """An interval's ``"low"`` or ``"high"`` bound to :data:`BOUND_DIGITS` decimals, rounded outwards so that the
+    printed interval still holds the computed one (and the point estimate inside it)."""
+    if math.isnan(value):
+        return value
+    scaled = round(float(value) * 10**BOUND_DIGITS, 6)  # 53.0 * 100 is 5300.000000000001: not a reason to round up
+    return (math.floor(scaled) if side == "low" else math.ceil(scaled)) / 10**BOUND_DIGITS
 
 
 def format_interval(low: float, high: float, digits: int = 1) -> str:
@@ -131,10 +161,12 @@ def table4_accuracy(
             num.update({f"{stem}_mean": mean, f"{stem}_sd": sd, f"{stem}_n": n, f"{stem}_paper": paper_value})
             disp[f"{label} (ours)"] = format_mean_sd(mean, sd, n)
             if intervals:
-                per_seed = [100.0 * np.asarray(correct[(train, method, e["seed"])][key], dtype=float) for e in runs
-                            if key in correct.get((train, method, e["seed"]), {})]
-                low, high = cell_interval(per_seed, bootstrap, "table4", train, key, method)
-                num.update({f"{stem}_ci_low": low, f"{stem}_ci_high": high})
+                per_seed = {e["seed"]: 100.0 * np.asarray(correct[(train, method, e["seed"])][key], dtype=float)
+                            for e in runs if key in correct.get((train, method, e["seed"]), {})}
+                # Keyed by the examples, not the method: every method's seed s is resampled alike.
+                low, high = cell_interval(per_seed, bootstrap, "table4", train, key)
+                num.update({f"{stem}_ci_low": round_bound(low, "low"),
+                            f"{stem}_ci_high": round_bound(high, "high")})
                 disp[f"{label} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{label} (paper)"] = format_value(paper_value)
         seeds = {e["seed"] for e in evals if e["method"] == method}
@@ -177,7 +209,6 @@ def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[floa
     by_seed: dict[int, list[dict]] = {}
     for run in runs:
         by_seed.setdefault(run["seed"], []).append(run)
-    rng = bootstrap.rng(*key)
     per_seed = []
     for seed in sorted(by_seed):
         frames = [outcome_frame(r, f"{r['dataset']}/{r['method']}/seed{seed}/{r['attack']}").set_index("index")
@@ -188,13 +219,26 @@ def asr_interval(runs: Sequence[dict], bootstrap: Bootstrap, *key) -> tuple[floa
         attacked = np.column_stack([attacked_mask(t) for t in types])
         if not attacked.any():
             continue
-        replicates = ratio_replicates(success, attacked, bootstrap.resamples, rng)
+        replicates = ratio_replicates(success, attacked, bootstrap.resamples, bootstrap.rng(*key, "seed", seed))
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a replicate with nothing attacked anywhere: NaN
             per_seed.append(100.0 * np.nanmean(replicates, axis=1))
     if not per_seed:
         return math.nan, math.nan
-    return percentile_interval(over_seeds(per_seed, rng), bootstrap.confidence)
+    return percentile_interval(over_seeds(per_seed, bootstrap.rng(*key, "seeds")), bootstrap.confidence)
+
+
+def substitution_names(summaries: Sequence[dict]) -> dict[str, str]:
+    """A short name per distinct substitution the attack runs reported, in order of first appearance: "[1]
+    word_embedding" (a number, then what was replaced: the text before its first colon). The full text, with its
+    paths, is too long for a table cell; :func:`substitution_notes` gives it once per name, under the table."""
+    texts = dict.fromkeys(n for s in summaries for n in s.get("substitutions") or [])
+    return {text: f"[{i}] {text.split(':', 1)[0].strip()}" for i, text in enumerate(texts, 1)}
+
+
+def substitution_notes(summaries: Sequence[dict]) -> list[str]:
+    """The notes under Table 2: "[1] <the substitution's full text>", one per short name in its cells."""
+    return [f"{name.split(' ', 1)[0]} {text}" for text, name in substitution_names(summaries).items()]
 
 
 def table2_asr(
@@ -208,7 +252,8 @@ def table2_asr(
     over seeds of ``attack_success_rate`` (successful / (successful + failed)); the numeric frame also has
     ``successful_over_total`` as ``<method>_over_total_{mean,sd,n}`` (see :data:`ASR_KEYS`). The Average row
     averages each seed's ASR over the attacks first. The paper's value (``paper.load("table2_asr")``) sits beside
-    ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported.
+    ours, and the ``substitutions`` column lists every departure from the published recipe the runs reported (the full
+    text in the numeric frame; in the display frame a short name, see :func:`substitution_names`).
     The paper's Average is over its four attacks; when other attacks ran, the paper's side of the Average row is the
     mean of its values for the attacks that ran (missing if one is not in the paper), so that both sides average
     the same attacks; ``averaged_over`` names them, and the display label reads e.g. "Average (TextFooler)".
@@ -237,6 +282,7 @@ def table2_asr(
         return sum(values) / len(values) if values else math.nan
 
     numeric_rows, display_rows = [], []
+    short = substitution_names(summaries)
 
     def add_row(
         attack_label: str, dataset: str, per_key: dict[str, dict[str, list[float]]], notes: list[str],
@@ -257,14 +303,16 @@ def table2_asr(
             num.update({f"{method}_over_total_{k}": v for k, v in zip(("mean", "sd", "n"), over_total, strict=True)})
             disp[f"{method} (ours)"] = format_mean_sd(mean, sd, n)
             if bootstrap is not None:
-                low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset, method)
-                num.update({f"{method}_ci_low": low, f"{method}_ci_high": high})
+                # Keyed by the attacked examples, not the method: identical outcomes, identical intervals.
+                low, high = asr_interval(cell_runs.get(method, []), bootstrap, "table2", attack_label, dataset)
+                num.update({f"{method}_ci_low": round_bound(low, "low"),
+                            f"{method}_ci_high": round_bound(high, "high")})
                 disp[f"{method} {round(100 * bootstrap.confidence)}% CI"] = format_interval(low, high)
             disp[f"{method} (paper)"] = format_value(theirs)
             counts[method] = n
         disp["seeds"] = seeds_label(counts)
         num["substitutions"] = "; ".join(notes)
-        disp["substitutions"] = "; ".join(notes) or MISSING
+        disp["substitutions"] = "; ".join(short[n] for n in notes) or MISSING
         numeric_rows.append(num)
         display_rows.append(disp)
 

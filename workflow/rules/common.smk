@@ -20,6 +20,7 @@ from advtrain import downloads  # noqa: E402
 from advtrain import fidelity  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
+from advtrain import summary as report_parts  # noqa: E402
 from advtrain.attacks import required_resources  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
 from advtrain.lca import settings as lca_settings  # noqa: E402
@@ -240,23 +241,68 @@ def lca_corpus_input(wildcards):
     return {"nltk_data": LCA_DATA.get("nltk_data") or f"{CACHE}/lca/nltk_data"}
 
 
-def table_stems():
-    """The tables this configuration produces (each as csv, md and tex), in the paper's order."""
-    stems = ["table1_toy"]
+# `snakemake --omit-from RULE|FILE` removes the jobs of RULE (or of FILE) and all that follows from them. The report
+# follows it: a table or figure made from an omitted rule leaves rule all's and the summary's inputs, so the summary
+# is still written and says what is absent and why, and no job runs only to feed an omitted one (lca_data for an
+# omitted lca_train). The same for a part not configured (no attacks, no LCA).
+def omit_from():
+    """This invocation's --omit-from entries (rule names or files). Snakemake sets them after reading the Snakefile
+    and does not pass them to the jobs it spawns: only input and params functions of rule all and of local rules
+    (evaluated while the main process builds the DAG) can use them."""
+    settings = workflow.dag_settings
+    return set(settings.omit_from) if settings is not None else set()
+
+
+def study_stems():
+    """(tables, figures) of this configuration's parts, in the paper's order."""
+    tables = ["table1_toy"]
     if ATTACK_RECIPES:
-        stems.append("table2_asr")
-    stems += ["table3_runtime", "table4_accuracy"]
+        tables.append("table2_asr")
+    tables += ["table3_runtime", "table4_accuracy"]
     if LCA_METHODS:
-        stems += ["table5_lca", "table6_lca_words", "table7_ablation"]
-    stems += ["paired_vs_bert", "paired_examples_vs_bert"]
+        tables += report_parts.LCA_TABLES
+    tables += ["paired_vs_bert", "paired_examples_vs_bert"]
     if ATTACK_RECIPES:
-        stems += [
-            "attack_budget",
-            "attack_effort",
-            "attack_validity",
-            "attack_examples",
-        ]
-    return stems
+        tables += [t for t in report_parts.ATTACK_TABLES if t != "table2_asr"]
+    figures = [
+        "figure1_toy",
+        *(["tradeoff"] if ATTACK_RECIPES else []),
+        *expand(
+            "budget_{dataset}_{attack}", dataset=TRAIN_DATASETS, attack=ATTACK_RECIPES
+        ),
+    ]
+    return tables, figures
+
+
+def absent_stems():
+    """The study's tables and figures this run does not make, each with why (rule summary's `absent`)."""
+    absent = {}
+    if not ATTACK_RECIPES:
+        absent.update(
+            dict.fromkeys(
+                [*report_parts.ATTACK_TABLES, *report_parts.ATTACK_FIGURES],
+                "not configured: `attacks.recipes` is empty",
+            )
+        )
+    if not LCA_METHODS:
+        absent.update(
+            dict.fromkeys(
+                report_parts.LCA_TABLES, "not configured: `lca.methods` is empty"
+            )
+        )
+    tables, figures = study_stems()
+    absent.update(
+        report_parts.omitted(
+            [*tables, *figures], omit_from(), attacks=bool(ATTACK_RECIPES)
+        )
+    )
+    return absent
+
+
+def table_stems():
+    """The tables this run produces (each as csv, md and tex), in the paper's order."""
+    absent = absent_stems()
+    return [t for t in study_stems()[0] if t not in absent]
 
 
 # Ledger rows (docs/fidelity.md) this configuration uses with values other than the reference code's: the params of
@@ -265,14 +311,9 @@ FIDELITY_USES = [use._asdict() for use in fidelity.non_reference(config)]
 
 
 def figure_stems():
-    """The figures this configuration produces (each as png and pdf)."""
-    return [
-        "figure1_toy",
-        *(["tradeoff"] if ATTACK_RECIPES else []),
-        *expand(
-            "budget_{dataset}_{attack}", dataset=TRAIN_DATASETS, attack=ATTACK_RECIPES
-        ),
-    ]
+    """The figures this run produces (each as png and pdf)."""
+    absent = absent_stems()
+    return [f for f in study_stems()[1] if f not in absent]
 
 
 # Nothing to download: make sure no library waits on the hub.
@@ -430,14 +471,24 @@ def validity_records(wildcards):
     return [shard for shards in validity_runs(wildcards).values() for shard in shards]
 
 
-def final_outputs():
+def final_outputs(wildcards=None):
+    """Rule all's inputs: an input function, so that it sees --omit-from (see omit_from())."""
     return [
         *eval_files(),
-        *(attack_summaries() if ATTACK_RECIPES else []),
+        *(
+            attack_summaries()
+            if ATTACK_RECIPES
+            and not report_parts.omits_any(report_parts.ATTACKS, omit_from())
+            else []
+        ),
         *expand(
             "results/tables/{stem}.{ext}", stem=table_stems(), ext=["csv", "md", "tex"]
         ),
-        *(["results/tables/table5_lca_all_tags.csv"] if LCA_METHODS else []),
+        *(
+            ["results/tables/table5_lca_all_tags.csv"]
+            if "table5_lca" in table_stems()
+            else []
+        ),
         *expand(
             "results/figures/{stem}.{ext}", stem=figure_stems(), ext=["png", "pdf"]
         ),

@@ -1,5 +1,6 @@
 localrules:
     fidelity,
+    summary,
 
 
 rule table4_accuracy:
@@ -151,12 +152,13 @@ rule fidelity:
         "../scripts/fidelity.py"
 
 
-# One page that lists every table and figure of this run and where it is; `snakemake --report` renders the same
-# tables and figures as HTML with their captions.
+# One page that lists every table and figure of this run and where it is, and which of the study's are absent and
+# why (a part not configured, or --omit-from); `snakemake --report` renders the same tables and figures as HTML.
+# Its inputs and `absent` follow --omit-from, which only the main process knows (see omit_from()): a local job.
 rule summary:
     input:
-        tables=expand("results/tables/{stem}.md", stem=table_stems()),
-        figures=expand("results/figures/{stem}.png", stem=figure_stems()),
+        tables=lambda w: expand("results/tables/{stem}.md", stem=table_stems()),
+        figures=lambda w: expand("results/figures/{stem}.png", stem=figure_stems()),
         fidelity="results/tables/fidelity.md",
     output:
         "results/summary.md",
@@ -173,5 +175,6 @@ rule summary:
             "attacks": ATTACK_RECIPES or "none",
             "LCA methods": LCA_METHODS or "none",
         },
+        absent=lambda w: absent_stems(),
     script:
         "../scripts/summary.py"

@@ -5,5 +5,5 @@ from advtrain.summary import write_summary
 
 redirect_to(snakemake.log[0])
 path = write_summary(snakemake.output[0], snakemake.input.tables, snakemake.input.figures, snakemake.params.run,
-                     fidelity=snakemake.input.fidelity)
+                     fidelity=snakemake.input.fidelity, absent=snakemake.params.absent)
 print(f"wrote {path}: {len(snakemake.input.tables)} tables, {len(snakemake.input.figures)} figures")
