@@ -12,10 +12,15 @@ import pytest
 import torch
 import yaml
 from conftest import REPO, synthetic_reviews
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    TrainerCallback,
+)
 
 from advtrain import config as cfg
-from advtrain.training.finetune import optimizer_choice, training_arguments
+from advtrain.training.finetune import last_complete_checkpoint, optimizer_choice, training_arguments
 from advtrain.training.optim import LegacyAdamW, MtdnnAdamax, mtdnn_schedule
 from advtrain.training.trainer import AdvTrainer
 
@@ -45,16 +50,27 @@ def tiny(tiny_model):
     return model, ds, tokenizer, dict(batch)
 
 
-def trainer_run(tiny, settings: dict, steps: int, tmp_path) -> dict:
-    """``steps`` steps of AdvTrainer as fine_tune builds it; the trained parameters."""
+class StopAfter(TrainerCallback):
+    """Ends training after ``epochs`` epochs (each one step here), once that epoch's checkpoint is written."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_training_stop = state.epoch >= self.epochs
+
+
+def trainer_run(tiny, settings: dict, steps: int, tmp_path, stop_after: int | None = None) -> dict:
+    """``steps`` steps of AdvTrainer as fine_tune builds it (from the last checkpoint in ``tmp_path``, if any; or
+    killed after ``stop_after`` steps); the trained parameters."""
     model, ds, tokenizer, _ = tiny
     model = copy.deepcopy(model)
     settings = {**settings, "epochs": steps, "batch_size": ROWS, "precision": "fp32", "dataloader_workers": 0}
     trainer = AdvTrainer(model=model, args=training_arguments(settings, tmp_path / "ckpt", seed=1), train_dataset=ds,
                          data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                         **optimizer_choice(settings))
-    trainer.train()
-    assert trainer.state.global_step == steps
+                         callbacks=[StopAfter(stop_after)] if stop_after else None, **optimizer_choice(settings))
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(tmp_path / "ckpt"))
+    assert trainer.state.global_step == (stop_after or steps)
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
@@ -99,6 +115,16 @@ def test_alum_steps_equal_mtdnns_adamax(study, tiny, tmp_path):
                    {"lr_schedule": "linear"}, {"max_grad_norm": 0}):
         other = trainer_run(tiny, {**settings, **before}, 4, tmp_path / "before" / str(sorted(before)[0]))
         assert largest_difference(other, expected) > 10 * TOLERANCE, before
+
+
+@pytest.mark.parametrize("method", ["A2T", "ALUM"])
+def test_a_resumed_run_takes_the_same_steps(study, tiny, tmp_path, method):
+    """The reference optimisers' state (moments, step counts) and the mt-dnn schedule survive a checkpoint."""
+    settings = {**cfg.train_settings(study, method), "warmup_steps": 1}
+    whole = trainer_run(tiny, settings, 3, tmp_path / "whole")
+    trainer_run(tiny, settings, 3, tmp_path / "killed", stop_after=2)
+    resumed = trainer_run(tiny, settings, 3, tmp_path / "killed")
+    assert largest_difference(resumed, whole) < 1e-7
 
 
 def test_mtdnn_schedule_is_warmup_linear():
