@@ -20,7 +20,6 @@ import torch
 from torch.optim import Optimizer
 
 OPTIMIZERS = ("adamw_torch", "adamw_hf", "adamax_mtdnn")
-SCHEDULES = ("linear", "mtdnn")
 
 
 class LegacyAdamW(Optimizer):
