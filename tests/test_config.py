@@ -75,6 +75,14 @@ BAD_CONFIGS = [
     ("learning-rate-zero", ("model", "learning_rate"), 0, "model.learning_rate"),
     ("learning-rate-negative", ("model", "learning_rate"), -2e-5, "model.learning_rate"),
     ("warmup-above-1", ("model", "warmup_ratio"), 1.5, "model.warmup_ratio"),
+    # the optimiser keys (issue 22): the model's defaults and a method's override
+    ("optimizer-unknown", ("model", "optimizer"), "adamw", "model.optimizer"),
+    ("optimizer-override-unknown", ("methods", "ALUM", "train", "optimizer"), "adamax", "methods.ALUM.train.optimizer"),
+    ("adam-epsilon-zero", ("model", "adam_epsilon"), 0, "model.adam_epsilon"),
+    ("adam-epsilon-string", ("methods", "A2T", "train", "adam_epsilon"), "1e-6", "methods.A2T.train.adam_epsilon"),
+    ("max-grad-norm-negative", ("methods", "A2T", "train", "max_grad_norm"), -1.0, "methods.A2T.train.max_grad_norm"),
+    ("max-grad-norm-null", ("model", "max_grad_norm"), None, "model.max_grad_norm"),
+    ("lr-schedule-unknown", ("methods", "ALUM", "train", "lr_schedule"), "cosine", "methods.ALUM.train.lr_schedule"),
     ("max-length-zero", ("model", "max_length"), 0, "model.max_length"),
     ("negative-seed", ("seeds",), [1, -2, 3], "seeds.1"),
     ("batch-size-zero", ("model", "batch_size"), 0, "model.batch_size"),
@@ -308,7 +316,7 @@ def test_method_train_override_wins_and_is_local(config):
     assert "name" not in pgd and "path" not in pgd
 
     defaults = {k: config["model"][k] for k in TRAIN_KEYS if k in config["model"]}
-    for other in ("BERT", "LDS", "ALUM"):
+    for other in ("BERT", "LDS"):
         assert train_settings(config, other) == defaults
     assert config["model"] == model_before  # nothing written back into the defaults
 
@@ -317,6 +325,19 @@ def test_method_train_override_wins_and_is_local(config):
     assert "train" not in spec["parts"]
     assert spec["parts"]["adversarial_embedding"]["kind"] == "pgd"
     assert config["methods"]["PGD-AT"]["train"] == {"learning_rate": 1e-4, "epochs": 2}  # not popped
+
+
+def test_reference_trainers_override_the_optimiser(config):
+    """AT-IP on TextAttack's optimiser, ALUM on mt-dnn's; the others on the model's (Hugging Face's) defaults."""
+    assert {k: config["model"][k] for k in ("optimizer", "adam_epsilon", "max_grad_norm", "lr_schedule")} == {
+        "optimizer": "adamw_torch", "adam_epsilon": 1e-8, "max_grad_norm": 1.0, "lr_schedule": "linear"}
+    for method in ("A2T", "A2T_MLM", "BERT_Attack", "A2T_PGD-AT"):
+        settings = train_settings(config, method)
+        assert (settings["optimizer"], settings["adam_epsilon"], settings["max_grad_norm"]) == ("adamw_hf", 1e-6, 0)
+    alum = train_settings(config, "ALUM")
+    assert (alum["optimizer"], alum["lr_schedule"], alum["max_grad_norm"]) == ("adamax_mtdnn", "mtdnn", 1.0)
+    for method in ("BERT", "PGD-AT", "LDS", "SSMBA", "BackTranslation"):
+        assert train_settings(config, method)["optimizer"] == "adamw_torch"
 
 
 def test_method_spec_of_baseline(config):

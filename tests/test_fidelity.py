@@ -190,3 +190,35 @@ def test_corrected_rows_report_no_departure_and_say_why(study):
     assert "checkpoint-epoch-" in best[3] and "--epoch 4" in best[3] and "same as the reference" in best[4]
     asr = rows["asr-denominator"]
     assert "len(results)" in asr[3] and "Nothing is skipped" in asr[3]
+
+
+def test_the_optimiser_rows(study):
+    """Issue 22: the study runs TextAttack's optimiser for AT-IP and mt-dnn's for ALUM (but the paper's 4 epochs); AT-DA
+    is declared on the baseline's. The values before (Hugging Face's everywhere) are listed, key by key."""
+    rows = ("grad-clipping", "adam-epsilon", "alum-optimizer")
+    found = {(u.row, u.key): (u.value, u.reference) for u in fidelity.non_reference(study) if u.row in rows}
+    at_da = ("SSMBA", "BackTranslation", "BackTranslation_PGD-AT")
+    assert found == {
+        ("alum-optimizer", "methods.ALUM.train.epochs"): (4, 5),
+        **{("grad-clipping", f"methods.{m}.train.max_grad_norm"): (1.0, 0) for m in at_da},
+        **{("adam-epsilon", f"methods.{m}.train.optimizer"): ("adamw_torch", "adamw_hf") for m in at_da},
+        **{("adam-epsilon", f"methods.{m}.train.adam_epsilon"): (1e-8, 1e-6) for m in at_da},
+    }
+    old = copy.deepcopy(study)
+    for method in ("A2T", "A2T_MLM", "BERT_Attack", "A2T_PGD-AT"):
+        for key in ("optimizer", "adam_epsilon", "max_grad_norm"):
+            del old["methods"][method]["train"][key]
+    del old["methods"]["ALUM"]["train"]
+    found = {(u.row, u.key): (u.value, u.reference) for u in fidelity.non_reference(old) if u.row in rows}
+    assert found[("grad-clipping", "methods.A2T.train.max_grad_norm")] == (1.0, 0)
+    assert found[("adam-epsilon", "methods.BERT_Attack.train.adam_epsilon")] == (1e-8, 1e-6)
+    assert found[("adam-epsilon", "methods.A2T_PGD-AT.train.optimizer")] == ("adamw_torch", "adamw_hf")
+    assert {k: found[("alum-optimizer", f"methods.ALUM.train.{k}")] for k in
+            ("optimizer", "learning_rate", "batch_size", "max_length", "lr_schedule", "adam_epsilon")} == {
+        "optimizer": ("adamw_torch", "adamax_mtdnn"), "learning_rate": (2e-5, 5e-5), "batch_size": (32, 8),
+        "max_length": (256, 512), "lr_schedule": ("linear", "mtdnn"), "adam_epsilon": (1e-8, 1e-6)}
+    assert ("alum-optimizer", "methods.ALUM.train.max_grad_norm") not in found  # 1.0 before and in mt-dnn
+    # Only the methods a run trains: without AT-DA and ALUM, the study's config lists none of these rows.
+    only = copy.deepcopy(study)
+    only["run"]["methods"] = ["BERT", "A2T", "PGD-AT"]
+    assert not {u.row for u in fidelity.non_reference(only)} & set(rows)

@@ -131,6 +131,43 @@ def _at_ip_schedule(config):
     return out
 
 
+#: TextAttack's Trainer (0.3.8): transformers' AdamW at its default eps, loss.backward() then optimizer.step() with no
+#: clipping (max_grad_norm 0). The reference of the AT-IP methods and of the AT-DA ones (A2T's train.py --augmented-data).
+TEXTATTACK_CLIPPING = {"max_grad_norm": 0}
+TEXTATTACK_OPTIMIZER = {"optimizer": "adamw_hf", "adam_epsilon": 1e-6}
+#: mt-dnn's train.py (commit 682b9fb) as ALUM's authors ran it: Adamax (module/bert_optim.py; its eps default 1e-6, the
+#: flag --adam_eps is RAdam's), --learning_rate 5e-5, --batch_size 8, --max_seq_len 512, --global_grad_clipping 1.0,
+#: --warmup 0.1 with --warmup_schedule warmup_linear, --epochs 5; weight decay 0.01 from mt_dnn/model.py's groups.
+MTDNN_TRAIN = {"optimizer": "adamax_mtdnn", "learning_rate": 5e-5, "batch_size": 8, "max_length": 512,
+               "weight_decay": 0.01, "adam_epsilon": 1e-6, "max_grad_norm": 1.0, "lr_schedule": "mtdnn",
+               "warmup_ratio": 0.1, "warmup_steps": 0, "epochs": 5}
+#: Hugging Face's TrainingArguments defaults: what a method without these keys runs.
+HF_OPTIMIZER = {"optimizer": "adamw_torch", "adam_epsilon": 1e-8, "max_grad_norm": 1.0, "lr_schedule": "linear",
+                "warmup_steps": 0, "weight_decay": 0.0}
+
+
+def _train_against(methods: Callable[[dict], list[str]], reference: dict):
+    """Each of ``methods(config)`` against ``reference`` on its resolved train settings."""
+    def check(config):
+        out = []
+        for method in methods(config):
+            settings = {**HF_OPTIMIZER, **cfg.train_settings(config, method)}
+            for key, value in reference.items():
+                out += _differ(f"methods.{method}.train.{key}", settings.get(key), value)
+        return out
+    return check
+
+
+def _textattack_methods(config: dict) -> list[str]:
+    """AT-IP and AT-DA: the methods TextAttack's Trainer trains in the reference (A2T's train.py)."""
+    return list(dict.fromkeys(_methods_with(config, "adversarial_input") + _methods_with(config, "augment")))
+
+
+def _alum_methods(config: dict) -> list[str]:
+    return [m for m in _methods_with(config, "adversarial_embedding")
+            if cfg.method_parts(config, m)["adversarial_embedding"].get("kind") == "alum"]
+
+
 def _group(names: list[str]) -> str:
     return names[0] if len(names) == 1 else "{" + ", ".join(names) + "}"
 
@@ -332,6 +369,9 @@ ROWS: tuple[Row, ...] = (
         _embedding_settings(("lds",), LDS_CLEAN_SIDE)),
     Row("alum-mtdnn", "ALUM against mt-dnn's code", ("methods.<ALUM>.adversarial_embedding.*",),
         _embedding_settings(("alum",), None)),
+    # Issue 22, item 7.
+    Row("alum-optimizer", "ALUM's optimiser and schedule against mt-dnn's train.py",
+        tuple(f"methods.<ALUM>.train.{k}" for k in MTDNN_TRAIN), _train_against(_alum_methods, MTDNN_TRAIN)),
     Row("pgd-step", "AT-EP ascent: steps, bound, step (mu) and its normalisation",
         tuple(f"methods.<AT-EP>.adversarial_embedding.{k}" for k in AT_EP_STEP),
         _embedding_settings(("pgd", "lds"), AT_EP_STEP)),
@@ -340,6 +380,14 @@ ROWS: tuple[Row, ...] = (
         tuple(f"methods.<AT-IP>.train.{k}" for k in AT_IP_TRAIN), _at_ip_train),
     Row("at-ip-schedule", "AT-IP schedule (clean epochs, share attacked, query budget, alpha)",
         tuple(f"methods.<AT-IP>.adversarial_input.{k}" for k in AT_IP_SCHEDULE), _at_ip_schedule),
+    # Issue 22, items 3 and 4.
+    Row("grad-clipping", "Gradient clipping before each step",
+        ("model.max_grad_norm", "methods.<AT-IP>.train.max_grad_norm", "methods.<AT-DA>.train.max_grad_norm"),
+        _train_against(_textattack_methods, TEXTATTACK_CLIPPING)),
+    Row("adam-epsilon", "AdamW: its epsilon and its form",
+        ("model.adam_epsilon", "model.optimizer", "methods.<AT-IP>.train.adam_epsilon",
+         "methods.<AT-IP>.train.optimizer", "methods.<AT-DA>.train.adam_epsilon", "methods.<AT-DA>.train.optimizer"),
+        _train_against(_textattack_methods, TEXTATTACK_OPTIMIZER)),
     Row("at-ip-fixed-share", "AT-IP: which examples are attacked", ("methods.<AT-IP>.adversarial_input.fraction",),
         _fixed_for_at_ip("a seeded sample of ceil(fraction * N) examples is attacked",
                          "shuffled examples are attacked until fraction * N succeed")),

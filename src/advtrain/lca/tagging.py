@@ -21,7 +21,7 @@ from transformers import (
 
 from advtrain import device
 from advtrain.lca.pos_data import read_sentences
-from advtrain.training.finetune import build_parts, train_resuming, training_arguments
+from advtrain.training.finetune import build_parts, optimizer_choice, train_resuming, training_arguments
 from advtrain.training.trainer import AdvTrainer
 
 IGNORE = -100
@@ -68,7 +68,8 @@ def fine_tune_tagger(model_path, train_path, test_path, tags: list[str], output_
     args = training_arguments(settings, checkpoint_dir, seed)
     trainer = AdvTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=test_ds,
                          data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
-                         compute_metrics=token_accuracy, **build_parts(spec.get("parts", {})))
+                         compute_metrics=token_accuracy, **optimizer_choice(settings),
+                         **build_parts(spec.get("parts", {})))
     result, seconds, resume = train_resuming(trainer, checkpoint_dir)
     test = trainer.evaluate()
     trainer.save_model(str(output_dir))

@@ -133,6 +133,7 @@ def fine_tune(
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
         compute_metrics=accuracy,
+        **optimizer_choice(settings),
         **build_parts(spec.get("parts", {}), train_path=train_path, tokenizer=tokenizer,
                       max_length=settings["max_length"], epochs=settings["epochs"], resources=attack_resources,
                       store_dir=Path(checkpoint_dir) / "adversarial_examples"),
@@ -172,6 +173,12 @@ def write_metrics(metrics: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
 
 
+def optimizer_choice(settings: dict) -> dict:
+    """``AdvTrainer``'s keyword arguments for ``train.optimizer`` and ``train.lr_schedule``."""
+    return {"optimizer_name": settings.get("optimizer", "adamw_torch"),
+            "lr_schedule": settings.get("lr_schedule", "linear")}
+
+
 def training_arguments(settings: dict, checkpoint_dir: str | Path, seed: int) -> TrainingArguments:
     """The ``TrainingArguments`` every fine-tuning here uses: epoch checkpoints, no evaluation inside the timed loop."""
     precision = device.precision(settings.get("precision", "auto"))
@@ -186,6 +193,10 @@ def training_arguments(settings: dict, checkpoint_dir: str | Path, seed: int) ->
         warmup_steps=settings.get("warmup_steps") or 0,
         warmup_ratio=0.0 if settings.get("warmup_steps") else settings.get("warmup_ratio", 0.0),
         weight_decay=settings.get("weight_decay", 0.0),
+        # Hugging Face's defaults unless a method follows a reference trainer: TextAttack's eps 1e-6 and no clipping
+        # (AT-IP), mt-dnn's eps 1e-6 and clipping at 1.0 (ALUM); docs/fidelity.md, grad-clipping and adam-epsilon.
+        adam_epsilon=settings.get("adam_epsilon", 1e-8),
+        max_grad_norm=settings.get("max_grad_norm", 1.0),  # 0: no clipping
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         tf32=True if precision == "tf32" else None,  # None: leave torch's default (fp32 matrix products)

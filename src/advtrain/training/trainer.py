@@ -1,6 +1,7 @@
 """The one Trainer subclass of the project: a method's parts add loss terms in ``compute_loss``.
 
-Everything else (AMP, optimiser, scheduler, checkpoints, resumption, progress) is Hugging Face ``Trainer``'s.
+Everything else (AMP, clipping, checkpoints, resumption, progress) is Hugging Face ``Trainer``'s; the optimiser and
+the schedule are too unless a method follows a reference trainer's (``advtrain.training.optim``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ class AdvTrainer(Trainer):
     ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the embeddings and returns the
     adversarial term; ``None`` is plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``)
     generates adversarial examples at epoch starts and appends them to the batches of their originals.
+    ``optimizer_name`` and ``lr_schedule`` are ``train.optimizer`` and ``train.lr_schedule``
+    (``advtrain.training.optim``).
     """
 
-    def __init__(self, *args, embedding_adversary=None, input_adversary=None, **kwargs):
+    def __init__(self, *args, embedding_adversary=None, input_adversary=None, optimizer_name: str = "adamw_torch",
+                 lr_schedule: str = "linear", **kwargs):
         if input_adversary is not None:
             from advtrain.training.input_space import INDEX_COLUMN, InputAdversaryCallback
 
@@ -28,6 +32,34 @@ class AdvTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.embedding_adversary = embedding_adversary
         self.input_adversary = input_adversary
+        self.optimizer_name = optimizer_name
+        self.lr_schedule = lr_schedule
+
+    def create_optimizer(self):
+        """Hugging Face's AdamW, or a reference trainer's optimiser over the same two groups (weight decay on all but
+        biases and LayerNorm: TextAttack's and mt-dnn's no_decay lists pick the same parameters of a BERT)."""
+        if self.optimizer is not None or self.optimizer_name == "adamw_torch":
+            return super().create_optimizer()
+        from advtrain.training.optim import build_optimizer
+
+        decay = set(self.get_decay_parameter_names(self.model))
+        trained = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        groups = [{"params": [p for n, p in trained if n in decay], "weight_decay": self.args.weight_decay},
+                  {"params": [p for n, p in trained if n not in decay], "weight_decay": 0.0}]
+        self.optimizer = build_optimizer(self.optimizer_name, groups, lr=self.args.learning_rate,
+                                         eps=self.args.adam_epsilon, betas=(self.args.adam_beta1, self.args.adam_beta2))
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None and self.lr_schedule == "mtdnn":
+            from advtrain.training.optim import mtdnn_schedule
+
+            # mt-dnn's warm-up is a share of the steps, not rounded up to whole steps as Hugging Face's ratio is.
+            warmup = self.args.warmup_steps or self.args.warmup_ratio * num_training_steps
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer if optimizer is None else optimizer, mtdnn_schedule(num_training_steps, warmup))
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
