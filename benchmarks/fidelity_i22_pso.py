@@ -46,7 +46,7 @@ from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES  # noqa:
 
 #: Arguments and their defaults (``figures`` takes any namespace and fills in what it lacks from here).
 DEFAULTS = {
-    "tiny_examples": 40, "tiny_seed": 22, "minilm": False, "mr_examples": 40, "train_examples": 2000,
+    "tiny": True, "tiny_examples": 40, "tiny_seed": 22, "minilm": False, "mr_examples": 40, "train_examples": 2000,
     "query_budget": None, "concurrency": 8, "batch_tokens": 2048, "max_length": 64, "seed": 765,
     "cache": str(Path(tempfile.gettempdir()) / "advtrain-bench-minilm-mr"), "mr": str(SHARED / "mr"),
     "nltk_data": str(SHARED / "nltk_data"),
@@ -56,6 +56,7 @@ DEFAULTS = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-tiny", dest="tiny", action="store_false", help="only the MiniLM figures")
     parser.add_argument("--tiny-examples", type=int, default=DEFAULTS["tiny_examples"])
     parser.add_argument("--tiny-seed", type=int, default=DEFAULTS["tiny_seed"], help="picks the synthetic reviews")
     parser.add_argument("--minilm", action="store_true", help="also MiniLM fine-tuned on MR (a few CPU minutes)")
@@ -217,7 +218,8 @@ def figures(args=None) -> dict:
     s = _settings(args)
     out = {"reference": PSO_SEARCH_REFERENCE, "searches": list(PSO_SEARCHES)}
     with tempfile.TemporaryDirectory(prefix="fidelity-i22-pso-") as tmp:
-        out["tiny"] = tiny(s, Path(tmp) / "tiny")
+        if s.tiny:
+            out["tiny"] = tiny(s, Path(tmp) / "tiny")
         if s.minilm:
             out["minilm"] = minilm(s, Path(tmp) / "minilm")
     return out

@@ -125,3 +125,14 @@ def test_probe_defaults_are_the_probes():
 
     signature = inspect.signature(train_probe).parameters
     assert PROBE_DEFAULTS == {k: signature[k].default for k in PROBE_DEFAULTS}
+
+
+def test_pso_search_is_listed_only_when_pso_runs_the_fixed_search(study):
+    config = copy.deepcopy(study)
+    assert config["attacks"]["pso_search"] == "textattack-0.3.8"
+    assert not [u for u in fidelity.non_reference(config) if u.row == "pso-search"]
+    config["attacks"]["pso_search"] = "textattack-0.3.11"
+    uses = [(u.key, u.value, u.reference) for u in fidelity.non_reference(config) if u.row == "pso-search"]
+    assert uses == [("attacks.pso_search", "textattack-0.3.11", "textattack-0.3.8")]
+    config["attacks"]["recipes"] = ["textfooler", "a2t"]
+    assert not [u for u in fidelity.non_reference(config) if u.row == "pso-search"]
