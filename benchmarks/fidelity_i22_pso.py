@@ -21,7 +21,7 @@ attacked examples, and over the successful ones), perturbed word share, seconds;
 different outcome (result type) or a different adversarial text.
 
     python benchmarks/fidelity_i22_pso.py
-    python benchmarks/fidelity_i22_pso.py --minilm --mr-examples 40 --json /tmp/pso.json
+    python benchmarks/fidelity_i22_pso.py --minilm --json /tmp/pso.json
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES  # noqa:
 
 #: Arguments and their defaults (``figures`` takes any namespace and fills in what it lacks from here).
 DEFAULTS = {
-    "tiny": True, "tiny_examples": 40, "tiny_seed": 22, "minilm": False, "mr_examples": 40, "train_examples": 2000,
+    "tiny": True, "tiny_examples": 40, "tiny_seed": 22, "minilm": False, "mr_examples": 30, "train_examples": 1000,
     "query_budget": None, "concurrency": 8, "batch_tokens": 2048, "max_length": 64, "seed": 765,
     "cache": str(Path(tempfile.gettempdir()) / "advtrain-bench-minilm-mr"), "mr": str(SHARED / "mr"),
     "nltk_data": str(SHARED / "nltk_data"),
