@@ -92,14 +92,15 @@ def build_hownet(dest: Path) -> Path:
     return dest
 
 
-def build_flair_tagger(dest: Path) -> Path:
-    """A flair SequenceTagger file ("upos" layer) that returns each word's lexicon tag, unknown words X."""
+def build_flair_tagger(dest: Path, tags: dict[str, str] | None = None) -> Path:
+    """A flair SequenceTagger file ("upos" layer) that returns each word's tag in ``tags`` (default: the lexicon
+    above; a tag outside UPOS becomes X), unknown words X."""
     import torch
     from flair.data import Dictionary
     from flair.embeddings import OneHotEmbeddings
     from flair.models import SequenceTagger
 
-    tags = lexicon()
+    tags = {w: t if t in UPOS else "X" for w, t in (lexicon() if tags is None else tags).items()}
     vocab = Dictionary(add_unk=True)
     for w in tags:
         vocab.add_item(w)

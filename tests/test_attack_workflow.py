@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from attack_fixtures import build_resources
-from conftest import TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
+from conftest import TWO_JOBS, planned_jobs, run_snakemake, shared_data, tiny_config, write_config
 
 RECIPES = ["textfooler", "bae", "a2t", "pso"]
 NUM_EXAMPLES = 4
@@ -115,6 +115,23 @@ def test_two_shards_equal_one(attacked, attack_resources):
                 assert math.isclose(value, two[recipe][key], rel_tol=1e-12), key
             else:
                 assert value == two[recipe][key], key
+
+
+@pytest.mark.slow
+def test_pso_search_reruns_the_pso_attacks_only(attacked):
+    """attacks.pso_search is a param of the PSO shards only: changing it plans PSO's shards again, no other attack."""
+    workdir, config = attacked
+    summary = json.loads((workdir / f"{RUN}/pso.json").read_text())
+    assert summary["pso_search"] == "textattack-0.3.8"  # the schema's default reached the shards
+    changed = {**config, "attacks": {**config["attacks"], "pso_search": "textattack-0.3.11"}}
+    write_config(workdir, changed)
+    try:
+        jobs = planned_jobs(run_snakemake(workdir, "-n", *TWO_JOBS).stdout)
+    finally:
+        write_config(workdir, config)
+    attacks = {w["attack"] for rule, w in jobs if rule in ("attack_shard", "gather_attack")}
+    assert attacks == {"pso"}, jobs
+    assert not {rule for rule, _ in jobs} & {"train", "prepare_training_dataset"}, jobs
 
 
 def test_missing_local_resource_stops_at_start(tiny_workdir, tmp_path):

@@ -148,6 +148,7 @@ BAD_CONFIGS = [
     # values the schema used to let through
     ("seed-too-large", ("seeds",), [1, 2**32], "seeds.1"),
     ("attack-seed-too-large", ("attacks", "seed"), 2**40, "attacks.seed"),
+    ("pso-search-unknown", ("attacks", "pso_search"), "textattack-0.3.9", "attacks.pso_search"),
     ("carve-fractional-count", ("datasets", "IMDB", "carve"), {"validation": 2.5}, "datasets.IMDB.carve.validation"),
     ("carve-whole-train", ("datasets", "IMDB", "carve"), {"validation": 1.0001}, "datasets.IMDB.carve.validation"),
     ("empty-text-column", ("datasets", "IMDB", "source", "hf", "text_column"), "",

@@ -222,3 +222,14 @@ def test_the_optimiser_rows(study):
     only = copy.deepcopy(study)
     only["run"]["methods"] = ["BERT", "A2T", "PGD-AT"]
     assert not {u.row for u in fidelity.non_reference(only)} & set(rows)
+
+
+def test_pso_search_is_listed_only_when_pso_runs_the_fixed_search(study):
+    config = copy.deepcopy(study)
+    assert config["attacks"]["pso_search"] == "textattack-0.3.8"
+    assert not [u for u in fidelity.non_reference(config) if u.row == "pso-search"]
+    config["attacks"]["pso_search"] = "textattack-0.3.11"
+    uses = [(u.key, u.value, u.reference) for u in fidelity.non_reference(config) if u.row == "pso-search"]
+    assert uses == [("attacks.pso_search", "textattack-0.3.11", "textattack-0.3.8")]
+    config["attacks"]["recipes"] = ["textfooler", "a2t"]
+    assert not [u for u in fidelity.non_reference(config) if u.row == "pso-search"]

@@ -324,6 +324,15 @@ def _query_budget(config):
     return _differ("attacks.query_budget", config["attacks"].get("query_budget"), 10000)
 
 
+def _pso_search(config):
+    from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE
+
+    attacks = config.get("attacks") or {}
+    if "pso" not in (attacks.get("recipes") or []):
+        return []
+    return _differ("attacks.pso_search", attacks.get("pso_search", PSO_SEARCH_REFERENCE), PSO_SEARCH_REFERENCE)
+
+
 def _attack_sample(config):
     return [("attacks.num_examples", f"{config['attacks'].get('num_examples', 1000)} test examples, the same for "
              "every model, misclassified ones included (skipped)",
@@ -398,6 +407,8 @@ ROWS: tuple[Row, ...] = (
     Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", ()),
     Row("a2t-word-window", "A2T recipe: words ranked per example", ("methods.<AT-IP>.train.max_length",)),
     Row("bert-attack-candidates", "BERT-Attack: candidates per word", ()),
+    Row("pso-search", "PSO search: mutation ratio and elites' copies (TextAttack 0.3.8 or 0.3.11)",
+        ("attacks.pso_search",), _pso_search),
     # Item 5.
     Row("at-da-fraction", "AT-DA: share of the augmented rows added", ("methods.<AT-DA>.augment.fraction",),
         _at_da_fraction),

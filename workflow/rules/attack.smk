@@ -32,6 +32,12 @@ rule attack_shard:
                 ("checkpoint_interval", 10),
             )
         },
+        # Settings one recipe reads, as params of its shards only: changing them reruns that recipe's attacks.
+        recipe_settings=lambda w: (
+            {"pso_search": ATTACKS.get("pso_search", "textattack-0.3.8")}
+            if w.attack == "pso"
+            else {}
+        ),
         max_length=config["model"]["max_length"],
         # Outside the outputs, so a failed or killed shard keeps its checkpoints and the rerun resumes.
         checkpoints=lambda w: f"results/checkpoints/attacks/{w.dataset}/{w.method}/seed{w.seed}/{w.attack}/shard{w.scatteritem}",

@@ -36,6 +36,7 @@ summary = attack_examples(
     checkpoint_interval=settings["checkpoint_interval"],
     random_seed=settings["seed"],
     max_length=snakemake.params.max_length,
+    **snakemake.params.recipe_settings,
     **broker,
 )
 for note in summary["run"]["substitutions"]:

@@ -26,6 +26,7 @@ out = {
     "query_budget": first.get("query_budget"),
     "model_batch_size": first.get("model_batch_size"),
     "random_seed": first.get("random_seed"),
+    **{k: first[k] for k in ("pso_search",) if k in first},  # a recipe's own settings
     "shards": len(shard_runs),
     "seconds": sum(run.get("seconds", 0.0) for run in shard_runs),
     "examples": outcomes(records),  # per example, for the budget curves, effort and paired tests

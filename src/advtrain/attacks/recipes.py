@@ -21,6 +21,9 @@ constraint classes, thresholds, windows, goal function and search), with three k
 - A2T's gradient word ranking (A2T, A2T_MLM) aligns words to the model's tokens by the tokenizer's character offsets
   (:mod:`advtrain.attacks.word_alignment`): TextAttack's alignment strips only ``##``, ``Ġ`` and ``__``, so with
   SentencePiece (``▁``) tokens every word scored 0 and the search ran in word order. WordPiece rankings are unchanged.
+- PSO's search (``attacks.pso_search``): by default TextAttack 0.3.3-0.3.10's (the authors ran <= 0.3.8), whose
+  mutation ratio compared two lists and whose initial elites aliased population members; 0.3.11 fixed both
+  (:mod:`advtrain.attacks.pso_search`). ``textattack-0.3.11`` is 0.3.11's class unchanged.
 - The goal function gets ``query_budget`` and ``model_batch_size`` (A2T's recipe fixes 32; these only batch the
   victim's forward passes). ``WordSwapMaskedLM`` keeps ``max_length=512`` unless the masked LM has fewer positions.
 """
@@ -39,6 +42,11 @@ RECIPES = ("textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack")
 ALIASES = {"textfoolerjin2019": "textfooler", "baegarg2019": "bae", "a2tyoo2021": "a2t", "psozang2020": "pso",
            "a2t-mlm": "a2t_mlm", "a2tmlm": "a2t_mlm", "bertattackli2020": "bert_attack", "bert-attack": "bert_attack",
            "bertattack": "bert_attack"}
+
+#: ``attacks.pso_search``: PSO's search as TextAttack 0.3.3-0.3.10 ran it (the reference: the authors ran <= 0.3.8),
+#: or as 0.3.11 fixed it (advtrain.attacks.pso_search).
+PSO_SEARCHES = ("textattack-0.3.8", "textattack-0.3.11")
+PSO_SEARCH_REFERENCE = "textattack-0.3.8"
 
 # fmt: off
 #: TextFooler's stopword list, copied from textattack/attack_recipes/textfooler_jin_2019.py (TextAttack 0.3.11).
@@ -272,14 +280,15 @@ def _hownet_swap(ctx: _Context):
     return swap
 
 
-def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, search=PSO_SEARCH_REFERENCE):
     from textattack import Attack
     from textattack.constraints.pre_transformation import (
         InputColumnModification,
         RepeatModification,
         StopwordModification,
     )
-    from textattack.search_methods import ParticleSwarmOptimization
+
+    from advtrain.attacks.pso_search import search_method
 
     # WordSwapHowNet asks AttackedText.pos_of_word_index for each word's part of speech: flair's "upos-fast".
     res.register_flair_pos(ctx.path("flair_pos"))
@@ -287,8 +296,8 @@ def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size):
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
-    search_method = ParticleSwarmOptimization(pop_size=60, max_iters=20)
-    return Attack(goal_function, constraints, transformation, search_method)
+    # ParticleSwarmOptimization(pop_size=60, max_iters=20), 0.3.8's or 0.3.11's
+    return Attack(goal_function, constraints, transformation, search_method(search, pop_size=60, max_iters=20))
 
 
 def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_size):
@@ -323,14 +332,17 @@ _BUILDERS = {
 
 
 def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
-                 model_batch_size: int = 32) -> AttackBuild:
+                 model_batch_size: int = 32, pso_search: str = PSO_SEARCH_REFERENCE) -> AttackBuild:
     """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso, bert_attack) against ``model_wrapper``.
 
     ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
     :class:`~advtrain.resources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the
-    model queries per example; ``model_batch_size`` is how many texts go through the victim at once.
+    model queries per example; ``model_batch_size`` is how many texts go through the victim at once. ``pso_search``
+    (``attacks.pso_search``, PSO only): TextAttack ``textattack-0.3.8``'s search or ``textattack-0.3.11``'s.
     """
     name = recipe_name(name)
+    if pso_search not in PSO_SEARCHES:
+        raise ValueError(f"attacks.pso_search: {pso_search!r} is not one of {', '.join(PSO_SEARCHES)}")
     resources = {k: v for k, v in (resources or {}).items() if v}
     unknown = set(resources) - set(res.RESOURCE_KEYS)
     if unknown:
@@ -340,5 +352,6 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
     if folder:
         ctx.used["nltk_data"] = str(folder)
     res.import_textattack()
-    attack = _BUILDERS[name](ctx, model_wrapper, query_budget, model_batch_size)
+    options = {"search": pso_search} if name == "pso" else {}
+    attack = _BUILDERS[name](ctx, model_wrapper, query_budget, model_batch_size, **options)
     return AttackBuild(name=name, attack=attack, substitutions=ctx.substitutions, resources=ctx.used)

@@ -36,7 +36,7 @@ from pathlib import Path
 from advtrain.attacks import resources as res
 from advtrain.attacks.broker import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
-from advtrain.attacks.recipes import build_attack, recipe_name
+from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name
 from advtrain.attacks.victim import load_model_wrapper
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,14 @@ def _record(index: int, example: tuple, result, shard_index: int) -> dict:
 
 
 def _fingerprint(model_dir, recipe, shard_examples, query_budget, random_seed, max_length, shard_index,
-                 num_shards) -> dict:
+                 num_shards, recipe_settings: dict) -> dict:
     digest = hashlib.sha256()
     for example in shard_examples:
         digest.update(f"{example[1]}\t{example[0]}\n".encode())
     return {"model_dir": str(Path(model_dir).resolve()), "recipe": recipe, "examples_sha256": digest.hexdigest(),
             "num_examples": len(shard_examples), "query_budget": query_budget, "random_seed": random_seed,
             "max_length": max_length, "shard_index": shard_index, "num_shards": num_shards,
-            "checkpoint": CHECKPOINT_FILE}
+            "checkpoint": CHECKPOINT_FILE, **recipe_settings}
 
 
 def _remove_checkpoint(folder: Path) -> None:
@@ -182,11 +182,13 @@ def attack_examples(
     keep_checkpoints: bool = False,
     concurrency: int = 1,
     batch_tokens: int = 8192,
+    pso_search: str = PSO_SEARCH_REFERENCE,
 ) -> dict:
     """Attack shard ``shard_index`` of ``examples`` ((text, label) or (text, label, source index)) with ``recipe``.
 
     ``concurrency`` examples are attacked at a time through the query broker (``batch_tokens`` padded tokens per
-    forward); 1 = one after the other, with ``model_batch_size`` texts per forward. Writes one JSON line per example
+    forward); 1 = one after the other, with ``model_batch_size`` texts per forward. ``pso_search`` (PSO only):
+    TextAttack 0.3.8's search or 0.3.11's (:func:`~advtrain.attacks.recipes.build_attack`). Writes one JSON line per example
     to ``out_path`` (see :func:`_record` for the fields) and returns the shard's
     :func:`~advtrain.attacks.metrics.summarise` plus a ``run`` entry (recipe, substitutions, resources used, ...).
     """
@@ -197,7 +199,10 @@ def attack_examples(
 
     res.import_textattack(resources.get("nltk_data"))
     wrapper = load_model_wrapper(model_dir, max_length)
-    build = build_attack(recipe, wrapper, resources, query_budget=query_budget, model_batch_size=model_batch_size)
+    build = build_attack(recipe, wrapper, resources, query_budget=query_budget, model_batch_size=model_batch_size,
+                         pso_search=pso_search)
+    # Settings only one recipe reads: in its checkpoint fingerprint and run summary, not in the others'.
+    recipe_settings = {"pso_search": pso_search} if recipe == "pso" else {}
 
     done: dict[int, dict] = {}
     checkpoint = None
@@ -205,7 +210,7 @@ def attack_examples(
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
         fingerprint = _fingerprint(model_dir, recipe, list(shard.values()), query_budget, random_seed, max_length,
-                                   shard_index, num_shards)
+                                   shard_index, num_shards, recipe_settings)
         done = _checkpointed_records(folder, fingerprint, shard)
         (folder / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1))
         if done:
@@ -245,7 +250,7 @@ def attack_examples(
         "recipe": recipe, "model_dir": str(model_dir), "shard_index": shard_index, "num_shards": num_shards,
         "examples": len(shard), "resumed_examples": resumed, "query_budget": query_budget,
         "model_batch_size": model_batch_size, "concurrency": concurrency, "batch_tokens": batch_tokens,
-        "random_seed": random_seed, "max_length": max_length,
+        "random_seed": random_seed, "max_length": max_length, **recipe_settings,
         "substitutions": build.substitutions, "resources": build.resources, "forwards": broker_stats,
         "seconds": round(time.time() - started, 3),
     }
