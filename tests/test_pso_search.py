@@ -79,8 +79,8 @@ def test_change_ratio_is_the_list_comparison(env):
 
 def test_pso_038_equals_textattack_038_restated(env, examples):
     """Ours (0.3.11's class + the 0.3.8 overrides) and 0.3.8's perform_search/_turn/words_diff_ratio restated give
-    the same result, adversarial text, query count, score and random draws on every example. The inputs see each of
-    the two pieces: 0.3.11's search, and 0.3.11's with only one piece of 0.3.8, differ from the reference."""
+    the same result, adversarial text, query count, score and random draws on every example. On these inputs
+    0.3.11's search, and 0.3.11's with 0.3.8's change ratio alone, differ from the reference."""
     from pso_reference import ReferencePSO
     from textattack.search_methods import ParticleSwarmOptimization
 
@@ -102,8 +102,12 @@ def test_pso_038_equals_textattack_038_restated(env, examples):
     expected = attack_each(with_search(ours, ReferencePSO(pop_size=60, max_iters=20)), examples)
     assert attack_each(ours, examples) == expected
     assert "FailedAttackResult" in {kind for kind, *_ in expected}, "some example should use the whole budget"
-    for partial in (fixed, with_search(ours, RatioOnly()), with_search(ours, ElitesOnly())):
+    for partial in (fixed, with_search(ours, RatioOnly())):
         assert attack_each(partial, examples) != expected
+    # Whether the elites' aliasing alone changes an outcome on these inputs depends on the process's string-hash
+    # order (TextAttack iterates sets of candidate words): with PYTHONHASHSEED 0, 1 and 2 it does, with some random
+    # seeds it does not. It runs here so that its search completes; the equality above is what pins it.
+    assert len(attack_each(with_search(ours, ElitesOnly()), examples)) == len(examples)
 
 
 def test_pso_search_reaches_the_recipe(env, examples, tmp_path):
