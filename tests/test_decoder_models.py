@@ -170,3 +170,32 @@ def test_textfooler_shard_alone_and_brokered(env, tmp_path):
     keys = ("index", "result_type", "perturbed_text", "num_queries")
     assert [{k: r[k] for k in keys} for r in read_records(tmp_path / "b.jsonl")] == [
         {k: r[k] for k in keys} for r in records]
+
+
+def test_lca_tagger_and_activations_on_the_fine_tuned_gpt2(env, tmp_path):
+    """Words come split (is_split_into_words), which GPT-2's byte-level BPE takes with a space before each word."""
+    import numpy as np
+
+    from advtrain.lca import activations as acts
+    from advtrain.lca.pos_data import write_sentences
+    from advtrain.lca.tagging import fine_tune_tagger
+
+    rng = np.random.default_rng(0)
+    vocab = {"DT": ["the", "a"], "JJ": ["good", "bad", "great"], "NN": ["movie", "film", "plot"]}
+    sentences = []
+    for _ in range(60):
+        n = int(rng.integers(1, 4))
+        sentences.append({"words": [vocab["DT"][rng.integers(2)]] + [vocab["JJ"][rng.integers(3)] for _ in range(n)]
+                          + [vocab["NN"][rng.integers(3)]], "tags": ["DT"] + ["JJ"] * n + ["NN"]})
+    write_sentences(sentences[:50], tmp_path / "train.jsonl")
+    write_sentences(sentences[50:], tmp_path / "test.jsonl")
+    tags = ["DT", "JJ", "NN"]
+    # More epochs than the tiny BERT's 3 (tests/test_lca.py): a causal tagger reads each word's left context only.
+    spec = {"train": {"max_length": 16, "batch_size": 8, "learning_rate": 3e-3, "epochs": 10, "precision": "auto"},
+            "parts": {"adversarial_embedding": {"kind": "pgd", "steps": 1}}}
+    metrics = fine_tune_tagger(env["model"], tmp_path / "train.jsonl", tmp_path / "test.jsonl", tags,
+                               tmp_path / "tagger", tmp_path / "ckpt", spec, seed=1)
+    assert metrics["test_token_accuracy"] > 0.8, metrics
+    out = acts.extract(tmp_path / "tagger", sentences[50:], tags, max_length=16, batch_size=4)
+    assert len(out["words"]) == sum(len(s["words"]) for s in sentences[50:]) and int(out["dropped_words"]) == 0
+    assert out["activations"].shape[1] == int(out["layers"]) * int(out["hidden_size"])
