@@ -67,3 +67,21 @@ def test_gpt2_trains_evaluates_and_is_attacked(tmp_path, tiny_gpt2, tiny_data, t
     assert [e["kind"] for e in a2t["epochs"]] == ["clean", "adversarial"] and a2t["epochs"][1]["attacked"] == 11
     # Finished jobs leave no checkpoint behind.
     assert not [p for p in (tmp_path / "results/checkpoints").rglob("*") if p.is_file()]
+
+
+def test_a_failed_training_job_leaves_no_empty_folders(tmp_path, tiny_gpt2, tiny_data):
+    """Weights cut short pass the start-up check (the file is there) and fail in `train`: the benchmark and
+    checkpoint folders made for that job go with it."""
+    import shutil
+
+    broken = tmp_path / "broken_gpt2"
+    shutil.copytree(tiny_gpt2, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    config = gpt2_config(broken, tiny_data, tmp_path, {})
+    config["run"]["methods"] = ["BERT"]
+    write_config(tmp_path, config)
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/models/MR/BERT/seed1/metrics.json", check=False)
+    assert proc.returncode != 0 and "Error in rule train" in proc.stdout + proc.stderr
+    assert (tmp_path / "results/data/MR/train.parquet").is_file()
+    assert not (tmp_path / "results/benchmarks").exists() and not (tmp_path / "results/checkpoints").exists()
