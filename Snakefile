@@ -35,6 +35,17 @@ rule all:
         final_outputs,
 
 
+onerror:
+    # A failed job can leave empty folders behind (Snakemake makes a benchmark's folder before the job, the trainer
+    # its checkpoint folder before the first checkpoint): remove them, so results/ holds only what jobs made.
+    for _root in (Path("results/benchmarks"), Path("results/checkpoints")):
+        for _folder in sorted(
+            _root.glob("**/"), key=lambda p: len(p.parts), reverse=True
+        ):
+            if _folder.is_dir() and not any(_folder.iterdir()):
+                _folder.rmdir()
+
+
 onsuccess:
     summary = Path("results/summary.md")
     if summary.exists():

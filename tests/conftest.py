@@ -76,6 +76,38 @@ def build_tiny_bert(dest: Path, seed: int = 0) -> Path:
     return dest
 
 
+def build_tiny_decoder(dest: Path, seed: int = 0, kind: str = "gpt2") -> Path:
+    """A 2-layer, hidden-32 decoder-only LM (``gpt2``: GPT-2 with learned absolute positions; ``llama``: rotary
+    positions, RMSNorm) with a byte-level BPE tokenizer trained on synthetic text. As GPT-2's and Llama's own, the
+    tokenizer has an end-of-sequence token and no padding token."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, LlamaConfig, LlamaForCausalLM
+
+    dest.mkdir(parents=True, exist_ok=True)
+    corpus = [text for text, _ in synthetic_reviews(2000, seed=seed)] + [" ".join(POSITIVE + NEGATIVE + FILLER)] * 5
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)  # as GPT-2's tokenizer.json
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=[eos],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = GPT2TokenizerFast(tokenizer_object=tok, bos_token=eos, eos_token=eos, unk_token=eos, model_max_length=128)
+    fast.save_pretrained(dest)
+    torch.manual_seed(seed)
+    eos_id = tok.token_to_id(eos)
+    if kind == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=128, n_embd=32, n_layer=2,
+                                           n_head=2, bos_token_id=eos_id, eos_token_id=eos_id))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                             max_position_embeddings=128, bos_token_id=eos_id, eos_token_id=eos_id))
+    model.save_pretrained(dest)
+    return dest
+
+
 def build_tiny_marian(dest: Path, seed: int = 0, max_positions: int = 64) -> Path:
     """A 1-layer, d_model-16 MarianMT with random weights and a WordPiece tokenizer (no sentencepiece).
 
@@ -176,6 +208,11 @@ def tiny_config(model_dir: Path, data: dict[str, Path], cache_dir: Path) -> dict
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    return build_tiny_decoder(tmp_path_factory.mktemp("tiny_gpt2"))
 
 
 @pytest.fixture(scope="session")

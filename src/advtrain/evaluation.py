@@ -8,17 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from advtrain import device
+from advtrain import device, models
 from advtrain.data import read_split
 from advtrain.predictions import save_predictions
 
 
 def load_classifier(model_dir: str | Path):
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(device.device()).eval()
-    return model, tokenizer
+    model, tokenizer = models.load_classifier(model_dir)
+    return model.to(device.device()).eval(), tokenizer
 
 
 @torch.no_grad()

@@ -362,6 +362,25 @@ def _precision(config):
     return uses
 
 
+def _decoder_padding(config):
+    """A local decoder-only model (GPT-2, Llama): the paper and its reference code fine-tune BERT only."""
+    import json
+    from pathlib import Path
+
+    from advtrain.models import is_decoder_only
+
+    path = (config.get("model") or {}).get("path")
+    try:
+        model = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        return []
+    if not isinstance(model, dict) or not is_decoder_only(model):
+        return []
+    return [("model.path", f"{path} ({model.get('model_type')}, decoder-only): padded on the right with its "
+             "end-of-sequence token where it has no padding token; the classifier reads the last real token",
+             "BERT-base-uncased (encoder): [PAD] padding, the classifier reads [CLS]")]
+
+
 # ------------------------------------------------------------------------------------------ the rows
 
 ROWS: tuple[Row, ...] = (
@@ -457,6 +476,8 @@ ROWS: tuple[Row, ...] = (
     # Attack mechanics (issues 17 and 19): same search, other bookkeeping.
     Row("a2t-word-alignment", "A2T / A2T_MLM: words aligned to the model's tokens for the gradient ranking", ()),
     Row("victim-padding", "Victim model queries: padding", ()),
+    Row("decoder-padding", "Decoder-only classifiers (GPT-2, Llama): padding and the token classified",
+        ("model.path",), _decoder_padding),
     Row("attack-concurrency", "Examples attacked at once and their batched queries",
         ("attacks.concurrency", "attacks.batch_tokens", "methods.<AT-IP>.adversarial_input.concurrency",
          "methods.<AT-IP>.adversarial_input.batch_tokens")),

@@ -18,6 +18,7 @@ from advtrain import config as cfg  # noqa: E402
 from advtrain import config_files  # noqa: E402
 from advtrain import downloads  # noqa: E402
 from advtrain import fidelity  # noqa: E402
+from advtrain import models  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
 from advtrain import summary as report_parts  # noqa: E402
@@ -58,6 +59,11 @@ MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
 if MODEL_IS_LOCAL:
     try:
         res.require_model_folder(MODEL_DIR, "model.path")
+        # A decoder-only model (GPT-2, Llama) without anything to pad with, or under a method that perturbs an
+        # encoder's embedding layer, stops here rather than in its first training job.
+        models.check_model_folder(
+            MODEL_DIR, "model.path", {m: cfg.method_parts(config, m) for m in METHODS}
+        )
     except res.ResourceError as e:
         raise WorkflowError(str(e)) from None
 

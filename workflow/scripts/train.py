@@ -4,11 +4,15 @@ import json
 
 from advtrain.device import claim_job_gpu
 from advtrain.logs import redirect_to
+from advtrain.models import check_model_folder
 from advtrain.training.finetune import fine_tune, write_metrics
 
 redirect_to(snakemake.log[0])
 claim_job_gpu(snakemake)  # a GPU of its own on a workstation with several, before CUDA starts
 print("method spec:", json.dumps(snakemake.params.spec, indent=2))
+# A model.path was checked at start-up; a downloaded model (model.name) is checked here, before any checkpoint.
+check_model_folder(snakemake.input.model, "model.path" if snakemake.config["model"].get("path") else "model.name",
+                   {snakemake.wildcards.method: snakemake.params.spec.get("parts", {})})
 metrics = fine_tune(
     model_path=snakemake.input.model,
     train_path=snakemake.input.train,

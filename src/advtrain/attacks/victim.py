@@ -48,7 +48,10 @@ def padded_wrapper(model, tokenizer, max_length: int | None = None):
 
     The tokenizer is copied, so the caller's keeps its own ``model_max_length``.
     """
+    from advtrain.models import prepare
+
     tokenizer = copy.deepcopy(tokenizer)
+    prepare(tokenizer, model)  # a decoder-only model's padding token (a no-op on a loaded classifier)
     if max_length:
         tokenizer.model_max_length = int(max_length)
     return _wrapper_class()(model, tokenizer)
@@ -61,16 +64,15 @@ def load_model_wrapper(model_dir: str | Path, max_length: int | None = None, nlt
     keeps long reviews from being cut at a different length than in training.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from advtrain.attacks import resources as res
+    from advtrain.models import load_classifier
 
     res.import_textattack(nltk_data)
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a fine-tuned model folder (no config.json)")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
+    model, tokenizer = load_classifier(model_dir)
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     return padded_wrapper(model, tokenizer, max_length)

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from advtrain import device
+from advtrain import device, models
 
 POOLING = ("first", "last", "average")
 DTYPES = ("float32", "float16")
@@ -40,8 +39,8 @@ def extract(model_dir: str | Path, sentences: list[dict], tags: list[str], max_l
     if dtype not in DTYPES:
         raise ValueError(f"lca.activations_dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
     dev = device.device()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForTokenClassification.from_pretrained(model_dir).to(dev).eval()
+    model, tokenizer = models.load_classifier(model_dir, head="token", split_words=True)
+    model = model.to(dev).eval()
     tag_index = {t: i for i, t in enumerate(tags)}
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]["words"]))
     rows: dict[int, tuple] = {}

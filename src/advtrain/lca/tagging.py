@@ -12,14 +12,9 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-from transformers import (
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    DataCollatorForTokenClassification,
-    set_seed,
-)
+from transformers import DataCollatorForTokenClassification, set_seed
 
-from advtrain import device
+from advtrain import device, models
 from advtrain.lca.pos_data import read_sentences
 from advtrain.training.finetune import build_parts, optimizer_choice, train_resuming, training_arguments
 from advtrain.training.trainer import AdvTrainer
@@ -60,9 +55,9 @@ def fine_tune_tagger(model_path, train_path, test_path, tags: list[str], output_
     settings = spec["train"]
     set_seed(seed)
     tag_to_id = {t: i for i, t in enumerate(tags)}
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForTokenClassification.from_pretrained(
-        model_path, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=tag_to_id)
+    # Words come split (is_split_into_words): a byte-level BPE tokenizer (GPT-2) takes them with add_prefix_space.
+    model, tokenizer = models.load_classifier(model_path, head="token", split_words=True, num_labels=len(tags),
+                                              id2label=dict(enumerate(tags)), label2id=tag_to_id)
     train_ds = encode(read_sentences(train_path), tokenizer, tag_to_id, settings["max_length"])
     test_ds = encode(read_sentences(test_path), tokenizer, tag_to_id, settings["max_length"])
     args = training_arguments(settings, checkpoint_dir, seed)

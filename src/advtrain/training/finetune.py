@@ -16,15 +16,13 @@ import numpy as np
 import pandas as pd
 import torch
 from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
     DataCollatorWithPadding,
     TrainingArguments,
     set_seed,
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from advtrain import device
+from advtrain import device, models
 from advtrain.augment import training_frame
 from advtrain.data import read_split
 from advtrain.training.trainer import AdvTrainer
@@ -115,9 +113,9 @@ def fine_tune(
     """
     settings = spec["train"]
     set_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    # Seeded before the classifier head is initialised, so a seed fixes the whole run.
-    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+    # Seeded before the classifier head is initialised, so a seed fixes the whole run. Decoder-only models (GPT-2,
+    # Llama) get their padding token here (advtrain.models.prepare).
+    model, tokenizer = models.load_classifier(model_path, num_labels=2)
     # AT-DA: the augmenters' rows (generated before training) join the training split.
     train_ds = tokenized(training_frame(train_path, list(augmented_paths), spec.get("parts", {}).get("augment")),
                          tokenizer, settings["max_length"])
