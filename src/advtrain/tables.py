@@ -41,11 +41,12 @@ def format_value(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) -> list[Path]:
+def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
+                notes: Sequence[str] = ()) -> list[Path]:
     """Write ``df`` as ``{stem}.csv`` (machine-readable), ``{stem}.md`` and ``{stem}.tex`` (booktabs).
 
     The markdown and LaTeX versions are meant for people: pass a frame of display strings for them if the
-    numeric frame is not what should be read. Returns the three paths.
+    numeric frame is not what should be read; ``notes`` go under the table in both. Returns the three paths.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -54,16 +55,27 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None) 
     md = df.to_markdown(index=False, disable_numparse=True)  # keep "82.10" as written
     if caption:
         md = f"{caption}\n\n{md}"
+    if notes:
+        md += "\n\nNotes:\n" + "\n".join(f"- {note}" for note in notes)
     paths[1].write_text(md + "\n", encoding="utf-8")
-    paths[2].write_text(to_latex(df, caption), encoding="utf-8")
+    latex = to_latex(df, caption)
+    if notes:
+        notes_tex = "\n".join(f"\\par\\footnotesize {_latex_text(note)}" for note in notes)
+        latex = latex.replace("\\end{table}", notes_tex + "\n\\end{table}") if caption else latex + notes_tex + "\n"
+    paths[2].write_text(latex, encoding="utf-8")
     return paths
 
 
+def _latex_text(text: str) -> str:
+    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+
+
 def write_display_table(
-    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None
+    numeric: pd.DataFrame, display: pd.DataFrame, stem: str | Path, caption: str | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Numbers to ``{stem}.csv``; the formatted ``display`` frame to ``{stem}.md`` and ``{stem}.tex``."""
-    paths = write_table(display, stem, caption)
+    paths = write_table(display, stem, caption, notes)
     numeric.to_csv(paths[0], index=False)
     return paths
 
@@ -297,6 +309,13 @@ def table2_asr(
         add_row("Average", dataset, per_key, notes, labels,
                 {m: [s for s in summaries if s["dataset"] == dataset and s["method"] == m] for m in methods})
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+def sample_notes(summaries: Sequence[dict]) -> list[str]:
+    """Table 2's notes on capped samples, one per dataset: "MR: requested 500, attacked 50 (the test split has 50
+    rows)" where a test split is smaller than ``attacks.num_examples`` (``sample_note`` of the gathered summaries)."""
+    notes = {s["dataset"]: s["sample_note"] for s in summaries if s.get("sample_note")}
+    return [f"{dataset}: {note}" for dataset, note in notes.items()]
 
 
 # --------------------------------------------------------------------------- Table 3

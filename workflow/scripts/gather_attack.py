@@ -5,7 +5,7 @@ from pathlib import Path
 
 from advtrain.attacks import gather, summarise
 from advtrain.attacks.metrics import json_safe, outcomes
-from advtrain.attacks.run import read_records
+from advtrain.attacks.run import read_records, sample_note
 from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
@@ -26,10 +26,15 @@ out = {
     "query_budget": first.get("query_budget"),
     "model_batch_size": first.get("model_batch_size"),
     "random_seed": first.get("random_seed"),
+    "requested_examples": first.get("requested_examples"),
+    # "requested 500, attacked 50 (the test split has 50 rows)" when the split is smaller than attacks.num_examples
+    "sample_note": sample_note(first.get("requested_examples"), len(records), first.get("test_rows")),
     "shards": len(shard_runs),
     "seconds": sum(run.get("seconds", 0.0) for run in shard_runs),
     "examples": outcomes(records),  # per example, for the budget curves, effort and paired tests
 }
+if out["sample_note"]:
+    print(f"sample: {out['sample_note']}")
 for note in substitutions:
     print(f"substitution: {note}")
 Path(snakemake.output[0]).write_text(json.dumps(json_safe(out), indent=1, allow_nan=False))

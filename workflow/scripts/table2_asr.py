@@ -5,7 +5,7 @@ from pathlib import Path
 
 from advtrain.logs import redirect_to
 from advtrain.stats import Bootstrap
-from advtrain.tables import table2_asr, write_display_table
+from advtrain.tables import sample_notes, table2_asr, write_display_table
 
 redirect_to(snakemake.log[0])
 summaries = [json.loads(Path(p).read_text()) for p in snakemake.input.attacks]
@@ -19,5 +19,6 @@ write_display_table(
     caption="Table 2: attack success rate (%) = successful / (successful + failed attacks), ours (mean ± sd over "
     f"seeds, {bootstrap.confidence:.0%} bootstrap interval over examples and seeds) and the paper's; the csv also has "
     "successful / all sampled examples (<method>_over_total_*)",
+    notes=sample_notes(summaries),
 )
 print(display.to_markdown(index=False))
