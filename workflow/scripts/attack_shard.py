@@ -38,8 +38,6 @@ summary = attack_examples(
     max_length=snakemake.params.max_length,
     **broker,
 )
-# The sample is num_examples rows, or every row of a smaller split: the gathered summary says which.
-summary["run"].update(requested_examples=settings["num_examples"], sample_examples=len(examples), test_rows=len(test))
 for note in summary["run"]["substitutions"]:
     print(f"substitution: {note}")
 Path(snakemake.output.summary).write_text(json.dumps(json_safe(summary), indent=1, allow_nan=False, default=str))

@@ -12,6 +12,7 @@ redirect_to(snakemake.log[0])
 records = gather(read_records(p) for p in snakemake.input.records)
 shard_runs = [json.loads(Path(p).read_text())["run"] for p in snakemake.input.summaries]
 summary = summarise(records)
+test_rows = json.loads(Path(snakemake.input.test_summary).read_text())["rows"]
 substitutions = list(dict.fromkeys(s for run in shard_runs for s in run.get("substitutions", [])))
 first = shard_runs[0] if shard_runs else {}
 w = snakemake.wildcards
@@ -26,9 +27,9 @@ out = {
     "query_budget": first.get("query_budget"),
     "model_batch_size": first.get("model_batch_size"),
     "random_seed": first.get("random_seed"),
-    "requested_examples": first.get("requested_examples"),
+    "requested_examples": snakemake.params.requested,
     # "requested 500, attacked 50 (the test split has 50 rows)" when the split is smaller than attacks.num_examples
-    "sample_note": sample_note(first.get("requested_examples"), len(records), first.get("test_rows")),
+    "sample_note": sample_note(snakemake.params.requested, len(records), test_rows),
     "shards": len(shard_runs),
     "seconds": sum(run.get("seconds", 0.0) for run in shard_runs),
     "examples": outcomes(records),  # per example, for the budget curves, effort and paired tests
