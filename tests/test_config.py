@@ -483,6 +483,16 @@ def test_missing_local_dataset_file_is_named_at_start_up(tmp_path, tiny_data):
                               "`datasets.MR.source.local.files.neg` to an existing file.")
 
 
+def test_lca_local_inputs_are_the_paths_checked_at_start_up():
+    from advtrain.lca import settings
+
+    local = {"methods": ["BERT"], "data": {"source": "local", "files": {"train": "a.txt", "test": "b.txt"}}}
+    assert settings.local_paths({"lca": local}) == {"lca.data.files.train": "a.txt", "lca.data.files.test": "b.txt"}
+    treebank = {"methods": ["BERT"], "data": {"source": "treebank", "nltk_data": "nltk", "files": {"all": "x"}}}
+    assert settings.local_paths({"lca": treebank}) == {"lca.data.nltk_data": "nltk"}
+    assert settings.local_paths({"lca": {**treebank, "methods": []}}) == {}  # no tagger: nothing read
+
+
 @pytest.mark.parametrize(("kind", "make", "message"), [
     ("nltk_data", lambda p: p.mkdir(), r"not an NLTK data folder .*: NLTK package\(s\) stopwords, averaged_"
      r"perceptron_tagger_eng, universal_tagset not found in it"),

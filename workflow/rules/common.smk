@@ -223,7 +223,9 @@ for _name in USED_AUGMENTERS:
 # ---------------------------------------------------------------------------- LCA (POS tagging)
 try:
     lca_settings.check(config)
-except cfg.ConfigError as e:
+    for _key, _path in lca_settings.local_paths(config).items():
+        res.require_local(_path, _key, f"Set `{_key}` to an existing path.")
+except (cfg.ConfigError, res.ResourceError) as e:
     raise WorkflowError(f"Invalid configuration:\n{e}") from None
 LCA = config.get("lca") or {}
 LCA_DATA = lca_settings.data_settings(config)
