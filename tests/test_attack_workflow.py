@@ -70,6 +70,8 @@ def test_attack_stage_end_to_end(attacked):
         assert sorted(r["index"] for r in records) == list(range(NUM_EXAMPLES))
         summary = json.loads((workdir / f"{RUN}/{recipe}.json").read_text())  # valid JSON: NaN written as null
         assert summary["attack"] == recipe and summary["total"] == NUM_EXAMPLES and summary["shards"] == 2
+        # The split has more rows than the sample: nothing capped it, so nothing to note.
+        assert summary["requested_examples"] == NUM_EXAMPLES and summary["sample_note"] is None
         asr = summary["attack_success_rate"]
         assert asr is None or 0.0 <= asr <= 1.0
         for key in ("accuracy_under_attack", "skipped", "avg_perturbed_word_pct", "avg_num_queries"):
@@ -85,7 +87,7 @@ def test_attack_stage_end_to_end(attacked):
     paper = table.set_index("attack")["BERT_paper"]
     assert paper["TextFooler"] == pytest.approx(82.1)
     md = (workdir / "results/tables/table2_asr.md").read_text()
-    assert "82.10" in md and "substitutions" in md
+    assert "82.10" in md and "substitutions" in md and "requested" not in md
     assert (workdir / "results/tables/table2_asr.tex").read_text().strip()
 
 

@@ -21,12 +21,13 @@ from advtrain.attacks import (
     load_model_wrapper,
     required_resources,
     select_examples,
+    shard_count,
     shard_indices,
     summarise,
 )
 from advtrain.attacks import resources as res
 from advtrain.attacks.metrics import summaries_equal
-from advtrain.attacks.run import read_records
+from advtrain.attacks.run import read_records, sample_note
 from advtrain.resources import ResourceError
 
 MAX_LENGTH = 32
@@ -419,3 +420,30 @@ def test_json_safe_turns_nan_into_null_recursively():
     value = {"asr": float("nan"), "runs": [{"x": float("nan")}, 1.5], "pair": (float("nan"), "a")}
     assert json.loads(json.dumps(json_safe(value), allow_nan=False)) == {
         "asr": None, "runs": [{"x": None}, 1.5], "pair": [None, "a"]}
+
+
+# --------------------------------------------------------------------------- capped samples, empty shards
+
+
+def test_shards_never_outnumber_the_requested_examples():
+    assert shard_count({"shards": 8, "num_examples": 3}) == 3
+    assert shard_count({"shards": 4, "num_examples": 1000}) == 4
+    assert shard_count({}) == 4
+
+
+def test_sample_note_says_requested_and_attacked():
+    assert sample_note(500, 50, 50) == "requested 500, attacked 50 (the test split has 50 rows)"
+    assert sample_note(500, 500, 872) is None
+    assert sample_note(None, 50, 50) is None
+
+
+def test_an_empty_shard_writes_a_valid_empty_record_and_loads_nothing(tmp_path):
+    """A split smaller than the shard count (the DAG is built before the split exists): the shard beyond the sample
+    writes empty records and a summary without loading the model (here absent) or TextAttack."""
+    out = tmp_path / "shard3-of-3.jsonl"
+    summary = attack_examples(tmp_path / "no-model", [("good film", 1), ("bad film", 0)], "textfooler", {},
+                              shard_index=2, num_shards=3, out_path=out, checkpoint_dir=tmp_path / "ckpt")
+    assert out.read_text() == "" and read_records(out) == []
+    assert summary["total"] == 0 and math.isnan(summary["attack_success_rate"])
+    assert summary["run"]["examples"] == 0 and summary["run"]["substitutions"] == []
+    assert not (tmp_path / "ckpt").exists()

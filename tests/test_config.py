@@ -478,6 +478,79 @@ def test_require_model_folder_names_what_is_missing(tmp_path, tiny_model):
         res.require_model_folder(tmp_path / "nothere", "model.path")
 
 
+def test_path_errors_name_the_folder_a_relative_path_was_resolved_against(tmp_path, monkeypatch, tiny_model):
+    """Relative paths resolve against the working directory (Snakemake's -d): the error says so, and points out the
+    config file beside which the path does exist."""
+    work, layer = tmp_path / "work", tmp_path / "layer"
+    work.mkdir()
+    shutil.copytree(tiny_model, layer / "tiny")
+    monkeypatch.chdir(work)
+    cwd = os.getcwd()
+    monkeypatch.setattr(res, "CONFIG_FILES", [work / "config.yaml", layer / "local.yaml"])
+    with pytest.raises(res.ResourceError) as err:
+        res.require_model_folder("tiny", "model.path")
+    assert str(err.value) == (
+        f"model.path: tiny (resolved against the working directory {cwd}, Snakemake's -d) does not exist; "
+        f"{layer / 'tiny'} does, beside {layer / 'local.yaml'}, but paths in config files are relative to the working "
+        "directory: write it as an absolute path. Set `model.path` to an existing local copy, or unset it to let the "
+        "workflow download it.")
+    (work / "tiny").mkdir()  # found, but not a model folder: still named with its folder
+    with pytest.raises(res.ResourceError, match=rf"^model\.path: tiny \(resolved against the working directory "
+                                                rf"{re.escape(cwd)}, Snakemake's -d\) is not a complete model folder"):
+        res.require_model_folder("tiny", "model.path")
+    assert res.resolved(work / "tiny") == str(work / "tiny")  # absolute: nothing to resolve
+
+
+def test_missing_local_dataset_file_is_named_at_start_up(tmp_path, tiny_data):
+    config = tiny_config(tmp_path / "model", tiny_data, tmp_path / "resources")
+    res.require_dataset_files(config, ["IMDB", "MR", "YELP"])
+    config["datasets"]["MR"]["source"]["local"]["files"]["neg"] = str(tmp_path / "nothere.neg")
+    res.require_dataset_files(config, ["IMDB", "YELP"])  # MR is not in this run
+    with pytest.raises(res.ResourceError) as err:
+        res.require_dataset_files(config, ["IMDB", "MR"])
+    assert str(err.value) == (f"datasets.MR.source.local.files.neg: {tmp_path / 'nothere.neg'} does not exist. Set "
+                              "`datasets.MR.source.local.files.neg` to an existing file.")
+
+
+def test_lca_local_inputs_are_the_paths_checked_at_start_up():
+    from advtrain.lca import settings
+
+    local = {"methods": ["BERT"], "data": {"source": "local", "files": {"train": "a.txt", "test": "b.txt"}}}
+    assert settings.local_paths({"lca": local}) == {"lca.data.files.train": "a.txt", "lca.data.files.test": "b.txt"}
+    treebank = {"methods": ["BERT"], "data": {"source": "treebank", "nltk_data": "nltk", "files": {"all": "x"}}}
+    assert settings.local_paths({"lca": treebank}) == {"lca.data.nltk_data": "nltk"}
+    assert settings.local_paths({"lca": {**treebank, "methods": []}}) == {}  # no tagger: nothing read
+
+
+@pytest.mark.parametrize(("kind", "make", "message"), [
+    ("nltk_data", lambda p: p.mkdir(), r"not an NLTK data folder .*: NLTK package\(s\) stopwords, averaged_"
+     r"perceptron_tagger_eng, universal_tagset not found in it"),
+    ("word_embedding", lambda p: (p.mkdir(), (p / "paragram.npy").touch()), r"missing wordlist\.pickle, nn\.npy"),
+    ("sentence_encoder", lambda p: p.mkdir(), r"expected a folder with modules\.json"),
+    ("masked_lm", lambda p: p.mkdir(), r"not a complete model folder: missing config\.json"),
+    ("hownet", lambda p: p.mkdir(), r"expected the file itself, not a folder"),
+    ("flair_pos", lambda p: p.mkdir(), r"expected one pytorch_model\.bin or \*\.pt model file"),
+    ("use", lambda p: p.mkdir(), r"expected a TF SavedModel folder with saved_model\.pb"),
+])
+def test_local_attack_resources_are_checked_at_start_up(tmp_path, kind, make, message):
+    """What the loaders would find wrong in a job, found by looking at the files (nothing loaded or imported)."""
+    from advtrain.attacks import resources as attack_res
+
+    path = tmp_path / kind
+    make(path)
+    with pytest.raises(res.ResourceError, match=rf"^attacks\.resources\.{kind}: {re.escape(str(path))} is .*{message}"):
+        attack_res.check_local(kind, path)
+
+
+def test_a_complete_nltk_data_folder_passes_the_start_up_check(tmp_path):
+    from advtrain.attacks import resources as attack_res
+
+    for location in attack_res.NLTK_PACKAGES.values():  # zips or unpacked folders, as NLTK reads them
+        (tmp_path / location).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"{location}.zip").touch()
+    assert attack_res.check_local("nltk_data", tmp_path) == tmp_path
+
+
 # --------------------------------------------------------------------------- through snakemake
 
 

@@ -4,6 +4,7 @@ later config layer, `--config` values typed as a config file types them; and the
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,17 @@ import yaml
 from conftest import REPO, planned_jobs, run_snakemake, tiny_config, write_config
 
 from advtrain.config import ConfigError
-from advtrain.config_files import check, check_method_layers, load, main, method_kind, typed_cli_config
+from advtrain.config_files import (
+    METHOD_KEYS,
+    check,
+    check_method_layers,
+    explain_without_base,
+    load,
+    loaded,
+    main,
+    method_kind,
+    typed_cli_config,
+)
 
 # --------------------------------------------------------------------------- one file
 
@@ -109,6 +120,22 @@ def test_changing_a_methods_kind_names_both_layers_and_the_key(overlay, before, 
     assert f"report it as {name!r}. Give it a new name under `methods`" in msg
 
 
+@pytest.mark.parametrize("name", ["PGD-AT", "NEW"])
+def test_a_misspelt_part_is_an_unknown_key_not_another_method(name):
+    """Under an existing method or a new one alike: the key and its file, not "changes what the method is"."""
+    overlay = {"methods": {name: {"adverserial_embedding": {"epsilon": 0.01}}}}
+    with pytest.raises(ConfigError) as err:
+        check_method_layers([("config.yaml", BASE), ("local.yaml", overlay)])
+    assert str(err.value) == (f"methods.{name}.adverserial_embedding: unknown key in local.yaml (allowed here: "
+                              "adversarial_embedding, adversarial_input, augment, train); did you mean "
+                              "adversarial_embedding?")
+
+
+def test_method_keys_are_the_schemas():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert sorted(METHOD_KEYS) == sorted(schema["$defs"]["method"]["properties"])
+
+
 @pytest.mark.parametrize("overlay", [
     {"PGD-AT": {"adversarial_embedding": {"epsilon": 0.01, "steps": 5}, "train": {"learning_rate": 1e-5}}},
     {"PGD-AT": {"adversarial_embedding": {"kind": "pgd", "norm": "linf"}}},
@@ -150,6 +177,28 @@ def test_check_names_the_file_of_a_layer(tmp_path):
     assert check(tmp_path / "absent.yaml", [base]) == [str(base)]  # the Snakefile's configfile may be absent
     with pytest.raises(ConfigError, match=r"^methods\.PGD-AT: --config changes"):
         check(None, [base], {"methods": {"PGD-AT": {"adversarial_embedding": {"kind": "lds"}}}})
+
+
+def test_the_loaded_files_and_a_missing_base_are_said_plainly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cwd = Path.cwd()
+    base = str(cwd / "config.yaml")
+    assert loaded([base, "/x/quick.yaml"], "config.yaml") == (
+        f"Config files, in merge order: {base} (base: config.yaml in the working directory), /x/quick.yaml")
+    assert loaded(["/x/quick.yaml"], "config.yaml") == (
+        f"Config files, in merge order: /x/quick.yaml (no base config.yaml in the working directory {cwd})")
+    with pytest.raises(ConfigError, match=rf"^the base config config\.yaml is not in the working directory "
+                                          rf"{re.escape(str(cwd))} .*, and no --configfile was given"):
+        check("config.yaml", [])
+    schema_errors = "\n".join([*(f"<top level>: '{k}' is a required property" for k in ("seeds", "datasets")),
+                               "model: 'name' is a required property", "model.epochs: 0 is less than 1"])
+    repo_config = REPO / "config.yaml"
+    assert explain_without_base(schema_errors, "config.yaml", ["/x/quick.yaml"], repo_config) == (
+        f"the base config config.yaml is not in the working directory {cwd} (Snakemake's -d / --directory, where "
+        "the Snakefile's `configfile: \"config.yaml\"` is looked for): only /x/quick.yaml was read, leaving seeds, "
+        f"datasets, model.name unset. Pass the base config first (--configfile {repo_config} /x/quick.yaml), or run "
+        "in the folder that holds it.\nmodel.epochs: 0 is less than 1")
+    assert explain_without_base("model.epochs: 0 is less than 1", "config.yaml", []) == "model.epochs: 0 is less than 1"
 
 
 def test_main_names_the_line_of_a_tab(tmp_path, capsys):
@@ -231,3 +280,36 @@ def test_snakemake_config_run_methods_null_means_all(layered_workdir):
                          "model={epochs: 1}", cwd=layered_workdir)
     trained = {w["method"] for rule, w in planned_jobs(proc.stdout + proc.stderr) if rule == "train"}
     assert trained == {"BERT", "PGD-AT"}
+    base = layered_workdir / "config.yaml"  # the Snakefile's configfile, then the same file as --configfile
+    assert f"Config files, in merge order: {base} (base: config.yaml in the working directory), {base}\n" in proc.stderr
+
+
+def test_snakemake_says_plainly_that_the_base_config_is_missing(layered_workdir, tmp_path_factory):
+    """-d to a folder without config.yaml and only a partial --configfile: one sentence, not a schema error per key."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    part = write(layered_workdir / "part.yaml", "model:\n  epochs: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(elsewhere),
+                           "--configfile", str(part), "-n", "--cores", "1"], capture_output=True, text=True,
+                          cwd=layered_workdir, timeout=300)
+    out = _failed_before_any_job(proc, elsewhere)
+    assert (f"Invalid configuration:\nthe base config config.yaml is not in the working directory {elsewhere} "
+            "(Snakemake's -d / --directory, where the Snakefile's `configfile: \"config.yaml\"` is looked for): only "
+            f"{part} was read, leaving seeds, datasets, methods, toy, model.name") in out, out[-3000:]
+    assert f"Pass the base config first (--configfile {REPO / 'config.yaml'} {part})" in out
+    assert "is a required property" not in out
+    assert f"Config files, in merge order: {part} (no base config.yaml in the working directory {elsewhere})" in out
+
+
+def test_snakemake_names_the_folder_a_layers_relative_path_was_resolved_against(layered_workdir, tiny_model):
+    """`model.path: tiny` in a layer beside tiny/: resolved against the working directory (-d), as Snakemake does,
+    and the error says where it looked and where the folder is."""
+    layer = layered_workdir / "layer"
+    shutil.copytree(tiny_model, layer / "tiny")
+    local = write(layer / "local.yaml", "model:\n  path: tiny\n")
+    proc = run_snakemake(layered_workdir, "-n", "--cores", "1", "--configfile", str(layered_workdir / "config.yaml"),
+                         str(local), check=False, cwd=layered_workdir)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and planned_jobs(out) == [], out[-3000:]
+    assert (f"model.path: tiny (resolved against the working directory {layered_workdir}, Snakemake's -d) does not "
+            f"exist; {layer / 'tiny'} does, beside {local}, but paths in config files are relative to the working "
+            "directory: write it as an absolute path.") in out, out[-3000:]

@@ -438,3 +438,55 @@ def test_bad_config_value_stops_before_any_job(bad_config_runs, case):
     assert planned_jobs(out) == []
     for folder in ("results", "logs", "resources"):
         assert not (workdir / folder).exists(), folder
+
+
+# --------------------------------------------------------------------------- the attack stage, checked at start-up
+
+
+def layout_only_attack_resources(root: Path) -> dict[str, str]:
+    """TextFooler's resources as the start-up check sees them: the files are there (empty; dry runs only)."""
+    from advtrain.attacks.resources import NLTK_PACKAGES, WORD_EMBEDDING_FILES
+
+    embedding, encoder, nltk_data = root / "paragramcf", root / "sentence_encoder", root / "nltk_data"
+    for file in (embedding / WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.touch()
+    encoder.mkdir()
+    (encoder / "config.json").write_text("{}")
+    for location in NLTK_PACKAGES.values():
+        (nltk_data / location).parent.mkdir(parents=True, exist_ok=True)
+        (nltk_data / f"{location}.zip").touch()
+    return {"word_embedding": str(embedding), "sentence_encoder": str(encoder), "nltk_data": str(nltk_data)}
+
+
+def attack_workdir(root: Path, tiny_model, tiny_data, **attacks) -> Path:
+    workdir = root / "work"
+    workdir.mkdir()
+    config = tiny_config(tiny_model, tiny_data, workdir / "resources")
+    config["seeds"] = [1]
+    config["run"] = {"methods": ["BERT"], "datasets": ["MR"]}
+    config["attacks"] = {"recipes": ["textfooler"], "resources": layout_only_attack_resources(root / "res"), **attacks}
+    config["attacks"]["resources"].update(attacks.get("resources", {}))
+    write_config(workdir, config)
+    return workdir
+
+
+def test_an_empty_nltk_data_folder_stops_the_run_before_any_job(tmp_path, tiny_model, tiny_data):
+    """Not in the first attack shard once every model has trained."""
+    empty = tmp_path / "nltk_data"
+    empty.mkdir()
+    workdir = attack_workdir(tmp_path, tiny_model, tiny_data, resources={"nltk_data": str(empty)})
+    proc = run_snakemake(workdir, "--cores", "1", check=False, cwd=workdir, timeout=300)
+    out = output_of(proc)
+    assert proc.returncode != 0 and planned_jobs(out) == [], out[-3000:]
+    assert (f"attacks.resources.nltk_data: {empty} is not an NLTK data folder (stopwords, averaged_perceptron_tagger_"
+            "eng, universal_tagset): NLTK package(s) stopwords, averaged_perceptron_tagger_eng, universal_tagset not "
+            "found in it") in out, out[-3000:]
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_no_shard_beyond_the_requested_examples_is_scheduled(tmp_path, tiny_model, tiny_data):
+    workdir = attack_workdir(tmp_path, tiny_model, tiny_data, num_examples=3, shards=8)
+    proc = run_snakemake(workdir, "-n", "--cores", "1", "results/attacks/MR/BERT/seed1/textfooler.json", cwd=workdir)
+    shards = sorted(w["scatteritem"] for rule, w in planned_jobs(output_of(proc)) if rule == "attack_shard")
+    assert shards == ["1-of-3", "2-of-3", "3-of-3"]

@@ -13,6 +13,7 @@ from advtrain import paper
 from advtrain.tables import (
     format_mean_sd,
     mean_sd,
+    sample_notes,
     table2_asr,
     table4_accuracy,
     write_display_table,
@@ -73,6 +74,20 @@ def test_tables_are_written_as_csv_markdown_and_booktabs(tmp_path):
     assert r"\toprule" in tex and r"$\pm$" in tex and r"\caption{Table 4: accuracy (\%)}" in tex
     plain = write_table(pd.DataFrame({"a_b": [1]}), tmp_path / "plain")
     assert r"a\_b" in plain[2].read_text()
+
+
+def test_table2_notes_a_capped_sample(tmp_path):
+    """A test split smaller than attacks.num_examples: the gathered summaries' note, once per dataset, under the
+    table in markdown and LaTeX."""
+    note = "requested 500, attacked 50 (the test split has 50 rows)"
+    summaries = [{"dataset": "MR", "sample_note": note}, {"dataset": "MR", "sample_note": note},
+                 {"dataset": "IMDB", "sample_note": None}]
+    assert sample_notes(summaries) == [f"MR: {note}"]
+    frame = pd.DataFrame({"attack": ["TextFooler"]})
+    md, tex = write_table(frame, tmp_path / "t2", caption="Table 2", notes=sample_notes(summaries))[1:]
+    assert md.read_text().endswith(f"\n\nNotes:\n- MR: {note}\n")
+    assert f"\\par\\footnotesize MR: {note}\n\\end{{table}}" in tex.read_text()
+    assert "Notes" not in write_table(frame, tmp_path / "plain")[1].read_text()
 
 
 def test_table2_asr_rows_average_and_paper():
@@ -249,7 +264,7 @@ def test_table2_cells_name_each_substitution_and_its_text_is_a_note_under_the_ta
     assert notes == [f"[1] {neighbours}", f"[2] {use}"]
     paths = write_display_table(numeric, display, tmp_path / "t2", caption="Table 2", notes=notes)
     md = paths[1].read_text()
-    table, below = md.split("\n\n- ", 1)
+    table, below = md.split("\n\nNotes:\n- ", 1)
     assert "/very/long/path" not in table and md.count("/very/long/path/neighbours.json") == 1
     assert below.startswith("[1] word_embedding: WordSwapEmbedding(max_candidates=50)")
     tex = paths[2].read_text()

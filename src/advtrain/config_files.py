@@ -8,7 +8,12 @@ by key. Three things pass it silently or without a place to look:
 - a later layer that changes what a method *is* (``methods: {PGD-AT: {adversarial_embedding: {kind: lds}}}``
   merged into PGD-AT trains LDS and reports it as PGD-AT): :func:`check_method_layers` names both layers and the key;
 - ``--config`` values below the top level are read with YAML's BaseLoader, so ``run={methods: null}`` gives the
-  string "null" and ``model={epochs: 2}`` the string "2": :func:`typed_cli_config` reads them as a config file would.
+  string "null" and ``model={epochs: 2}`` the string "2": :func:`typed_cli_config` reads them as a config file would;
+- a misspelt part under a method a layer redefines (``adverserial_embedding``) would read as another kind of
+  method: it is an unknown key, named with its file;
+- the base ``config.yaml`` is looked for in the working directory (``-d``): :func:`loaded` is the start-up line that
+  lists the files read, and a missing base is said plainly (:func:`check`, :func:`explain_without_base`) instead
+  of as one schema error per key it would have set.
 
 ``python -m advtrain.config_files FILE...`` runs the file checks on its own: Snakemake parses ``--configfile``
 files before the workflow starts, so a tab there stops it before :func:`check` can name the line.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +34,8 @@ from advtrain.config import ConfigError, key_path
 
 #: The key of each method part whose value says what the part is (a changed value is another method).
 PART_KINDS = {"adversarial_embedding": "kind", "adversarial_input": "recipe", "augment": "augmenters"}
+#: The keys a method may have (the schema's `method`; tests/test_config_files.py keeps the two equal).
+METHOD_KEYS = ("train", *PART_KINDS)
 
 
 # ---------------------------------------------------------------------------- one file
@@ -160,6 +168,7 @@ def check_method_layers(layers: list[tuple[str, dict]]) -> None:
         if not isinstance(defined, Mapping):
             continue
         for name, parts in defined.items():
+            _reject_unknown_part(name, parts, layer)  # a misspelt part would read as a new kind of method
             if name not in methods:
                 methods[name] = (_merged({}, parts or {}), layer)
                 continue
@@ -172,6 +181,18 @@ def check_method_layers(layers: list[tuple[str, dict]]) -> None:
                     f"merged key by key, so this would train the new method and report it as {name!r}. Give it a "
                     f"new name under `methods` (and in `run.methods`), or edit {origin}.")
             methods[name] = (after, origin)
+
+
+def _reject_unknown_part(name: str, parts, layer: str) -> None:
+    """A method key that is no part (``adverserial_embedding``): the schema's "unknown key" message, with the file."""
+    import difflib
+
+    for key in parts if isinstance(parts, Mapping) else ():
+        if key not in METHOD_KEYS:
+            close = difflib.get_close_matches(str(key), METHOD_KEYS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"methods.{name}.{key}: unknown key in {layer} (allowed here: "
+                              f"{', '.join(sorted(METHOD_KEYS))}){hint}")
 
 
 # ---------------------------------------------------------------------------- --config
@@ -212,6 +233,9 @@ def check(workflow_configfile: str | Path | None, configfiles, cli_config: Mappi
     """
     files = [Path(workflow_configfile).absolute()] if workflow_configfile and Path(workflow_configfile).exists() else []
     files += [Path(f) for f in configfiles or ()]
+    if workflow_configfile and not files:
+        raise ConfigError(f"{base_missing(workflow_configfile)}, and no --configfile was given. Run Snakemake in the "
+                          "folder that holds the config (or point -d there), or pass it with --configfile.")
     contents: dict[Path, dict] = {}
     layers = []
     for file in files:
@@ -223,6 +247,50 @@ def check(workflow_configfile: str | Path | None, configfiles, cli_config: Mappi
         layers.append(("--config", typed_cli_config(cli_config)))
     check_method_layers(layers)
     return [name for name, _ in layers if name != "--config"]
+
+
+def base_missing(workflow_configfile: str | Path) -> str:
+    name = Path(workflow_configfile)
+    return (f"the base config {name} is not in the working directory {Path.cwd()} (Snakemake's -d / --directory, "
+            f"where the Snakefile's `configfile: \"{name}\"` is looked for)")
+
+
+def loaded(files: list[str], workflow_configfile: str | Path | None) -> str:
+    """The start-up line naming the config files of a run in merge order, the base config marked as such (a
+    config.yaml in another working directory silently becomes the base: this line shows it)."""
+    base = str(Path(workflow_configfile).absolute()) if workflow_configfile else None
+    names = [f"{f} (base: {workflow_configfile} in the working directory)" if f == base and i == 0 else f
+             for i, f in enumerate(files)]
+    line = "Config files, in merge order: " + (", ".join(names) or "none")
+    if base and base not in files:
+        line += f" (no base {workflow_configfile} in the working directory {Path.cwd()})"
+    return line
+
+
+#: A schema error of a required key that is not set (jsonschema's wording, via advtrain.config.key_path).
+_REQUIRED = re.compile(r"^(.+): '([^']+)' is a required property$")
+
+
+def _unset_key(match: re.Match) -> str:
+    return match.group(2) if match.group(1) == "<top level>" else f"{match.group(1)}.{match.group(2)}"
+
+
+def explain_without_base(explanation: str, workflow_configfile: str | Path, files: list[str],
+                         repo_config: Path | None = None) -> str:
+    """The schema errors of a run whose base config is missing, with the required keys left unset said once,
+    plainly, as what they are: the missing base config (instead of one "'seeds' is a required property" each)."""
+    lines = explanation.splitlines()
+    unset = [_unset_key(m) for m in map(_REQUIRED.match, lines) if m]
+    if not unset:
+        return explanation
+    if len(unset) > 8:
+        unset = [*unset[:8], f"{len(unset) - 8} more keys"]
+    read = ", ".join(files) or "no file"
+    base = repo_config if repo_config and repo_config.is_file() else workflow_configfile
+    plain = (f"{base_missing(workflow_configfile)}: only {read} {'was' if len(files) == 1 else 'were'} read, "
+             f"leaving {', '.join(unset)} unset. Pass the base config first (--configfile {base} "
+             f"{' '.join(files)}), or run in the folder that holds it.")
+    return "\n".join([plain, *(line for line in lines if not _REQUIRED.match(line))])
 
 
 def main(argv: list[str] | None = None) -> int:

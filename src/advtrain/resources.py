@@ -48,13 +48,57 @@ def needs_network(config: dict) -> bool:
     return any(not dataset_location(config, d)[1] for d in config["datasets"])
 
 
-def require_local(path: str | Path, key: str) -> Path:
+#: The config files of this run, in merge order (advtrain.config_files.check records them at start-up): a missing
+#: relative path that exists beside one of them is pointed out.
+CONFIG_FILES: list[Path] = []
+
+
+def resolved(path: str | Path) -> str:
+    """``path`` as an error names it: a relative path with the folder it was resolved against (the working
+    directory, Snakemake's ``-d``; not the folder of the config file that holds it)."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return str(path)
+    return f"{path} (resolved against the working directory {Path.cwd()}, Snakemake's -d)"
+
+
+def does_not_exist(path: str | Path) -> str:
+    """"<path> does not exist", the folder it was resolved against, and the config file beside which a relative
+    path does exist (the usual reason: relative paths are not read from the file's folder)."""
+    text = f"{resolved(path)} does not exist"
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        cwd = Path.cwd()
+        beside = [(f, f.parent.absolute() / path) for f in CONFIG_FILES
+                  if f.parent.absolute() != cwd and (f.parent.absolute() / path).exists()]
+        if beside:
+            text += (f"; {beside[0][1]} does, beside {beside[0][0]}, but paths in config files are relative to the "
+                     "working directory: write it as an absolute path")
+    return text
+
+
+def require_local(path: str | Path, key: str, advice: str | None = None) -> Path:
     """Fail with the config key when a configured local resource is absent."""
     path = Path(path)
     if not path.exists():
-        raise ResourceError(f"{key}: {path} does not exist. Set `{key}` to an existing local copy, or unset it "
-                            "to let the workflow download the resource.")
+        advice = advice or f"Set `{key}` to an existing local copy, or unset it to let the workflow download it."
+        raise ResourceError(f"{key}: {does_not_exist(path)}. {advice}")
     return path
+
+
+def require_dataset_files(config: dict, datasets) -> None:
+    """Each of ``datasets`` has its configured local files (or ``save_to_disk`` folder), checked at start-up so a
+    missing one is named with its key and the folder it was resolved against (not as a missing rule input)."""
+    from advtrain.config import effective_source
+
+    for name in datasets:
+        kind, source = effective_source(config["datasets"][name])
+        if kind == "local":
+            for split, path in source["files"].items():
+                key = f"datasets.{name}.source.local.files.{split}"
+                require_local(path, key, f"Set `{key}` to an existing file.")
+        elif source.get("path"):
+            require_local(source["path"], f"datasets.{name}.source.hf.path")
 
 
 # A pretrained model folder as save_pretrained / a hub snapshot leaves it: the PyTorch weights (whole or sharded),
@@ -79,7 +123,7 @@ def require_model_folder(path: str | Path, key: str) -> Path:
     shards) and a tokenizer."""
     path = require_local(path, key)
     if not path.is_dir():
-        raise ResourceError(f"{key}: {path} is a file; set `{key}` to the model's folder")
+        raise ResourceError(f"{key}: {resolved(path)} is a file; set `{key}` to the model's folder")
     missing = [] if (path / "config.json").is_file() else ["config.json (the model's configuration)"]
     indexes = [path / f"{w}.index.json" for w in _WEIGHTS if (path / f"{w}.index.json").is_file()]
     if indexes:
@@ -92,7 +136,7 @@ def require_model_folder(path: str | Path, key: str) -> Path:
                        "spiece.model / sentencepiece.bpe.model / spm.model)")
     if missing:
         raise ResourceError(
-            f"{key}: {path} is not a complete model folder: missing {'; '.join(missing)}. Set `{key}` to a folder "
+            f"{key}: {resolved(path)} is not a complete model folder: missing {'; '.join(missing)}. Set `{key}` to a folder "
             "written by save_pretrained (model and tokenizer) or a copy of the model's hub repository.")
     return path
 

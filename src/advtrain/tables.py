@@ -57,7 +57,7 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
     if caption:
         md = f"{caption}\n\n{md}"
     if notes:
-        md += "\n\n" + "\n".join(f"- {note}" for note in notes)
+        md += "\n\nNotes:\n" + "\n".join(f"- {note}" for note in notes)
     paths[1].write_text(md + "\n", encoding="utf-8")
     paths[2].write_text(to_latex(df, caption, notes), encoding="utf-8")
     return paths
@@ -345,6 +345,13 @@ def table2_asr(
         add_row("Average", dataset, per_key, notes, labels,
                 {m: [s for s in summaries if s["dataset"] == dataset and s["method"] == m] for m in methods})
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+def sample_notes(summaries: Sequence[dict]) -> list[str]:
+    """Table 2's notes on capped samples, one per dataset: "MR: requested 500, attacked 50 (the test split has 50
+    rows)" where a test split is smaller than ``attacks.num_examples`` (``sample_note`` of the gathered summaries)."""
+    notes = {s["dataset"]: s["sample_note"] for s in summaries if s.get("sample_note")}
+    return [f"{dataset}: {note}" for dataset, note in notes.items()]
 
 
 # --------------------------------------------------------------------------- Table 3

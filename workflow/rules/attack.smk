@@ -55,11 +55,15 @@ rule gather_attack:
             "results/attacks/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.json",
             **w,
         ),
+        # Its rows: a split smaller than attacks.num_examples caps the sample (the summary says so).
+        test_summary="results/data/{dataset}/test.json",
     output:
         "results/attacks/{dataset}/{method}/seed{seed}/{attack}.json",
     log:
         "logs/attack/{dataset}/{method}/seed{seed}/{attack}.log",
     conda:
         "../../envs/attack.yaml"
+    params:
+        requested=ATTACKS.get("num_examples", 1000),
     script:
         "../scripts/gather_attack.py"

@@ -22,7 +22,7 @@ from advtrain import models  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resources as res  # noqa: E402
 from advtrain import summary as report_parts  # noqa: E402
-from advtrain.attacks import required_resources  # noqa: E402
+from advtrain.attacks import required_resources, shard_count  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
 from advtrain.lca import settings as lca_settings  # noqa: E402
 from advtrain.training import input_schedule  # noqa: E402
@@ -37,6 +37,11 @@ try:
     validate(config, schema=str(SCHEMA))
 except WorkflowError:
     explanation = cfg.explain_validation_errors(config, SCHEMA)
+    # Without the base config (config_files.smk), say so instead of listing each key it would have set.
+    if BASE_CONFIG and not Path(BASE_CONFIG).exists():
+        explanation = config_files.explain_without_base(
+            explanation, BASE_CONFIG, CONFIG_FILES, Path(workflow.basedir, BASE_CONFIG)
+        )
     raise WorkflowError(f"Invalid configuration:\n{explanation}") from None
 try:
     cfg.check_references(config)
@@ -56,21 +61,22 @@ SEEDS = config["seeds"]
 # share a GPU; every other GPU job takes a whole GPU. advtrain.device.claim_job_gpu picks the GPU.
 GPU_SLOTS = int((config.get("devices") or {}).get("attack_shards_per_gpu", 1))
 MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
-if MODEL_IS_LOCAL:
-    try:
+try:
+    if MODEL_IS_LOCAL:
         res.require_model_folder(MODEL_DIR, "model.path")
         # A decoder-only model (GPT-2, Llama) without anything to pad with, or under a method that perturbs an
         # encoder's embedding layer, stops here rather than in its first training job.
         models.check_model_folder(
             MODEL_DIR, "model.path", {m: cfg.method_parts(config, m) for m in METHODS}
         )
-    except res.ResourceError as e:
-        raise WorkflowError(str(e)) from None
+    res.require_dataset_files(config, [*TRAIN_DATASETS, *OOD_DATASETS])
+except res.ResourceError as e:
+    raise WorkflowError(str(e)) from None
 
 # ---------------------------------------------------------------------------- attacks
 ATTACKS = config.get("attacks") or {}
 ATTACK_RECIPES = list(ATTACKS.get("recipes") or [])
-ATTACK_SHARDS = int(ATTACKS.get("shards", 4))
+ATTACK_SHARDS = shard_count(ATTACKS)  # attacks.shards, at most attacks.num_examples
 ATTACK_NAMES = {
     "textfooler": "TextFooler",
     "bae": "BAE",
@@ -103,11 +109,13 @@ ATTACK_RESOURCES = attack_resource_paths()
 VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
 # Bootstrap intervals and paired tests of the report (config `statistics`).
 STATISTICS = config.get("statistics") or {}
+# Every configured local resource, with the files its loader reads: an empty nltk_data folder stops the run here,
+# not in the first attack shard once every model has trained.
 if ATTACK_RECIPES:
     for _kind, (_path, _local) in ATTACK_RESOURCES.items():
         if _local:
             try:
-                attack_res.require({_kind: _path}, _kind)
+                attack_res.check_local(_kind, _path)
             except res.ResourceError as e:
                 raise WorkflowError(str(e)) from None
 
@@ -164,7 +172,7 @@ if AT_IP_METHODS:
             )
             for _kind in adversarial_input_kinds(_m):
                 if ATTACK_RESOURCES[_kind][1]:
-                    attack_res.require({_kind: ATTACK_RESOURCES[_kind][0]}, _kind)
+                    attack_res.check_local(_kind, ATTACK_RESOURCES[_kind][0])
         except (cfg.ConfigError, res.ResourceError) as e:
             raise WorkflowError(f"Invalid configuration:\n{e}") from None
 
@@ -222,7 +230,9 @@ for _name in USED_AUGMENTERS:
 # ---------------------------------------------------------------------------- LCA (POS tagging)
 try:
     lca_settings.check(config)
-except cfg.ConfigError as e:
+    for _key, _path in lca_settings.local_paths(config).items():
+        res.require_local(_path, _key, f"Set `{_key}` to an existing path.")
+except (cfg.ConfigError, res.ResourceError) as e:
     raise WorkflowError(f"Invalid configuration:\n{e}") from None
 LCA = config.get("lca") or {}
 LCA_DATA = lca_settings.data_settings(config)

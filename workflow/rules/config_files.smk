@@ -9,13 +9,20 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from advtrain import config_files  # noqa: E402
+from advtrain import resources as res  # noqa: E402
 from advtrain.config import ConfigError  # noqa: E402
 
+# The Snakefile's `configfile:`, looked for in the working directory (-d); None when --replace-workflow-config.
+BASE_CONFIG = (
+    None if workflow.config_settings.replace_workflow_config else "config.yaml"
+)
 try:
-    config_files.check(
-        None if workflow.config_settings.replace_workflow_config else "config.yaml",
-        workflow.overwrite_configfiles,
-        workflow.config_settings.config,
+    CONFIG_FILES = config_files.check(
+        BASE_CONFIG, workflow.overwrite_configfiles, workflow.config_settings.config
     )
 except ConfigError as e:
     raise WorkflowError(f"Invalid configuration:\n{e}") from None
+# Path errors point out a missing relative path that lies beside one of these files.
+res.CONFIG_FILES[:] = [Path(f) for f in CONFIG_FILES]
+if workflow.is_main_process:
+    print(config_files.loaded(CONFIG_FILES, BASE_CONFIG), file=sys.stderr)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from advtrain.logs import redirect_to
 from advtrain.stats import Bootstrap
-from advtrain.tables import substitution_notes, table2_asr, write_display_table
+from advtrain.tables import sample_notes, substitution_notes, table2_asr, write_display_table
 
 redirect_to(snakemake.log[0])
 summaries = [json.loads(Path(p).read_text()) for p in snakemake.input.attacks]
@@ -19,7 +19,8 @@ write_display_table(
     caption="Table 2: attack success rate (%) = successful / (successful + failed attacks), ours (mean ± sd over "
     f"seeds, {bootstrap.confidence:.0%} bootstrap interval over examples and seeds) and the paper's; the csv also has "
     "successful / all sampled examples (<method>_over_total_*)",
-    # Each substitution of a published recipe once, under the table; its cells carry the short name.
-    notes=substitution_notes(summaries),
+    # Each substitution of a published recipe once, under the table (its cells carry the short name), and each
+    # capped sample.
+    notes=substitution_notes(summaries) + sample_notes(summaries),
 )
 print(display.to_markdown(index=False))

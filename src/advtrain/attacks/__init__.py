@@ -13,7 +13,13 @@ NLTK data folder has to be registered first (:func:`advtrain.attacks.resources.i
 from advtrain.attacks.metrics import gather, summarise
 from advtrain.attacks.recipes import RECIPES, AttackBuild, build_attack, required_resources
 from advtrain.attacks.resources import RESOURCE_KEYS, resource_key
-from advtrain.attacks.run import attack_examples, load_model_wrapper, select_examples, shard_indices
+from advtrain.attacks.run import (
+    attack_examples,
+    load_model_wrapper,
+    select_examples,
+    shard_count,
+    shard_indices,
+)
 
 __all__ = [
     "RECIPES",
@@ -26,6 +32,7 @@ __all__ = [
     "required_resources",
     "resource_key",
     "select_examples",
+    "shard_count",
     "shard_indices",
     "summarise",
 ]

@@ -48,7 +48,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from advtrain.downloads import DEFAULTS as _DOWNLOADS
-from advtrain.resources import ResourceError, slug
+from advtrain.resources import ResourceError, does_not_exist, require_model_folder, resolved, slug
 
 #: Every resource kind and the config key that sets its local path.
 RESOURCE_KEYS: dict[str, str] = {
@@ -134,14 +134,46 @@ def require(resources: dict, kind: str) -> Path:
                             f"let the workflow fetch it (from {SOURCES[kind]}).")
     path = Path(value).expanduser()
     if not path.exists():
-        raise ResourceError(f"{key}: {path} does not exist ({DESCRIPTIONS[kind]}). Set `{key}` to an existing local "
-                            "copy, or unset it to let the workflow fetch it.")
+        raise ResourceError(f"{key}: {does_not_exist(path)} ({DESCRIPTIONS[kind]}). Set `{key}` to an existing "
+                            "local copy, or unset it to let the workflow fetch it.")
     return path
 
 
 def _bad(kind: str, path: Path, what: str) -> ResourceError:
     key = resource_key(kind)
-    return ResourceError(f"{key}: {path} is not {DESCRIPTIONS[kind]}: {what}. Point `{key}` to a valid copy.")
+    return ResourceError(f"{key}: {resolved(path)} is not {DESCRIPTIONS[kind]}: {what}. Point `{key}` to a valid "
+                         "copy.")
+
+
+def check_local(kind: str, path: str | Path) -> Path:
+    """Start-up check of a configured local resource: it exists and has the files its loader reads (nothing is
+    loaded or imported: this runs while Snakemake builds the DAG). A ResourceError names the key, the path (and the
+    folder a relative one was resolved against) and what is missing; the loaders check the contents in the jobs."""
+    path = require({kind: path}, kind)
+    if kind == "word_embedding":
+        absent = [f for f in (WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")) if not (path / f).is_file()]
+        if absent:
+            raise _bad(kind, path, f"missing {', '.join(absent)}")
+    elif kind in ("word_neighbours", "hownet"):
+        if not path.is_file():
+            raise _bad(kind, path, "expected the file itself, not a folder")
+    elif kind == "nltk_data":
+        missing = [package for package, location in NLTK_PACKAGES.items()
+                   if not any((path / name).exists() for name in (location + ".zip", location))]
+        if missing:
+            raise _bad(kind, path, f"NLTK package(s) {', '.join(missing)} not found in it (as "
+                       f"{', '.join(NLTK_PACKAGES[p] + '.zip' for p in missing)} or unpacked folders; "
+                       "fetch_nltk_data downloads them)")
+    elif kind == "masked_lm":
+        require_model_folder(path, resource_key(kind))
+    elif kind == "sentence_encoder":  # the folder only: with --use-conda, the package is the jobs' environment's
+        if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+            raise _bad(kind, path, "expected a folder with modules.json (or a transformers config.json)")
+    elif kind == "use":
+        use_path(path)
+    elif kind == "flair_pos":
+        flair_model_file(path)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------- NLTK + import

@@ -58,6 +58,26 @@ def select_examples(test_df, n: int | None, seed: int, return_index: bool = Fals
     return [(t, int(y), _plain(i)) if return_index else (t, int(y)) for t, y, i in rows]
 
 
+def shard_count(attacks: dict) -> int:
+    """The shards of each attack run: ``attacks.shards``, never more than ``attacks.num_examples``.
+
+    Snakemake needs the number when it builds the DAG, before the test split exists, so the sample's real size
+    (``num_examples`` or the split's rows, whichever is smaller) is unknown then. Capping by ``num_examples`` leaves
+    no empty shard unless the split is smaller than the shard count too; such a shard writes its empty record at
+    once (:func:`attack_examples` loads nothing for it). A checkpoint after the data rule would know the size, at
+    the price of a dry run that no longer lists the attack jobs.
+    """
+    return max(1, min(int(attacks.get("shards", 4)), int(attacks.get("num_examples", 1000))))
+
+
+def sample_note(requested: int | None, attacked: int, test_rows: int | None) -> str | None:
+    """"requested 500, attacked 50 (the test split has 50 rows)" when the split capped the sample; else None."""
+    if requested is None or attacked >= requested:
+        return None
+    rows = f" (the test split has {test_rows} rows)" if test_rows is not None else ""
+    return f"requested {requested}, attacked {attacked}{rows}"
+
+
 def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
@@ -196,6 +216,16 @@ def attack_examples(
     positions = shard_indices(len(examples), shard_index, num_shards)
     shard = {i: tuple(examples[i]) for i in positions}
     started = time.time()
+    if not positions:  # a sample smaller than the shard count (see shard_count): nothing to load, nothing to attack
+        print(f"[attack] shard {shard_index + 1} of {num_shards}: no examples (the sample has {len(examples)})",
+              file=sys.stderr)
+        if out_path:
+            _write_jsonl([], Path(out_path))
+        summary = summarise([])
+        summary["run"] = {"recipe": recipe, "model_dir": str(model_dir), "shard_index": shard_index,
+                          "num_shards": num_shards, "examples": 0, "resumed_examples": 0, "substitutions": [],
+                          "resources": {}, "seconds": round(time.time() - started, 3)}
+        return summary
 
     res.import_textattack(resources.get("nltk_data"))
     wrapper = load_model_wrapper(model_dir, max_length)
@@ -257,5 +287,5 @@ def attack_examples(
     return summary
 
 
-__all__ = ["attack_examples", "example_seed", "load_model_wrapper", "read_records", "select_examples",
-           "shard_indices"]
+__all__ = ["attack_examples", "example_seed", "load_model_wrapper", "read_records", "sample_note", "select_examples",
+           "shard_count", "shard_indices"]

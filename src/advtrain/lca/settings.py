@@ -50,6 +50,17 @@ def check(config: dict) -> None:
         raise ConfigError(f"lca.data.files: give either {{all}} or {{train, test}}, got {{{', '.join(sorted(files))}}}")
 
 
+def local_paths(config: dict) -> dict[str, str]:
+    """{config key: path} of the local inputs the LCA branch reads (its POS files, or a configured NLTK folder),
+    checked at start-up; none when no tagger is trained."""
+    data = lca_block(config).get("data") or {}
+    if not methods(config):
+        return {}
+    if data.get("source") == "local":
+        return {f"lca.data.files.{name}": path for name, path in (data.get("files") or {}).items()}
+    return {"lca.data.nltk_data": data["nltk_data"]} if data.get("nltk_data") else {}
+
+
 def tagger_spec(config: dict, method: str) -> dict:
     """The method's spec with ``lca.train`` overriding the training settings (taggers may need other epochs)."""
     spec = copy.deepcopy(method_spec(config, method))
