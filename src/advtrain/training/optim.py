@@ -22,70 +22,70 @@ from torch.optim import Optimizer
 OPTIMIZERS = ("adamw_torch", "adamw_hf", "adamax_mtdnn")
 
 
-class LegacyAdamW(Optimizer):
+class _Restated(Optimizer):
+    """A reference optimiser restated: its defaults and a loop over the parameters with gradients, each with its
+    state (step count and two moments, zero at the first step)."""
+
+    second_moment = "exp_avg_sq"
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def _parameters(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, exp_avg=torch.zeros_like(p), **{self.second_moment: torch.zeros_like(p)})
+                yield group, p, state
+
+
+class LegacyAdamW(_Restated):
     """transformers' ``AdamW`` (3.x-4.4x, ``correct_bias=True``), which TextAttack's ``Trainer`` builds with its
     default eps 1e-6. Differs from ``torch.optim.AdamW`` in two places: eps is added to sqrt(v) before the bias
     correction (at step t it acts as eps / sqrt(1 - beta2^t) in torch's form: 32x larger at the first step), and the
     decay ``p -= lr * wd * p`` comes after the step instead of before."""
 
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
-
     @torch.no_grad()
     def step(self, closure=None):
         loss = None if closure is None else closure()
-        for group in self.param_groups:
+        for group, p, state in self._parameters():
             beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
-                denom = exp_avg_sq.sqrt().add_(group["eps"])
-                step_size = group["lr"] * math.sqrt(1.0 - beta2 ** state["step"]) / (1.0 - beta1 ** state["step"])
-                p.addcdiv_(exp_avg, denom, value=-step_size)
-                if group["weight_decay"] > 0.0:
-                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+            state["step"] += 1
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
+            denom = exp_avg_sq.sqrt().add_(group["eps"])
+            step_size = group["lr"] * math.sqrt(1.0 - beta2 ** state["step"]) / (1.0 - beta1 ** state["step"])
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+            if group["weight_decay"] > 0.0:
+                p.add_(p, alpha=-group["lr"] * group["weight_decay"])
         return loss
 
 
-class MtdnnAdamax(Optimizer):
+class MtdnnAdamax(_Restated):
     """mt-dnn's ``Adamax`` (module/bert_optim.py, commit 682b9fb) with the learning rate its caller's schedule sets
     (``group["lr"]``, as :func:`mtdnn_schedule` computes it) and without its per-parameter clipping, which
     ``train.py`` leaves off (``--grad_clipping 0``; the global clipping is the Trainer's ``max_grad_norm``)."""
 
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+    second_moment = "exp_inf"
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = None if closure is None else closure()
-        for group in self.param_groups:
+        for group, p, state in self._parameters():
             beta1, beta2 = group["betas"]
             eps = group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_inf"] = torch.zeros_like(p)
-                exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
-                exp_avg.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
-                torch.maximum(exp_inf.mul_(beta2), p.grad.abs().add_(eps), out=exp_inf)
-                update = exp_avg / (exp_inf + eps)
-                if group["weight_decay"] > 0.0:
-                    update += group["weight_decay"] * p
-                p.add_(update, alpha=-group["lr"])
-                state["step"] += 1
+            exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+            exp_avg.mul_(beta1).add_(p.grad, alpha=1.0 - beta1)
+            torch.maximum(exp_inf.mul_(beta2), p.grad.abs().add_(eps), out=exp_inf)
+            update = exp_avg / (exp_inf + eps)
+            if group["weight_decay"] > 0.0:
+                update += group["weight_decay"] * p
+            p.add_(update, alpha=-group["lr"])
+            state["step"] += 1
         return loss
 
 
