@@ -17,6 +17,7 @@ from conftest import TWO_JOBS, planned_jobs, run_snakemake, synthetic_reviews, t
 from test_robustness import validity_frame
 
 from advtrain.attacks.metrics import outcomes
+from advtrain.attacks.resources import NLTK_PACKAGES, WORD_EMBEDDING_FILES
 from advtrain.predictions import save_predictions
 
 DATASETS = ["MR", "MOVIES"]
@@ -40,10 +41,15 @@ def movies_config(tiny_model, tiny_data, workdir, datasets):
     }
     config["methods"]["PGD-AT"] = {"adversarial_embedding": {"kind": "pgd"}}
     config["run"] = {"methods": METHODS, "datasets": datasets}
-    # Existing local folders: checked for existence at start-up; no attack job runs here.
+    # Local folders holding the files the start-up check looks for (empty: no attack job runs here).
     resources = {}
-    for kind in ("word_embedding", "sentence_encoder", "nltk_data"):
+    placeholders = {"word_embedding": [WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")],
+                    "sentence_encoder": ["modules.json"], "nltk_data": [f"{p}.zip" for p in NLTK_PACKAGES.values()]}
+    for kind, files in placeholders.items():
         (workdir / "res" / kind).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (workdir / "res" / kind / name).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / "res" / kind / name).touch()
         resources[kind] = str(workdir / "res" / kind)
     config["attacks"] = {"recipes": RECIPES, "num_examples": 12, "query_budget": 30, "shards": 1,
                          "resources": resources}
