@@ -114,16 +114,21 @@ def test_pso_search_reaches_the_recipe(env, examples, tmp_path):
     """attack_examples(pso_search=...) (the attack stage's entry, fed from attacks.pso_search) attacks with that
     search: its records are build_attack's with the same search (which differ between the two), and the run summary
     names it. Without the argument: the reference code's search."""
-    records = {}
+    records, searched = {}, {}
     for search in PSO_SEARCHES:
         out = tmp_path / f"{search}.jsonl"
         summary = attack_examples(env["victim"], examples, "pso", env["resources"], query_budget=BUDGET,
                                   out_path=out, max_length=MAX_LENGTH, pso_search=search)
         assert summary["run"]["pso_search"] == search
         attack = build_attack("pso", env["wrapper"], env["resources"], query_budget=BUDGET, pso_search=search).attack
+        searched[search] = attack_each(attack, examples)
         records[search] = [(r["perturbed_text"], r["num_queries"]) for r in read_records(out)]
-        assert records[search] == [(text, queries) for _, text, queries, *_ in attack_each(attack, examples)]
-    assert records["textattack-0.3.8"] != records["textattack-0.3.11"]
+        assert records[search] == [(text, queries) for _, text, queries, *_ in searched[search]]
+    # The two searches differ on these inputs, but whether the difference reaches an adversarial text or a query
+    # count depends on the process's string-hash order (TextAttack iterates sets of candidate words; CI's xdist
+    # worker once drew a seed where all eight texts agree). The random draws differ under every seed tried
+    # (PYTHONHASHSEED 0-7), so the comparison is on the whole search: result, text, queries, score and draws.
+    assert searched["textattack-0.3.8"] != searched["textattack-0.3.11"]
     default = tmp_path / "default.jsonl"
     summary = attack_examples(env["victim"], examples, "pso", env["resources"], query_budget=BUDGET,
                               out_path=default, max_length=MAX_LENGTH)
