@@ -110,6 +110,9 @@ def study(tmp_path_factory, tiny_model, tiny_data):
            "PYTHONPATH": os.pathsep.join(filter(None, [str(guard_dir), os.environ.get("PYTHONPATH")]))}
     proc = run_snakemake(workdir, *TWO_JOBS, env=env, timeout=3000)
     report = run_snakemake(workdir, "--report", "report.html", env=env)
+    keep = os.environ.get("ADVTRAIN_KEEP_STUDY")
+    if keep:  # a copy of the outputs, for benchmarks/study_outputs.py (same --basetemp on both runs)
+        shutil.copytree(workdir / "results", keep, dirs_exist_ok=True)
     return workdir, config, proc, report, guard_log
 
 
