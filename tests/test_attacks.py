@@ -28,7 +28,7 @@ from advtrain.attacks import (
 from advtrain.attacks import resources as res
 from advtrain.attacks.metrics import summaries_equal
 from advtrain.attacks.run import read_records, sample_note
-from advtrain.resources import ResourceError
+from advtrain.errors import ResourceError
 
 MAX_LENGTH = 32
 PSO_BUDGET = 120  # PSO spends thousands of queries per example without a budget

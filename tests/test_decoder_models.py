@@ -19,8 +19,8 @@ from conftest import build_tiny_decoder, shared_data, synthetic_reviews
 from advtrain import models
 from advtrain.attacks import attack_examples, load_model_wrapper
 from advtrain.attacks.run import read_records
+from advtrain.errors import ResourceError
 from advtrain.evaluation import evaluate, load_classifier
-from advtrain.resources import ResourceError
 from advtrain.training.finetune import fine_tune
 
 SETTINGS = {"max_length": 32, "batch_size": 8, "eval_batch_size": 64, "learning_rate": 3e-3, "epochs": 4,

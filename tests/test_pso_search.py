@@ -136,6 +136,21 @@ def test_pso_search_reaches_the_recipe(env, examples, tmp_path):
     assert [(r["perturbed_text"], r["num_queries"]) for r in read_records(default)] == records[PSO_SEARCH_REFERENCE]
 
 
+def test_every_pso_search_name_has_its_class():
+    """The search classes (pso_search.SEARCHES) are keyed by the config's names (recipes.PSO_SEARCHES, torch-free
+    for the start-up checks), kept apart so that pso_search need not import the recipes that import it."""
+    from advtrain.attacks.resources import import_textattack
+
+    import_textattack(shared_data("nltk_data"))
+    from textattack.search_methods import ParticleSwarmOptimization
+
+    from advtrain.attacks.pso_search import SEARCHES, ParticleSwarmOptimization038
+
+    assert tuple(SEARCHES) == PSO_SEARCHES
+    assert SEARCHES[PSO_SEARCH_REFERENCE] is ParticleSwarmOptimization038
+    assert SEARCHES["textattack-0.3.11"] is ParticleSwarmOptimization
+
+
 def test_unknown_pso_search_names_the_key(env):
     with pytest.raises(ValueError, match=r"attacks\.pso_search"):
         build_attack("pso", env["wrapper"], env["resources"], pso_search="textattack-0.3.9")
