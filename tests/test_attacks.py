@@ -387,7 +387,7 @@ def test_example_that_raises_is_reported_and_the_others_finish(env, examples, tm
     naming it once the rest are done and checkpointed, and the rerun attacks only that one."""
     import textattack
 
-    from advtrain.attacks.broker import AttackErrors
+    from advtrain.attacks.concurrent import AttackErrors
 
     real = textattack.Attack.attack
     bad = examples[1][0]

@@ -5,7 +5,7 @@ so shards get a similar mix of lengths). Records carry ``index`` = ``i``; :func:
 puts the shards back in order.
 
 Attacking: ``concurrency`` examples at a time, each by TextAttack's own ``Attack.attack``, their model queries and
-sentence-encoder calls batched together by the query broker (:mod:`advtrain.attacks.broker`); ``concurrency`` 1 is
+sentence-encoder calls batched together by the query broker (:mod:`advtrain.attacks.concurrent`); ``concurrency`` 1 is
 TextAttack's one-at-a-time loop. The victim pads each batch to its longest text (:mod:`advtrain.attacks.victim`).
 
 Determinism: before each example the attack's caches are cleared and TextAttack's ``set_seed`` is called with a seed
@@ -34,7 +34,7 @@ import zlib
 from pathlib import Path
 
 from advtrain.attacks import resources as res
-from advtrain.attacks.broker import attack_all
+from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name
 from advtrain.attacks.victim import load_model_wrapper
