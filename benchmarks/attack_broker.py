@@ -224,7 +224,7 @@ def stock_wrapper(wrapper):
 
 def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
     from advtrain.attacks import build_attack, load_model_wrapper
-    from advtrain.attacks.broker import attack_all
+    from advtrain.attacks.concurrent import attack_all
     from advtrain.attacks.run import _record, example_seed
 
     wrapper = load_model_wrapper(model_dir, args.max_length, resources["nltk_data"])

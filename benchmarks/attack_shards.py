@@ -71,14 +71,14 @@ def attack_shard(job):
     import torch
 
     torch.set_num_threads(job["threads"])
-    from advtrain.attacks import attack_examples
+    from advtrain.attacks import AttackSettings, Shard, attack_examples
 
     start = time.perf_counter()
-    summary = attack_examples(job["model"], job["examples"], job["recipe"], job["resources"],
-                              query_budget=job["query_budget"], model_batch_size=job["model_batch_size"],
-                              shard_index=job["shard"], num_shards=job["num_shards"], out_path=job["out"],
-                              random_seed=job["random_seed"], max_length=job["max_length"],
+    settings = AttackSettings(max_length=job["max_length"], query_budget=job["query_budget"],
+                              model_batch_size=job["model_batch_size"], seed=job["random_seed"],
                               concurrency=job["concurrency"], batch_tokens=job["batch_tokens"])
+    summary = attack_examples(job["model"], job["examples"], job["recipe"], job["resources"], settings,
+                              out_path=job["out"], shard=Shard(index=job["shard"], count=job["num_shards"]))
     return time.perf_counter() - start, summary
 
 

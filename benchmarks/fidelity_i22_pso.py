@@ -106,7 +106,7 @@ def _summary(records: list[dict], seconds: float) -> dict:
 
 def compare(victim, examples, resources: dict, s, out: Path) -> dict:
     """Both searches on ``examples`` through the attack stage's ``attack_examples``; per-search figures + differences."""
-    from advtrain.attacks import attack_examples
+    from advtrain.attacks import AttackSettings, attack_examples
     from advtrain.attacks.run import read_records
 
     records = {}
@@ -114,9 +114,9 @@ def compare(victim, examples, resources: dict, s, out: Path) -> dict:
     for search in PSO_SEARCHES:
         started = time.time()
         path = out / f"pso-{search}.jsonl"
-        attack_examples(victim, examples, "pso", resources, query_budget=s.query_budget, out_path=path,
-                        max_length=s.max_length, random_seed=s.seed, concurrency=s.concurrency,
-                        batch_tokens=s.batch_tokens, pso_search=search)
+        settings = AttackSettings(max_length=s.max_length, query_budget=s.query_budget, seed=s.seed,
+                                  concurrency=s.concurrency, batch_tokens=s.batch_tokens, pso_search=search)
+        attack_examples(victim, examples, "pso", resources, settings, out_path=path)
         records[search] = read_records(path)
         result[search] = _summary(records[search], time.time() - started)
     before, after = (records[k] for k in PSO_SEARCHES)

@@ -11,10 +11,12 @@ import math
 
 import pytest
 from attack_fixtures import build_resources, build_victim, build_word_embedding
-from conftest import shared_data, synthetic_reviews
+from conftest import REPO, shared_data, synthetic_reviews
 
 from advtrain.attacks import (
     RESOURCE_KEYS,
+    AttackSettings,
+    Shard,
     attack_examples,
     build_attack,
     gather,
@@ -28,7 +30,7 @@ from advtrain.attacks import (
 from advtrain.attacks import resources as res
 from advtrain.attacks.metrics import summaries_equal
 from advtrain.attacks.run import read_records, sample_note
-from advtrain.resources import ResourceError
+from advtrain.errors import ResourceError
 
 MAX_LENGTH = 32
 PSO_BUDGET = 120  # PSO spends thousands of queries per example without a budget
@@ -56,11 +58,13 @@ def examples():
     return synthetic_reviews(5, seed=5)
 
 
-def run(env, examples, recipe, tmp, name, **kwargs):
-    kwargs.setdefault("query_budget", PSO_BUDGET if recipe == "pso" else None)
+def run(env, examples, recipe, tmp, name, shard=None, **settings):
+    """``settings``: AttackSettings' fields, over one example at a time (``concurrency`` 1), 16 texts per forward."""
+    settings.setdefault("query_budget", PSO_BUDGET if recipe == "pso" else None)
+    settings = {"concurrency": 1, "model_batch_size": 16, **settings}
     out = tmp / f"{name}.jsonl"
-    summary = attack_examples(env["victim"], examples, recipe, env["resources"], model_batch_size=16,
-                              out_path=out, max_length=MAX_LENGTH, **kwargs)
+    summary = attack_examples(env["victim"], examples, recipe, env["resources"],
+                              AttackSettings(max_length=MAX_LENGTH, **settings), out_path=out, shard=shard or Shard())
     return summary, read_records(out)
 
 
@@ -332,7 +336,7 @@ def test_two_shards_equal_one(env, examples, tmp_path, pso_single):
     summary, records = pso_single
     shards = []
     for k in range(2):
-        shard_summary, shard_records = run(env, examples, "pso", tmp_path, f"shard{k}", shard_index=k, num_shards=2)
+        shard_summary, shard_records = run(env, examples, "pso", tmp_path, f"shard{k}", Shard(index=k, count=2))
         check_records(shard_records, examples, shard_indices(len(examples), k, 2))
         assert shard_summary["total"] == len(shard_records)
         shards.append(shard_records)
@@ -363,7 +367,7 @@ def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_sing
     monkeypatch.setattr(textattack.Attack, "attack", counted)
     ckpt = tmp_path / "ckpt"
     with pytest.raises(Killed):
-        run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1)
+        run(env, examples, "pso", tmp_path, "resumed", Shard(checkpoint_dir=ckpt), checkpoint_interval=1)
     assert len(read_records(ckpt / "records.jsonl")) == 2 and (ckpt / "attack_run.json").is_file()
     assert not (tmp_path / "resumed.jsonl").exists()
     with open(ckpt / "records.jsonl", "a") as f:
@@ -371,7 +375,7 @@ def test_checkpointed_run_resumes(env, examples, tmp_path, monkeypatch, pso_sing
 
     calls.clear()
     limit["n"] = 99
-    summary, records = run(env, examples, "pso", tmp_path, "resumed", checkpoint_dir=ckpt, checkpoint_interval=1,
+    summary, records = run(env, examples, "pso", tmp_path, "resumed", Shard(checkpoint_dir=ckpt), checkpoint_interval=1,
                            concurrency=3)
     assert summary["run"]["resumed_examples"] == 2
     assert sorted(calls) == sorted(t for t, _ in examples[2:]), "only the examples after the checkpoint again"
@@ -387,7 +391,7 @@ def test_example_that_raises_is_reported_and_the_others_finish(env, examples, tm
     naming it once the rest are done and checkpointed, and the rerun attacks only that one."""
     import textattack
 
-    from advtrain.attacks.broker import AttackErrors
+    from advtrain.attacks.concurrent import AttackErrors
 
     real = textattack.Attack.attack
     bad = examples[1][0]
@@ -402,12 +406,12 @@ def test_example_that_raises_is_reported_and_the_others_finish(env, examples, tm
     monkeypatch.setattr(textattack.Attack, "attack", flaky)
     ckpt = tmp_path / "ckpt"
     with pytest.raises(AttackErrors, match=r"1 example\(s\) raised.*\n  1: ValueError: a broken example") as err:
-        run(env, examples, "pso", tmp_path, "flaky", checkpoint_dir=ckpt, concurrency=2)
+        run(env, examples, "pso", tmp_path, "flaky", Shard(checkpoint_dir=ckpt), concurrency=2)
     assert list(err.value.errors) == [1]
     assert sorted(r["index"] for r in read_records(ckpt / "records.jsonl")) == [0, 2, 3, 4]
 
     monkeypatch.setattr(textattack.Attack, "attack", real)
-    summary, records = run(env, examples, "pso", tmp_path, "flaky", checkpoint_dir=ckpt, concurrency=2)
+    summary, records = run(env, examples, "pso", tmp_path, "flaky", Shard(checkpoint_dir=ckpt), concurrency=2)
     assert summary["run"]["resumed_examples"] == 4
     assert_same_records(records, pso_single[1])
 
@@ -423,6 +427,20 @@ def test_json_safe_turns_nan_into_null_recursively():
 
 
 # --------------------------------------------------------------------------- capped samples, empty shards
+
+
+def test_attack_settings_defaults_are_the_schemas():
+    """AttackSettings' defaults (for library use) are the workflow's: the schema's ``attacks`` defaults."""
+    import dataclasses
+
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    keys = schema["properties"]["attacks"]["properties"]
+    defaults = {f.name: f.default for f in dataclasses.fields(AttackSettings) if f.name != "max_length"}
+    assert defaults == {key: keys[key]["default"] for key in defaults}
+    # model.max_length is required by the schema: so is the field
+    assert dataclasses.fields(AttackSettings)[0].default is dataclasses.MISSING
 
 
 def test_shards_never_outnumber_the_requested_examples():
@@ -442,7 +460,8 @@ def test_an_empty_shard_writes_a_valid_empty_record_and_loads_nothing(tmp_path):
     writes empty records and a summary without loading the model (here absent) or TextAttack."""
     out = tmp_path / "shard3-of-3.jsonl"
     summary = attack_examples(tmp_path / "no-model", [("good film", 1), ("bad film", 0)], "textfooler", {},
-                              shard_index=2, num_shards=3, out_path=out, checkpoint_dir=tmp_path / "ckpt")
+                              AttackSettings(max_length=None), out_path=out,
+                              shard=Shard(index=2, count=3, checkpoint_dir=tmp_path / "ckpt"))
     assert out.read_text() == "" and read_records(out) == []
     assert summary["total"] == 0 and math.isnan(summary["attack_success_rate"])
     assert summary["run"]["examples"] == 0 and summary["run"]["substitutions"] == []

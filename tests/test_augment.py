@@ -346,7 +346,7 @@ def test_unknown_augmenter_names_the_method(repo_config):
 
 
 def test_missing_local_model_names_the_key(tiny_model):
-    from advtrain.resources import ResourceError
+    from advtrain.errors import ResourceError
 
     with pytest.raises(ResourceError, match=r"augmentation\.augmenters\.mlm\.model\.path"):
         augment.augment_shard("ssmba", {}, {"model": "/nowhere/mlm"}, rows(2), augmenter="mlm")

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from advtrain.attacks import broker as broker_module
-from advtrain.attacks.broker import QueryBroker, Service, chunks
+from advtrain.attacks.broker import QueryBroker, chunks
+from advtrain.attacks.services import Service
 
 pytestmark = pytest.mark.timeout(120)  # a stalled broker fails instead of hanging the suite
 

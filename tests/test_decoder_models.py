@@ -17,10 +17,10 @@ from attack_fixtures import build_sentence_encoder, build_word_embedding
 from conftest import build_tiny_decoder, shared_data, synthetic_reviews
 
 from advtrain import models
-from advtrain.attacks import attack_examples, load_model_wrapper
+from advtrain.attacks import AttackSettings, attack_examples, load_model_wrapper
 from advtrain.attacks.run import read_records
+from advtrain.errors import ResourceError
 from advtrain.evaluation import evaluate, load_classifier
-from advtrain.resources import ResourceError
 from advtrain.training.finetune import fine_tune
 
 SETTINGS = {"max_length": 32, "batch_size": 8, "eval_batch_size": 64, "learning_rate": 3e-3, "epochs": 4,
@@ -156,8 +156,8 @@ def test_a2t_ranks_words_by_gradient_and_trains_on_its_examples(env):
 def test_textfooler_shard_alone_and_brokered(env, tmp_path):
     examples = synthetic_reviews(6, seed=5)
     kwargs = dict(query_budget=None, model_batch_size=16, max_length=32)
-    summary = attack_examples(env["model"], examples, "textfooler", env["resources"], out_path=tmp_path / "a.jsonl",
-                              **kwargs)
+    summary = attack_examples(env["model"], examples, "textfooler", env["resources"],
+                              AttackSettings(concurrency=1, **kwargs), out_path=tmp_path / "a.jsonl")
     records = read_records(tmp_path / "a.jsonl")
     assert [r["index"] for r in records] == list(range(6))
     assert summary["original_accuracy"] > 0
@@ -165,8 +165,8 @@ def test_textfooler_shard_alone_and_brokered(env, tmp_path):
     for r in records:
         if r["result_type"] == "Successful":
             assert r["perturbed_output"] != r["ground_truth"] and r["perturbed_text"] != r["original_text"]
-    attack_examples(env["model"], examples, "textfooler", env["resources"], out_path=tmp_path / "b.jsonl",
-                    concurrency=3, **kwargs)
+    attack_examples(env["model"], examples, "textfooler", env["resources"], AttackSettings(concurrency=3, **kwargs),
+                    out_path=tmp_path / "b.jsonl")
     keys = ("index", "result_type", "perturbed_text", "num_queries")
     assert [{k: r[k] for k in keys} for r in read_records(tmp_path / "b.jsonl")] == [
         {k: r[k] for k in keys} for r in records]

@@ -73,7 +73,7 @@ if sys.argv and sys.argv[0].endswith(".attack_shard.py"):
 
     def attack_examples(*args, **kwargs):
         bound = inspect.signature(_attack_examples).bind(*args, **kwargs)
-        if bound.arguments["shard_index"] == 1:
+        if bound.arguments["shard"].index == 1:
             raise RuntimeError({INJECTED!r})
         return _attack_examples(*args, **kwargs)
 

@@ -20,7 +20,7 @@ from mock_remote import MockRemote, nltk_attack_packages, nltk_index, sha256, zi
 from advtrain import downloads
 from advtrain import resources as res
 from advtrain.attacks import resources as attack_res
-from advtrain.resources import ResourceError
+from advtrain.errors import ResourceError
 
 KEY = "attacks.resources.hownet"
 

@@ -21,7 +21,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from advtrain.attacks import build_attack, required_resources
 from advtrain.config import ConfigError
-from advtrain.resources import ResourceError
+from advtrain.errors import ResourceError
 from advtrain.training import input_space as ip
 from advtrain.training.finetune import fine_tune
 

@@ -12,7 +12,7 @@ import pytest
 from attack_fixtures import build_flair_tagger, build_hownet, build_victim
 from conftest import shared_data, synthetic_reviews
 
-from advtrain.attacks import attack_examples, build_attack, load_model_wrapper
+from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES
 from advtrain.attacks.run import example_seed, read_records
 
@@ -111,14 +111,15 @@ def test_pso_038_equals_textattack_038_restated(env, examples):
 
 
 def test_pso_search_reaches_the_recipe(env, examples, tmp_path):
-    """attack_examples(pso_search=...) (the attack stage's entry, fed from attacks.pso_search) attacks with that
-    search: its records are build_attack's with the same search (which differ between the two), and the run summary
-    names it. Without the argument: the reference code's search."""
+    """attack_examples with AttackSettings(pso_search=...) (the attack stage's entry, fed from attacks.pso_search)
+    attacks with that search: its records are build_attack's with the same search (which differ between the two),
+    and the run summary names it. Without the setting: the reference code's search."""
     records, searched = {}, {}
     for search in PSO_SEARCHES:
         out = tmp_path / f"{search}.jsonl"
-        summary = attack_examples(env["victim"], examples, "pso", env["resources"], query_budget=BUDGET,
-                                  out_path=out, max_length=MAX_LENGTH, pso_search=search)
+        summary = attack_examples(env["victim"], examples, "pso", env["resources"],
+                                  AttackSettings(max_length=MAX_LENGTH, query_budget=BUDGET, concurrency=1,
+                                                 pso_search=search), out_path=out)
         assert summary["run"]["pso_search"] == search
         attack = build_attack("pso", env["wrapper"], env["resources"], query_budget=BUDGET, pso_search=search).attack
         searched[search] = attack_each(attack, examples)
@@ -130,10 +131,25 @@ def test_pso_search_reaches_the_recipe(env, examples, tmp_path):
     # (PYTHONHASHSEED 0-7), so the comparison is on the whole search: result, text, queries, score and draws.
     assert searched["textattack-0.3.8"] != searched["textattack-0.3.11"]
     default = tmp_path / "default.jsonl"
-    summary = attack_examples(env["victim"], examples, "pso", env["resources"], query_budget=BUDGET,
-                              out_path=default, max_length=MAX_LENGTH)
+    summary = attack_examples(env["victim"], examples, "pso", env["resources"],
+                              AttackSettings(max_length=MAX_LENGTH, query_budget=BUDGET, concurrency=1), out_path=default)
     assert summary["run"]["pso_search"] == PSO_SEARCH_REFERENCE
     assert [(r["perturbed_text"], r["num_queries"]) for r in read_records(default)] == records[PSO_SEARCH_REFERENCE]
+
+
+def test_every_pso_search_name_has_its_class():
+    """The search classes (pso_search.SEARCHES) are keyed by the config's names (recipes.PSO_SEARCHES, torch-free
+    for the start-up checks), kept apart so that pso_search need not import the recipes that import it."""
+    from advtrain.attacks.resources import import_textattack
+
+    import_textattack(shared_data("nltk_data"))
+    from textattack.search_methods import ParticleSwarmOptimization
+
+    from advtrain.attacks.pso_search import SEARCHES, ParticleSwarmOptimization038
+
+    assert tuple(SEARCHES) == PSO_SEARCHES
+    assert SEARCHES[PSO_SEARCH_REFERENCE] is ParticleSwarmOptimization038
+    assert SEARCHES["textattack-0.3.11"] is ParticleSwarmOptimization
 
 
 def test_unknown_pso_search_names_the_key(env):

@@ -4,7 +4,7 @@ Every fetch writes into a hidden temporary sibling of its destination (``.<name>
 (length, sha256 where one is recorded, archive integrity), and only then renames it into place: a failed or
 interrupted fetch never leaves something a later run would take as complete. Network errors, HTTP 5xx and 429 are
 retried (``downloads.retries`` attempts); a 404 or a checksum mismatch is not. Every failure is a
-:class:`~advtrain.resources.ResourceError` that names the config key of the resource and how to supply it locally.
+:class:`~advtrain.errors.ResourceError` that names the config key of the resource and how to supply it locally.
 
 Fetched files and folders are made readable by all and writable by their owner only, whatever the umask: NLTK
 (3.10+) refuses to read data from a folder or file that its group or other users can write to.
@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
+
+from advtrain.errors import ResourceError
 
 #: The public sources, as the schema's defaults (config ``downloads``). A sha256 of null means none is published:
 #: the fetch then logs the value it got and writes it beside the file (``<file>.sha256``), to be pinned here.
@@ -68,9 +70,7 @@ def flair_url(source: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- errors, retry
-def failure(key: str, what: str, source: str, reason: object, hint: str):
-    from advtrain.resources import ResourceError
-
+def failure(key: str, what: str, source: str, reason: object, hint: str) -> ResourceError:
     return ResourceError(f"{key}: could not download {what} from {source} ({reason}). {hint}")
 
 

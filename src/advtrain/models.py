@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from advtrain.resources import ResourceError
+from advtrain.errors import ResourceError
 
 #: Model types (config.json's ``model_type``) of decoder-only language models; any model whose ``architectures``
 #: name a causal LM counts too. Their embeddings have no ``embeddings`` module (see ``adversarial_embedding.perturb``).

@@ -11,9 +11,8 @@ import re
 import shutil
 from pathlib import Path
 
-
-class ResourceError(RuntimeError):
-    """A resource that is missing or cannot be fetched; the message names the config key that provides it."""
+from advtrain.downloads import failure, publish, retrying, staging
+from advtrain.errors import ResourceError
 
 
 def slug(name: str) -> str:
@@ -186,8 +185,6 @@ def hub_snapshot(repo_id: str, dest: str | Path, *, key: str, hint: str, repo_ty
     """
     from huggingface_hub import HfApi, hf_hub_download
 
-    from advtrain.downloads import failure, publish, retrying, staging
-
     what = f"{repo_type} {repo_id!r}"
     source = "the Hugging Face hub"
     try:
@@ -287,8 +284,6 @@ def fetch_dataset(dataset: str, hf: dict, dest: str | Path, retries: int = 3) ->
     """The configured splits of a hub dataset (``datasets.<dataset>.source.hf``), saved with ``save_to_disk`` into
     ``dest``: only those splits' files are downloaded (YELP's test split, not its 256 MB training file)."""
     import datasets
-
-    from advtrain.downloads import failure, publish, staging
 
     key = f"datasets.{dataset}.source.hf"
     repo = hub_id(hf["name"])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from advtrain.attacks import attack_examples, select_examples
+from advtrain.attacks import AttackSettings, Shard, attack_examples, select_examples
 from advtrain.attacks.metrics import json_safe
 from advtrain.device import claim_job_gpu
 from advtrain.logs import redirect_to
@@ -14,30 +14,31 @@ from advtrain.logs import redirect_to
 redirect_to(snakemake.log[0])
 claim_job_gpu(snakemake, shareable=True)  # one slot of a GPU (devices.attack_shards_per_gpu), before CUDA starts
 torch.set_num_threads(snakemake.threads)  # shards are the parallelism: a few threads each, not every core
-settings = snakemake.params.settings
+params = snakemake.params.settings
 # How many examples are in flight does not change a record: read from the (validated) config, not passed as a param,
 # whose change would rerun every shard.
 broker = {key: snakemake.config["attacks"][key] for key in ("concurrency", "batch_tokens")}
+settings = AttackSettings(
+    max_length=snakemake.params.max_length,
+    query_budget=params["query_budget"],
+    model_batch_size=params["model_batch_size"],
+    seed=params["seed"],
+    checkpoint_interval=params["checkpoint_interval"],
+    **snakemake.params.recipe_settings,
+    **broker,
+)
 item, total = (int(x) for x in snakemake.wildcards.scatteritem.split("-of-"))
 resources = {key[len("res_"):]: path for key, path in snakemake.input.items() if key.startswith("res_")}
 test = pd.read_parquet(snakemake.input.test)
-examples = select_examples(test, settings["num_examples"], settings["seed"], return_index=True)
+examples = select_examples(test, params["num_examples"], settings.seed, return_index=True)
 summary = attack_examples(
     snakemake.input.model,
     examples,
     snakemake.wildcards.attack,
     resources,
-    query_budget=settings["query_budget"],
-    model_batch_size=settings["model_batch_size"],
-    checkpoint_dir=snakemake.params.checkpoints,
-    shard_index=item - 1,
-    num_shards=total,
+    settings,
     out_path=snakemake.output.records,
-    checkpoint_interval=settings["checkpoint_interval"],
-    random_seed=settings["seed"],
-    max_length=snakemake.params.max_length,
-    **snakemake.params.recipe_settings,
-    **broker,
+    shard=Shard(index=item - 1, count=total, checkpoint_dir=snakemake.params.checkpoints),
 )
 for note in summary["run"]["substitutions"]:
     print(f"substitution: {note}")

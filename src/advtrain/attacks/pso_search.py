@@ -22,8 +22,6 @@ from __future__ import annotations
 import numpy as np
 from textattack.search_methods import ParticleSwarmOptimization, PopulationMember
 
-from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES
-
 
 def list_diff_ratio(original, current) -> float:
     """TextAttack <= 0.3.10's ``AttackedText.words_diff_ratio``: 1/n if any word differs, else 0."""
@@ -67,9 +65,14 @@ class ParticleSwarmOptimization038(ParticleSwarmOptimization):
         return list_diff_ratio(initial_result.attacked_text, pop_member.attacked_text)
 
 
+#: The class of each ``attacks.pso_search`` value. The names are :data:`advtrain.attacks.recipes.PSO_SEARCHES`
+#: (torch-free there, for the start-up checks; tests/test_pso_search.py checks that both list the same): not imported
+#: from there, because the recipes import this module.
+SEARCHES = {"textattack-0.3.8": ParticleSwarmOptimization038, "textattack-0.3.11": ParticleSwarmOptimization}
+
+
 def search_method(search: str, pop_size: int = 60, max_iters: int = 20):
     """PSOZang2020's search (``pop_size`` 60, ``max_iters`` 20) as ``attacks.pso_search`` names it."""
-    if search not in PSO_SEARCHES:
-        raise ValueError(f"attacks.pso_search: {search!r} is not one of {', '.join(PSO_SEARCHES)}")
-    cls = ParticleSwarmOptimization038 if search == PSO_SEARCH_REFERENCE else ParticleSwarmOptimization
-    return cls(pop_size=pop_size, max_iters=max_iters)
+    if search not in SEARCHES:
+        raise ValueError(f"attacks.pso_search: {search!r} is not one of {', '.join(SEARCHES)}")
+    return SEARCHES[search](pop_size=pop_size, max_iters=max_iters)

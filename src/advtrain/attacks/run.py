@@ -5,20 +5,20 @@ so shards get a similar mix of lengths). Records carry ``index`` = ``i``; :func:
 puts the shards back in order.
 
 Attacking: ``concurrency`` examples at a time, each by TextAttack's own ``Attack.attack``, their model queries and
-sentence-encoder calls batched together by the query broker (:mod:`advtrain.attacks.broker`); ``concurrency`` 1 is
+sentence-encoder calls batched together by the query broker (:mod:`advtrain.attacks.concurrent`); ``concurrency`` 1 is
 TextAttack's one-at-a-time loop. The victim pads each batch to its longest text (:mod:`advtrain.attacks.victim`).
 
 Determinism: before each example the attack's caches are cleared and TextAttack's ``set_seed`` is called with a seed
-made from ``random_seed`` and the example itself (text and label). An example's record therefore does not depend on
+made from the settings' ``seed`` (``attacks.seed``) and the example itself (text and label). An example's record therefore does not depend on
 which shard it is in, on the examples attacked before or beside it, or on whether the run was resumed.
 (TextAttack seeds once per run, so PSO's random draws and A2T's dropout-on gradient would otherwise depend on them.)
 
-Resuming: with ``checkpoint_dir`` set, each finished example's record is appended to ``records.jsonl`` there (made
+Resuming: with the shard's ``checkpoint_dir`` set, each finished example's record is appended to ``records.jsonl`` there (made
 durable every ``checkpoint_interval`` examples). A rerun keeps the records of this shard's examples, provided
 ``attack_run.json`` in the same folder shows the same model, recipe, examples and settings, and attacks only the rest;
 otherwise the old checkpoint is removed and the shard starts over. Give each (model, recipe, shard) its own folder.
 The output lists the records in example order, whatever order the examples finished in. The checkpoint is deleted
-once the output is written, unless ``keep_checkpoints``. (TextAttack's own ``AttackCheckpoint`` assumes results
+once the output is written, unless the shard's ``keep_checkpoints``. (TextAttack's own ``AttackCheckpoint`` assumes results
 arrive in order and pickles them all every time: not used.)
 """
 
@@ -31,10 +31,11 @@ import os
 import sys
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from advtrain.attacks import resources as res
-from advtrain.attacks.broker import attack_all
+from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name
 from advtrain.attacks.victim import load_model_wrapper
@@ -44,6 +45,45 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "records.jsonl"
 FINGERPRINT_FILE = "attack_run.json"
 STALE_GLOBS = ("*.ta.chkpt",)  # TextAttack checkpoints of earlier versions of this module
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """How a sample is attacked: the victim's ``model.max_length`` and the ``attacks`` settings a shard reads.
+
+    The defaults are the schema's (workflow/schemas/config.schema.yaml; tests/test_attacks.py checks them), for
+    library use; the workflow passes every value from its config.
+    """
+
+    #: ``model.max_length``: the victim cuts its inputs there (None: at the tokenizer's ``model_max_length``).
+    max_length: int | None
+    #: ``attacks.query_budget``: model queries per example (None: unlimited).
+    query_budget: int | None = None
+    #: ``attacks.model_batch_size``: texts per victim forward when ``concurrency`` is 1.
+    model_batch_size: int = 32
+    #: ``attacks.seed``: seeds each example (:func:`example_seed`) and draws the sample (:func:`select_examples`).
+    seed: int = 765
+    #: ``attacks.checkpoint_interval``: examples between two syncs of the checkpoint to disk.
+    checkpoint_interval: int = 10
+    #: ``attacks.concurrency``: examples in flight through the query broker (1: one after the other).
+    concurrency: int = 32
+    #: ``attacks.batch_tokens``: padded tokens per forward of the query broker.
+    batch_tokens: int = 8192
+    #: ``attacks.pso_search`` (PSO only): TextAttack 0.3.8's search or 0.3.11's
+    #: (:func:`~advtrain.attacks.recipes.build_attack`).
+    pso_search: str = PSO_SEARCH_REFERENCE
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which examples a run attacks (those at positions ``i % count == index``, :func:`shard_indices`) and where it
+    keeps its checkpoint (None: none; give each (model, recipe, shard) its own folder)."""
+
+    index: int = 0
+    count: int = 1
+    checkpoint_dir: str | Path | None = None
+    #: Keep the checkpoint once the output is written (otherwise it is deleted).
+    keep_checkpoints: bool = False
 
 
 def select_examples(test_df, n: int | None, seed: int, return_index: bool = False) -> list[tuple]:
@@ -128,14 +168,14 @@ def _record(index: int, example: tuple, result, shard_index: int) -> dict:
     return record
 
 
-def _fingerprint(model_dir, recipe, shard_examples, query_budget, random_seed, max_length, shard_index,
-                 num_shards, recipe_settings: dict) -> dict:
+def _fingerprint(model_dir, recipe, shard_examples, settings: AttackSettings, shard: Shard,
+                 recipe_settings: dict) -> dict:
     digest = hashlib.sha256()
     for example in shard_examples:
         digest.update(f"{example[1]}\t{example[0]}\n".encode())
     return {"model_dir": str(Path(model_dir).resolve()), "recipe": recipe, "examples_sha256": digest.hexdigest(),
-            "num_examples": len(shard_examples), "query_budget": query_budget, "random_seed": random_seed,
-            "max_length": max_length, "shard_index": shard_index, "num_shards": num_shards,
+            "num_examples": len(shard_examples), "query_budget": settings.query_budget, "random_seed": settings.seed,
+            "max_length": settings.max_length, "shard_index": shard.index, "num_shards": shard.count,
             "checkpoint": CHECKPOINT_FILE, **recipe_settings}
 
 
@@ -184,37 +224,19 @@ def read_records(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def attack_examples(
-    model_dir: str | Path,
-    examples: list[tuple],
-    recipe: str,
-    resources: dict,
-    query_budget: int | None = None,
-    model_batch_size: int = 32,
-    checkpoint_dir: str | Path | None = None,
-    shard_index: int = 0,
-    num_shards: int = 1,
-    out_path: str | Path | None = None,
-    *,
-    checkpoint_interval: int = 10,
-    random_seed: int = 765,
-    max_length: int | None = None,
-    keep_checkpoints: bool = False,
-    concurrency: int = 1,
-    batch_tokens: int = 8192,
-    pso_search: str = PSO_SEARCH_REFERENCE,
-) -> dict:
-    """Attack shard ``shard_index`` of ``examples`` ((text, label) or (text, label, source index)) with ``recipe``.
+def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, resources: dict,
+                    settings: AttackSettings, out_path: str | Path | None = None, shard: Shard = Shard()) -> dict:
+    """Attack ``shard`` of ``examples`` ((text, label) or (text, label, source index)) with ``recipe``.
 
-    ``concurrency`` examples are attacked at a time through the query broker (``batch_tokens`` padded tokens per
-    forward); 1 = one after the other, with ``model_batch_size`` texts per forward. ``pso_search`` (PSO only):
-    TextAttack 0.3.8's search or 0.3.11's (:func:`~advtrain.attacks.recipes.build_attack`). Writes one JSON line per example
-    to ``out_path`` (see :func:`_record` for the fields) and returns the shard's
+    ``settings.concurrency`` examples are attacked at a time through the query broker (``settings.batch_tokens``
+    padded tokens per forward); 1 = one after the other, with ``settings.model_batch_size`` texts per forward.
+    Writes one JSON line per example to ``out_path`` (see :func:`_record` for the fields) and returns the shard's
     :func:`~advtrain.attacks.metrics.summarise` plus a ``run`` entry (recipe, substitutions, resources used, ...).
     """
     recipe = recipe_name(recipe)
+    shard_index, num_shards, checkpoint_dir = shard.index, shard.count, shard.checkpoint_dir
     positions = shard_indices(len(examples), shard_index, num_shards)
-    shard = {i: tuple(examples[i]) for i in positions}
+    mine = {i: tuple(examples[i]) for i in positions}
     started = time.time()
     if not positions:  # a sample smaller than the shard count (see shard_count): nothing to load, nothing to attack
         print(f"[attack] shard {shard_index + 1} of {num_shards}: no examples (the sample has {len(examples)})",
@@ -228,64 +250,64 @@ def attack_examples(
         return summary
 
     res.import_textattack(resources.get("nltk_data"))
-    wrapper = load_model_wrapper(model_dir, max_length)
-    build = build_attack(recipe, wrapper, resources, query_budget=query_budget, model_batch_size=model_batch_size,
-                         pso_search=pso_search)
+    wrapper = load_model_wrapper(model_dir, settings.max_length)
+    build = build_attack(recipe, wrapper, resources, query_budget=settings.query_budget,
+                         model_batch_size=settings.model_batch_size, pso_search=settings.pso_search)
     # Settings only one recipe reads: in its checkpoint fingerprint and run summary, not in the others'.
-    recipe_settings = {"pso_search": pso_search} if recipe == "pso" else {}
+    recipe_settings = {"pso_search": settings.pso_search} if recipe == "pso" else {}
 
     done: dict[int, dict] = {}
     checkpoint = None
     if checkpoint_dir:
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(model_dir, recipe, list(shard.values()), query_budget, random_seed, max_length,
-                                   shard_index, num_shards, recipe_settings)
-        done = _checkpointed_records(folder, fingerprint, shard)
+        fingerprint = _fingerprint(model_dir, recipe, list(mine.values()), settings, shard, recipe_settings)
+        done = _checkpointed_records(folder, fingerprint, mine)
         (folder / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1))
         if done:
-            print(f"[attack] resuming from {folder / CHECKPOINT_FILE}: {len(done)} of {len(shard)} examples done",
+            print(f"[attack] resuming from {folder / CHECKPOINT_FILE}: {len(done)} of {len(mine)} examples done",
                   file=sys.stderr)
         checkpoint = open(folder / CHECKPOINT_FILE, "a", encoding="utf-8")  # closed below
     resumed = len(done)
-    todo = [(i, str(shard[i][0]), int(shard[i][1])) for i in positions if i not in done]
+    todo = [(i, str(mine[i][0]), int(mine[i][1])) for i in positions if i not in done]
     progress = max(1, len(todo) // 20)
 
     def finished(position, result):
-        record = _record(position, shard[position], result, shard_index)
+        record = _record(position, mine[position], result, shard_index)
         done[position] = record
         if checkpoint is not None:
             checkpoint.write(json.dumps(record, ensure_ascii=False) + "\n")
             checkpoint.flush()  # survives a killed process; fsync below survives a crashed machine
-            if (len(done) - resumed) % checkpoint_interval == 0:
+            if (len(done) - resumed) % settings.checkpoint_interval == 0:
                 os.fsync(checkpoint.fileno())
         if (len(done) - resumed) % progress == 0:
-            print(f"[attack] {len(done)} of {len(shard)} examples done", file=sys.stderr, flush=True)
+            print(f"[attack] {len(done)} of {len(mine)} examples done", file=sys.stderr, flush=True)
 
     broker_stats: dict = {}
     try:
-        attack_all(build.attack, todo, lambda text, label: example_seed(random_seed, text, label),
-                   concurrency=concurrency, batch_tokens=batch_tokens, on_result=finished, stats=broker_stats)
+        attack_all(build.attack, todo, lambda text, label: example_seed(settings.seed, text, label),
+                   concurrency=settings.concurrency, batch_tokens=settings.batch_tokens, on_result=finished,
+                   stats=broker_stats)
     finally:
         if checkpoint is not None:
             checkpoint.close()
     records = [done[i] for i in positions]
     if out_path:
         _write_jsonl(records, Path(out_path))
-    if checkpoint_dir and not keep_checkpoints:
+    if checkpoint_dir and not shard.keep_checkpoints:
         _remove_checkpoint(Path(checkpoint_dir))
 
     summary = summarise(records)
     summary["run"] = {
         "recipe": recipe, "model_dir": str(model_dir), "shard_index": shard_index, "num_shards": num_shards,
-        "examples": len(shard), "resumed_examples": resumed, "query_budget": query_budget,
-        "model_batch_size": model_batch_size, "concurrency": concurrency, "batch_tokens": batch_tokens,
-        "random_seed": random_seed, "max_length": max_length, **recipe_settings,
-        "substitutions": build.substitutions, "resources": build.resources, "forwards": broker_stats,
-        "seconds": round(time.time() - started, 3),
+        "examples": len(mine), "resumed_examples": resumed, "query_budget": settings.query_budget,
+        "model_batch_size": settings.model_batch_size, "concurrency": settings.concurrency,
+        "batch_tokens": settings.batch_tokens, "random_seed": settings.seed, "max_length": settings.max_length,
+        **recipe_settings, "substitutions": build.substitutions, "resources": build.resources,
+        "forwards": broker_stats, "seconds": round(time.time() - started, 3),
     }
     return summary
 
 
-__all__ = ["attack_examples", "example_seed", "load_model_wrapper", "read_records", "sample_note", "select_examples",
+__all__ = ["AttackSettings", "Shard", "attack_examples", "example_seed", "load_model_wrapper", "read_records", "sample_note", "select_examples",
            "shard_count", "shard_indices"]

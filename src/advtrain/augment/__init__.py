@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from advtrain.augment.defaults import BACKTRANSLATION_DEFAULTS
 from advtrain.augment.shards import (
     COLUMNS,
     Timer,
@@ -32,22 +33,6 @@ __all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "MODEL_ROLES", "PART_DEFAULTS"
 
 # The models each kind reads, by config key.
 MODEL_ROLES = {"ssmba": ("model",), "backtranslation": ("forward", "backward")}
-
-#: Unset keys of a back-translation augmenter (``backtranslation.DEFAULTS``; here, free of torch, for the start-up
-#: checks). The sampling is A2T's: beam-search multinomial sampling, 5 beams, top-k 50, temperature 0.8.
-BACKTRANSLATION_DEFAULTS = {
-    "max_length": 128,
-    "max_new_tokens": 256,
-    "batch_size": 32,
-    "num_beams": 5,
-    "do_sample": True,
-    "temperature": 0.8,
-    "top_k": 50,
-    "top_p": 1.0,
-    "samples": 1,
-    "seed": 0,
-    "precision": "auto",
-}
 
 
 def augmenters(config: dict) -> dict[str, dict]:

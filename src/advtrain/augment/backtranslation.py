@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from advtrain import device as dev
-from advtrain.augment import BACKTRANSLATION_DEFAULTS as DEFAULTS
+from advtrain.augment.defaults import BACKTRANSLATION_DEFAULTS as DEFAULTS
 from advtrain.augment.shards import COLUMNS, empty_rows, row_seed
 
 _BREAK = re.compile(r"<br\s*/?>|\n", re.IGNORECASE)  # IMDB's HTML line breaks end a sentence too

@@ -6,7 +6,7 @@ The schedule is TextAttack's adversarial training (``textattack/trainer.py``, 0.
 - from epoch ``clean_epochs + 1`` on, every ``interval``-th epoch starts by attacking training examples with the
   current model (eval mode, the recipe built by :func:`advtrain.attacks.build_attack` from local resources, TextAttack's
   ``Attack.attack`` per example, ``query_budget`` queries each, ``concurrency`` examples at a time through the query
-  broker of :mod:`advtrain.attacks.broker`) and adds the successful adversarial examples, with their
+  broker of :mod:`advtrain.attacks.concurrent`) and adds the successful adversarial examples, with their
   original's label and loss weight ``weight`` (TextAttack's ``alpha``), to that epoch's training data. Epochs in
   between (``interval > 1``) are clean, as in TextAttack.
 
@@ -89,7 +89,7 @@ def attack_records(attack, examples: list[tuple], seed_of, concurrency: int = 1,
 
     The caches hold the goal function's and constraints' results for texts; the model changes between epochs.
     """
-    from advtrain.attacks.broker import attack_all
+    from advtrain.attacks.concurrent import attack_all
     from advtrain.attacks.run import _record
 
     results = attack_all(attack, [(pos, text, label) for pos, (text, label, _) in enumerate(examples)], seed_of,
