@@ -94,7 +94,7 @@ def strip(records):
 
 
 def assert_same_records(ours, theirs):
-    """Equal records, scores up to the last bits (a batch's shape changes those; see attacks/broker.py)."""
+    """Equal records, scores up to the last bits (a batch's shape changes those; see attacks/concurrent.py)."""
     scores = ("original_score", "perturbed_score")
     assert [{k: v for k, v in r.items() if k not in scores} for r in strip(ours)] == [
         {k: v for k, v in r.items() if k not in scores} for r in strip(theirs)]
