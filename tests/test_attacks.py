@@ -275,7 +275,11 @@ def test_resource_locations():
     config = {"cache_dir": "cache", "attacks": {"resources": {"hownet": "/data/hownet.pkl"}}}
     assert res.resource_location(config, "hownet") == ("/data/hownet.pkl", True)
     assert res.resource_location(config, "word_embedding") == ("cache/attacks/paragramcf", False)
-    assert res.resource_location(config, "masked_lm") == ("cache/models/google-bert--bert-base-uncased", False)
+    # where the workflow fetches it (the pretrained model's folder instead when that model is its source)
+    assert res.resource_location(config, "masked_lm") == ("cache/attacks/masked_lm/google-bert--bert-base-uncased",
+                                                          False)
+    assert res.resource_location({**config, "model": {"name": "google-bert/bert-base-uncased"}}, "masked_lm") == (
+        "cache/models/google-bert--bert-base-uncased", False)
     assert res.resource_location(config, "use") == (None, False)
     assert res.resource_location(config, "word_neighbours") == (None, False)
     assert set(RESOURCE_KEYS) == set(res.FETCHERS)
