@@ -14,6 +14,7 @@ from attack_fixtures import build_resources, build_victim, build_word_embedding
 from conftest import shared_data, synthetic_reviews
 
 from advtrain.attacks import (
+    RECIPES,
     RESOURCE_KEYS,
     attack_examples,
     build_attack,
@@ -99,7 +100,7 @@ def assert_same_records(ours, theirs):
 
 
 # ------------------------------------------------------------------------------------------------ recipes end to end
-@pytest.mark.parametrize("recipe", ["textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack"])
+@pytest.mark.parametrize("recipe", RECIPES)  # every recipe of the registry
 def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
     """One at a time (TextAttack's loop), then 3 examples at once through the query broker: the same records."""
     examples = examples[:4]
