@@ -3,6 +3,10 @@
 ``bert_attack`` (BERT-Attack, Li et al. 2020) is built too, for input-space adversarial training
 (:mod:`advtrain.training.input_space`); it keeps the published 48 candidates where TextAttack 0.3.11 has 8.
 
+Each recipe is one :class:`Recipe` record in :data:`REGISTRY` (near the end of this module): its builder, display
+name, aliases, the resources it reads, where it may be used (attack stage, AT-IP), its own ``attacks.*`` settings and
+the bounds ``attack_validity`` checks. Everything else (the workflow, the tables, the ledger's checks) derives from it.
+
 Each ``_build_*`` below is the body of the recipe's ``build()`` in ``textattack/attack_recipes/`` (same transformation,
 constraint classes, thresholds, windows, goal function and search), with three kinds of change, all listed here:
 

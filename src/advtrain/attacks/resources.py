@@ -544,7 +544,7 @@ def source_of(kind: str, sources: dict):
     """What decides the content a fetch of ``kind`` gets: its ``downloads`` setting, or its hub id."""
     resource_key(kind)
     setting = KINDS[kind].downloads_key
-    return sources[setting] if setting else SOURCES[kind]
+    return (sources.get(setting) if setting else None) or SOURCES[kind]
 
 
 def fetch(kind: str, dest: str | Path, sources: dict | None = None) -> Path:
