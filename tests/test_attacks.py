@@ -14,6 +14,7 @@ from attack_fixtures import build_resources, build_victim, build_word_embedding
 from conftest import REPO, shared_data, synthetic_reviews
 
 from advtrain.attacks import (
+    RECIPES,
     RESOURCE_KEYS,
     AttackSettings,
     Shard,
@@ -103,7 +104,7 @@ def assert_same_records(ours, theirs):
 
 
 # ------------------------------------------------------------------------------------------------ recipes end to end
-@pytest.mark.parametrize("recipe", ["textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack"])
+@pytest.mark.parametrize("recipe", RECIPES)  # every recipe of the registry
 def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
     """One at a time (TextAttack's loop), then 3 examples at once through the query broker: the same records."""
     examples = examples[:4]
@@ -279,7 +280,11 @@ def test_resource_locations():
     config = {"cache_dir": "cache", "attacks": {"resources": {"hownet": "/data/hownet.pkl"}}}
     assert res.resource_location(config, "hownet") == ("/data/hownet.pkl", True)
     assert res.resource_location(config, "word_embedding") == ("cache/attacks/paragramcf", False)
-    assert res.resource_location(config, "masked_lm") == ("cache/models/google-bert--bert-base-uncased", False)
+    # where the workflow fetches it (the pretrained model's folder instead when that model is its source)
+    assert res.resource_location(config, "masked_lm") == ("cache/attacks/masked_lm/google-bert--bert-base-uncased",
+                                                          False)
+    assert res.resource_location({**config, "model": {"name": "google-bert/bert-base-uncased"}}, "masked_lm") == (
+        "cache/models/google-bert--bert-base-uncased", False)
     assert res.resource_location(config, "use") == (None, False)
     assert res.resource_location(config, "word_neighbours") == (None, False)
     assert set(RESOURCE_KEYS) == set(res.FETCHERS)

@@ -300,7 +300,9 @@ def _use_substitute(config):
     resources = (config.get("attacks") or {}).get("resources") or {}
     if resources.get("use"):
         return []
-    recipes = [r for r in _attack_recipes(config) if r in ("textfooler", "bae", "bert_attack")]
+    from advtrain.attacks.recipes import REGISTRY
+
+    recipes = [r for r in _attack_recipes(config) if r in REGISTRY and "use" in REGISTRY[r].resources]
     return [("attacks.resources.use", f"unset: the sentence_encoder stands in for USE (for {', '.join(recipes)})",
              "USE (TF-Hub)")] if recipes else []
 
@@ -309,7 +311,9 @@ def _neighbour_table(config):
     resources = (config.get("attacks") or {}).get("resources") or {}
     if not resources.get("word_neighbours") or resources.get("word_embedding"):
         return []
-    recipes = [r for r in _attack_recipes(config) if r in ("textfooler", "a2t")]
+    from advtrain.attacks.recipes import REGISTRY
+
+    recipes = [r for r in _attack_recipes(config) if r in REGISTRY and "word_embedding" in REGISTRY[r].resources]
     return [("attacks.resources.word_neighbours", f"{resources['word_neighbours']} (for {', '.join(recipes)})",
              "counter-fitted embedding (paragramcf) with its cosine check")] if recipes else []
 
@@ -325,11 +329,11 @@ def _query_budget(config):
 
 
 def _pso_search(config):
-    from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE
+    from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, REGISTRY
 
     attacks = config.get("attacks") or {}
-    if "pso" not in (attacks.get("recipes") or []):
-        return []
+    if not any(r in REGISTRY and "pso_search" in REGISTRY[r].settings for r in attacks.get("recipes") or []):
+        return []  # no configured recipe reads it (PSO's record)
     return _differ("attacks.pso_search", attacks.get("pso_search", PSO_SEARCH_REFERENCE), PSO_SEARCH_REFERENCE)
 
 

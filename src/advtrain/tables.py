@@ -13,6 +13,7 @@ import pandas as pd
 
 from advtrain import paper
 from advtrain.attacks.budget import attacked_mask, outcome_frame, success_mask
+from advtrain.attacks.recipes import ATTACK_NAMES  # noqa: F401  (re-exported: the recipes' display names)
 from advtrain.stats import Bootstrap, cell_interval, over_seeds, percentile_interval, ratio_replicates
 
 MISSING = "—"
@@ -175,10 +176,6 @@ def table4_accuracy(
         numeric_rows.append(num)
         display_rows.append(disp)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
-
-
-#: Display names of the attack recipes, as the paper's Table 2 writes them.
-ATTACK_NAMES = {"textfooler": "TextFooler", "bae": "BAE", "a2t": "A2T", "a2t_mlm": "A2T_MLM", "pso": "PSO"}
 
 
 def seeds_label(counts: dict[str, int]) -> str:

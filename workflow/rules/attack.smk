@@ -1,6 +1,8 @@
 # The attack stage: each (dataset, method, seed, attack) attacks the same fixed sample of the test split, split
 # into `attacks.shards` shards that run in parallel (scatter), then gathered into one summary.
 
+from advtrain.attacks.recipes import recipe_settings
+
 
 scattergather:
     attack=ATTACK_SHARDS,
@@ -33,11 +35,7 @@ rule attack_shard:
             )
         },
         # Settings one recipe reads, as params of its shards only: changing them reruns that recipe's attacks.
-        recipe_settings=lambda w: (
-            {"pso_search": ATTACKS.get("pso_search", "textattack-0.3.8")}
-            if w.attack == "pso"
-            else {}
-        ),
+        recipe_settings=lambda w: recipe_settings(w.attack, ATTACKS),
         max_length=config["model"]["max_length"],
         # Outside the outputs, so a failed or killed shard keeps its checkpoints and the rerun resumes.
         checkpoints=lambda w: f"results/checkpoints/attacks/{w.dataset}/{w.method}/seed{w.seed}/{w.attack}/shard{w.scatteritem}",

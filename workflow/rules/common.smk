@@ -77,35 +77,10 @@ except res.ResourceError as e:
 ATTACKS = config.get("attacks") or {}
 ATTACK_RECIPES = list(ATTACKS.get("recipes") or [])
 ATTACK_SHARDS = shard_count(ATTACKS)  # attacks.shards, at most attacks.num_examples
-ATTACK_NAMES = {
-    "textfooler": "TextFooler",
-    "bae": "BAE",
-    "a2t": "A2T",
-    "a2t_mlm": "A2T_MLM",
-    "pso": "PSO",
-}
+from advtrain.attacks.recipes import ATTACK_NAMES  # noqa: E402
 
-
-def attack_resource_paths():
-    """{kind: (path, is_local)}: a configured local path, or where its fetch rule writes it.
-
-    The masked LM is the pretrained model itself when that is google-bert/bert-base-uncased (also when the config
-    says bert-base-uncased: the same hub repository), so fetch_model is the only rule writing that folder; otherwise
-    it has its own fetch output under {cache_dir}/attacks/.
-    """
-    paths = {}
-    for kind in attack_res.RESOURCE_KEYS:
-        path, local = attack_res.resource_location(config, kind)
-        if not local and kind == "masked_lm":
-            if res.hub_id(config["model"]["name"]) == attack_res.SOURCES["masked_lm"]:
-                path = MODEL_DIR
-            else:
-                path = f"{CACHE}/attacks/masked_lm/{res.slug(attack_res.SOURCES['masked_lm'])}"
-        paths[kind] = (path, local)
-    return paths
-
-
-ATTACK_RESOURCES = attack_resource_paths()
+# {kind: (path, is_local)}: a configured local path, the pretrained model's folder or where its fetch rule writes it.
+ATTACK_RESOURCES = attack_res.resource_paths(config)
 VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
 # Bootstrap intervals and paired tests of the report (config `statistics`).
 STATISTICS = config.get("statistics") or {}

@@ -46,7 +46,7 @@ for _kind, (_path, _local) in ATTACK_RESOURCES.items():
         name:
             f"fetch_attack_{_kind}"
         output:
-            _path if _kind in ("hownet", "flair_pos") else directory(_path),
+            _path if attack_res.KINDS[_kind].is_file else directory(_path),
         log:
             f"logs/resources/attack_{_kind}.log",
         localrule: True

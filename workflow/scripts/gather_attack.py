@@ -5,6 +5,7 @@ from pathlib import Path
 
 from advtrain.attacks import gather, summarise
 from advtrain.attacks.metrics import json_safe, outcomes
+from advtrain.attacks.recipes import SETTING_KEYS
 from advtrain.attacks.run import read_records, sample_note
 from advtrain.logs import redirect_to
 
@@ -27,7 +28,7 @@ out = {
     "query_budget": first.get("query_budget"),
     "model_batch_size": first.get("model_batch_size"),
     "random_seed": first.get("random_seed"),
-    **{k: first[k] for k in ("pso_search",) if k in first},  # a recipe's own settings
+    **{k: first[k] for k in SETTING_KEYS if k in first},  # a recipe's own settings
     "requested_examples": snakemake.params.requested,
     # "requested 500, attacked 50 (the test split has 50 rows)" when the split is smaller than attacks.num_examples
     "sample_note": sample_note(snakemake.params.requested, len(records), test_rows),

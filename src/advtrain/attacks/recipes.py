@@ -3,6 +3,10 @@
 ``bert_attack`` (BERT-Attack, Li et al. 2020) is built too, for input-space adversarial training
 (:mod:`advtrain.training.input_space`); it keeps the published 48 candidates where TextAttack 0.3.11 has 8.
 
+Each recipe is one :class:`Recipe` record in :data:`REGISTRY` (near the end of this module): its builder, display
+name, aliases, the resources it reads, where it may be used (attack stage, AT-IP), its own ``attacks.*`` settings and
+the bounds ``attack_validity`` checks. Everything else (the workflow, the tables, the ledger's checks) derives from it.
+
 Each ``_build_*`` below is the body of the recipe's ``build()`` in ``textattack/attack_recipes/`` (same transformation,
 constraint classes, thresholds, windows, goal function and search), with three kinds of change, all listed here:
 
@@ -30,18 +34,14 @@ constraint classes, thresholds, windows, goal function and search), with three k
 
 from __future__ import annotations
 
+import functools
 import unittest.mock
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from advtrain.attacks import resources as res
 from advtrain.resources import ResourceError
-
-#: Recipe names (``a2t_mlm`` is A2T's ``mlm=True`` variant).
-RECIPES = ("textfooler", "bae", "a2t", "a2t_mlm", "pso", "bert_attack")
-ALIASES = {"textfoolerjin2019": "textfooler", "baegarg2019": "bae", "a2tyoo2021": "a2t", "psozang2020": "pso",
-           "a2t-mlm": "a2t_mlm", "a2tmlm": "a2t_mlm", "bertattackli2020": "bert_attack", "bert-attack": "bert_attack",
-           "bertattack": "bert_attack"}
 
 #: ``attacks.pso_search``: PSO's search as TextAttack 0.3.3-0.3.10 ran it (the reference: the authors ran <= 0.3.8),
 #: or as 0.3.11 fixed it (advtrain.attacks.pso_search).
@@ -83,19 +83,15 @@ def _neighbours_instead(resources: dict) -> bool:
 
 
 def required_resources(name: str, resources: dict | None = None) -> list[str]:
-    """The resource kinds recipe ``name`` reads, given ``resources`` (only which stand-ins are set matters)."""
-    name = recipe_name(name)
+    """The resource kinds recipe ``name`` reads, given ``resources`` (only which stand-ins are set matters).
+
+    A recipe's record lists ``use`` and ``word_embedding``; the sentence encoder stands in for USE unless USE is set
+    (and tensorflow_hub importable), and the neighbour table for the embedding when only the table is set.
+    """
     resources = resources or {}
-    sentence = "use" if _use_available(resources) else "sentence_encoder"
-    words = "word_neighbours" if _neighbours_instead(resources) else "word_embedding"
-    return {
-        "textfooler": ["nltk_data", words, sentence],
-        "bae": ["nltk_data", "masked_lm", sentence],
-        "a2t": ["nltk_data", words, "sentence_encoder"],
-        "a2t_mlm": ["nltk_data", "masked_lm", "sentence_encoder"],
-        "pso": ["nltk_data", "hownet", "flair_pos"],
-        "bert_attack": ["nltk_data", "masked_lm", sentence],
-    }[name]
+    stand_in = {"use": "use" if _use_available(resources) else "sentence_encoder",
+                "word_embedding": "word_neighbours" if _neighbours_instead(resources) else "word_embedding"}
+    return [stand_in.get(kind, kind) for kind in REGISTRY[recipe_name(name)].resources]
 
 
 class _Context:
@@ -280,7 +276,7 @@ def _hownet_swap(ctx: _Context):
     return swap
 
 
-def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, search=PSO_SEARCH_REFERENCE):
+def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, pso_search=PSO_SEARCH_REFERENCE):
     from textattack import Attack
     from textattack.constraints.pre_transformation import (
         InputColumnModification,
@@ -297,7 +293,7 @@ def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, sea
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
     # ParticleSwarmOptimization(pop_size=60, max_iters=20), 0.3.8's or 0.3.11's
-    return Attack(goal_function, constraints, transformation, search_method(search, pop_size=60, max_iters=20))
+    return Attack(goal_function, constraints, transformation, search_method(pso_search, pop_size=60, max_iters=20))
 
 
 def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_size):
@@ -321,14 +317,80 @@ def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_s
     return Attack(goal_function, constraints, transformation, search_method)
 
 
-_BUILDERS = {
-    "textfooler": _build_textfooler,
-    "bae": _build_bae,
-    "a2t": _build_a2t,
-    "a2t_mlm": lambda *args: _build_a2t(*args, mlm=True),
-    "pso": _build_pso,
-    "bert_attack": _build_bert_attack,
-}
+# ---------------------------------------------------------------------------------------------------- the recipes
+@dataclass(frozen=True)
+class Similarity:
+    metric: str  # "cosine" or "angular" (1 - arccos(cos) / pi), as TextAttack's SentenceEncoder
+    threshold: float
+    window: int | None  # words around each changed word; None = the whole text
+    against: str  # what TextAttack compares with: "original" or "previous step"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The bounds of a recipe that can be read off its final text (:mod:`advtrain.attacks.validity`)."""
+
+    similarity: Similarity | None
+    stopwords: str  # "textfooler" (the recipe's own list) or "nltk" (NLTK's English stopwords)
+    max_rate: tuple[float, int] | None = None  # MaxModificationRate(max_rate, min_threshold)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One attack recipe: everything the package, the workflow and the tables know about it.
+
+    Adding a recipe is a ``_build_*`` function above and one record in :data:`REGISTRY`, plus its name in the
+    schema's enums (``attacks.recipes`` and/or ``adversarial_input.recipe``, which ``tests/test_registries.py``
+    checks against this table).
+    """
+
+    name: str  # the config's name (attacks.recipes, adversarial_input.recipe)
+    display: str  # in tables and figures
+    build: Callable  # (ctx, model_wrapper, query_budget, model_batch_size, **settings) -> textattack.Attack
+    #: Resource kinds it reads; "use" and "word_embedding" give way to their stand-ins (:func:`required_resources`).
+    resources: tuple[str, ...]
+    aliases: tuple[str, ...] = ()  # other spellings recipe_name accepts (TextAttack's recipe names ...)
+    attack_stage: bool = True  # may be listed in `attacks.recipes` (the attack stage, Table 2)
+    training: bool = False  # may be a method's `adversarial_input.recipe` (AT-IP)
+    #: Keys under `attacks` that only this recipe reads, with their defaults: passed to ``build`` and set as params
+    #: of its attack shards only (changing one reruns this recipe's attacks).
+    settings: dict[str, Any] = field(default_factory=dict)
+    bounds: Bounds | None = None  # what attack_validity checks on its adversarial examples (attack stage)
+
+
+_A2T_BOUNDS = Bounds(Similarity("cosine", 0.9, None, "original"), "nltk", (0.1, 4))
+
+#: Every recipe, by name, in the order error messages list them.
+REGISTRY: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("textfooler", "TextFooler", _build_textfooler, ("nltk_data", "word_embedding", "use"),
+           aliases=("textfoolerjin2019",),
+           bounds=Bounds(Similarity("angular", 0.840845057, 15, "previous step"), "textfooler")),
+    Recipe("bae", "BAE", _build_bae, ("nltk_data", "masked_lm", "use"), aliases=("baegarg2019",),
+           bounds=Bounds(Similarity("cosine", 0.936338023, 15, "original"), "nltk")),
+    Recipe("a2t", "A2T", _build_a2t, ("nltk_data", "word_embedding", "sentence_encoder"), aliases=("a2tyoo2021",),
+           training=True, bounds=_A2T_BOUNDS),
+    Recipe("a2t_mlm", "A2T_MLM", functools.partial(_build_a2t, mlm=True), ("nltk_data", "masked_lm", "sentence_encoder"),
+           aliases=("a2t-mlm", "a2tmlm"), training=True, bounds=_A2T_BOUNDS),  # A2T's mlm=True variant
+    Recipe("pso", "PSO", _build_pso, ("nltk_data", "hownet", "flair_pos"), aliases=("psozang2020",),
+           settings={"pso_search": PSO_SEARCH_REFERENCE}, bounds=Bounds(None, "nltk")),
+    Recipe("bert_attack", "BERT-Attack", _build_bert_attack, ("nltk_data", "masked_lm", "use"),
+           aliases=("bertattackli2020", "bert-attack", "bertattack"), attack_stage=False, training=True),
+)}
+
+#: Views of :data:`REGISTRY`.
+RECIPES = tuple(REGISTRY)
+ALIASES = {alias: r.name for r in REGISTRY.values() for alias in r.aliases}
+ATTACK_STAGE_RECIPES = tuple(r.name for r in REGISTRY.values() if r.attack_stage)
+TRAINING_RECIPES = tuple(r.name for r in REGISTRY.values() if r.training)
+#: Display names of the attack stage's recipes (tables, figures; the workflow passes them to its report scripts).
+ATTACK_NAMES = {r.name: r.display for r in REGISTRY.values() if r.attack_stage}
+#: Every recipe-specific key under `attacks` (recorded in a run's summary).
+SETTING_KEYS = tuple(dict.fromkeys(key for r in REGISTRY.values() for key in r.settings))
+
+
+def recipe_settings(name: str, attacks: dict) -> dict:
+    """The recipe-specific settings of recipe ``name`` in the config's ``attacks`` block (defaults for unset keys)."""
+    return {key: attacks.get(key, default) for key, default in REGISTRY[recipe_name(name)].settings.items()}
 
 
 def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
@@ -352,6 +414,7 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
     if folder:
         ctx.used["nltk_data"] = str(folder)
     res.import_textattack()
-    options = {"search": pso_search} if name == "pso" else {}
-    attack = _BUILDERS[name](ctx, model_wrapper, query_budget, model_batch_size, **options)
+    recipe = REGISTRY[name]
+    settings = recipe_settings(name, {"pso_search": pso_search})
+    attack = recipe.build(ctx, model_wrapper, query_budget, model_batch_size, **settings)
     return AttackBuild(name=name, attack=attack, substitutions=ctx.substitutions, resources=ctx.used)

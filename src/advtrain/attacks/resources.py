@@ -6,6 +6,10 @@ resource is a local path taken from the config (``attacks.resources.<kind>``); a
 of our choosing (the cache), for fetch rules that run where the network is reachable, from the sources of the config's
 ``downloads`` settings (URLs and sha256 checksums; :mod:`advtrain.downloads`).
 
+Each kind is one :class:`ResourceKind` record in :data:`KINDS` (at the end of this module): its config key,
+description, source, fetch location, fetcher and start-up check; the workflow's fetch rules and start-up checks read
+those records.
+
 ========================  ===========================================  =============================================
 kind (config key)         TextAttack's default                         local layout
 ========================  ===========================================  =============================================
@@ -45,40 +49,20 @@ import tarfile
 import tempfile
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from advtrain.downloads import DEFAULTS as _DOWNLOADS
-from advtrain.resources import ResourceError, does_not_exist, require_model_folder, resolved, slug
-
-#: Every resource kind and the config key that sets its local path.
-RESOURCE_KEYS: dict[str, str] = {
-    kind: f"attacks.resources.{kind}"
-    for kind in ("word_embedding", "word_neighbours", "sentence_encoder", "use", "masked_lm", "hownet", "flair_pos", "nltk_data")
-}
-
-DESCRIPTIONS: dict[str, str] = {
-    "word_embedding": "TextAttack's counter-fitted word embedding (paragramcf folder)",
-    "word_neighbours": "a counter-fitted synonym-neighbour table (JSON object word -> list of words)",
-    "sentence_encoder": "a sentence-transformers model folder (stsb-distilbert-base for A2T)",
-    "use": "the Universal Sentence Encoder (TF-Hub SavedModel folder)",
-    "masked_lm": "a masked language model folder (google-bert/bert-base-uncased for BAE)",
-    "hownet": "TextAttack's HowNet synonym candidates (word_candidates_sense.pkl)",
-    "flair_pos": "flair's English UPOS tagger (upos-english-fast model file)",
-    "nltk_data": "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
-}
-
-#: Where TextAttack (or the library it calls) downloads each resource from; the fetchers use the same sources.
-#: The URLs are the public defaults of the config's ``downloads`` settings (advtrain.downloads.DEFAULTS).
-SOURCES: dict[str, str] = {
-    "word_embedding": _DOWNLOADS["word_embedding"]["url"],
-    "word_neighbours": _DOWNLOADS["word_neighbours"]["url"],
-    "sentence_encoder": "sentence-transformers/stsb-distilbert-base",
-    "use": "https://tfhub.dev/google/universal-sentence-encoder/3",
-    "masked_lm": "google-bert/bert-base-uncased",
-    "hownet": _DOWNLOADS["hownet"]["url"],
-    "flair_pos": _DOWNLOADS["flair_pos"]["repo"],
-    "nltk_data": _DOWNLOADS["nltk_index"],
-}
+from advtrain.resources import (
+    ResourceError,
+    does_not_exist,
+    hub_id,
+    model_location,
+    require_model_folder,
+    resolved,
+    slug,
+)
 
 WORD_EMBEDDING_FILES = {"matrix": "paragram.npy", "wordlist": "wordlist.pickle", "nn": "nn.npy",
                         "mse_dist": "mse_dist.p", "cos_sim": "cos_sim.p"}
@@ -96,33 +80,35 @@ def resource_key(kind: str) -> str:
 
 
 def default_location(kind: str, cache_dir: str | Path) -> str | None:
-    """Where the fetch rule puts ``kind`` under ``cache_dir``.
+    """Where the fetch rule puts ``kind`` under ``cache_dir`` (``{cache_dir}/attacks/`` + its record's ``location``).
 
     ``None`` for USE and the neighbour table: stand-ins that are used only when configured, never fetched by default.
-
-    The masked LM defaults to the cache folder of ``google-bert/bert-base-uncased``, the folder the model fetch rule
-    fills when ``model.name`` is that model (the checkpoint includes its MLM head).
     """
-    root = f"{cache_dir}/attacks"
-    return {
-        "word_embedding": f"{root}/paragramcf",
-        "sentence_encoder": f"{root}/{slug(SOURCES['sentence_encoder'])}",
-        "use": None,
-        "word_neighbours": None,
-        "masked_lm": f"{cache_dir}/models/{slug(SOURCES['masked_lm'])}",
-        "hownet": f"{root}/hownet/word_candidates_sense.pkl",
-        "flair_pos": f"{root}/{slug(SOURCES['flair_pos'])}/{FLAIR_MODEL_FILE}",
-        "nltk_data": f"{root}/nltk_data",
-    }[kind]
+    resource_key(kind)
+    location = KINDS[kind].location
+    return f"{cache_dir}/attacks/{location}" if location else None
 
 
 def resource_location(config: dict, kind: str) -> tuple[str | None, bool]:
-    """(path of resource ``kind``, whether it is a configured local path), like ``advtrain.resources.model_location``."""
+    """(path of resource ``kind``, whether it is a configured local path), like ``advtrain.resources.model_location``.
+
+    A kind whose record says ``shared_with_model`` (the masked LM) is the pretrained model's own folder when
+    ``model.name`` is its source (also when the config says bert-base-uncased: the same hub repository), so the
+    model's fetch rule is the only one writing that folder; otherwise it has its own fetch output.
+    """
     resource_key(kind)
     configured = ((config.get("attacks") or {}).get("resources") or {}).get(kind)
     if configured:
         return str(configured), True
+    model = (config.get("model") or {}).get("name")
+    if KINDS[kind].shared_with_model and model and hub_id(model) == KINDS[kind].source:
+        return model_location(config)[0], False
     return default_location(kind, config["cache_dir"]), False
+
+
+def resource_paths(config: dict) -> dict[str, tuple[str | None, bool]]:
+    """{kind: (path, is_local)} of every kind: a configured local path, or where its fetch rule writes it."""
+    return {kind: resource_location(config, kind) for kind in KINDS}
 
 
 def require(resources: dict, kind: str) -> Path:
@@ -150,30 +136,39 @@ def check_local(kind: str, path: str | Path) -> Path:
     loaded or imported: this runs while Snakemake builds the DAG). A ResourceError names the key, the path (and the
     folder a relative one was resolved against) and what is missing; the loaders check the contents in the jobs."""
     path = require({kind: path}, kind)
-    if kind == "word_embedding":
-        absent = [f for f in (WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")) if not (path / f).is_file()]
-        if absent:
-            raise _bad(kind, path, f"missing {', '.join(absent)}")
-    elif kind in ("word_neighbours", "hownet"):
+    KINDS[kind].check(path)
+    return path
+
+
+def _check_word_embedding(path: Path) -> None:
+    absent = [f for f in (WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")) if not (path / f).is_file()]
+    if absent:
+        raise _bad("word_embedding", path, f"missing {', '.join(absent)}")
+
+
+def _check_file(kind: str):
+    def check(path: Path) -> None:
         if not path.is_file():
             raise _bad(kind, path, "expected the file itself, not a folder")
-    elif kind == "nltk_data":
-        missing = [package for package, location in NLTK_PACKAGES.items()
-                   if not any((path / name).exists() for name in (location + ".zip", location))]
-        if missing:
-            raise _bad(kind, path, f"NLTK package(s) {', '.join(missing)} not found in it (as "
-                       f"{', '.join(NLTK_PACKAGES[p] + '.zip' for p in missing)} or unpacked folders; "
-                       "fetch_nltk_data downloads them)")
-    elif kind == "masked_lm":
-        require_model_folder(path, resource_key(kind))
-    elif kind == "sentence_encoder":  # the folder only: with --use-conda, the package is the jobs' environment's
-        if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
-            raise _bad(kind, path, "expected a folder with modules.json (or a transformers config.json)")
-    elif kind == "use":
-        use_path(path)
-    elif kind == "flair_pos":
-        flair_model_file(path)
-    return path
+    return check
+
+
+def _check_nltk_data(path: Path) -> None:
+    missing = [package for package, location in NLTK_PACKAGES.items()
+               if not any((path / name).exists() for name in (location + ".zip", location))]
+    if missing:
+        raise _bad("nltk_data", path, f"NLTK package(s) {', '.join(missing)} not found in it (as "
+                   f"{', '.join(NLTK_PACKAGES[p] + '.zip' for p in missing)} or unpacked folders; "
+                   "fetch_nltk_data downloads them)")
+
+
+def _check_masked_lm(path: Path) -> None:
+    require_model_folder(path, resource_key("masked_lm"))
+
+
+def _check_sentence_encoder(path: Path) -> None:  # the folder only: with --use-conda, the package is the jobs' env's
+    if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+        raise _bad("sentence_encoder", path, "expected a folder with modules.json (or a transformers config.json)")
 
 
 # ---------------------------------------------------------------------------------------------------- NLTK + import
@@ -509,7 +504,7 @@ def fetch_masked_lm(dest: str | Path, sources: dict) -> Path:
     return _snapshot("masked_lm", SOURCES["masked_lm"], dest, sources)
 
 
-def fetch_use(dest: str | Path, sources: dict, url: str = SOURCES["use"]) -> Path:
+def fetch_use(dest: str | Path, sources: dict, url: str | None = None) -> Path:
     """The Universal Sentence Encoder SavedModel that ``hub.load(url)`` reads, unpacked into ``dest``.
 
     With ``tensorflow_hub`` installed its resolver is used (it follows TF-Hub's move to Kaggle); otherwise the
@@ -517,6 +512,7 @@ def fetch_use(dest: str | Path, sources: dict, url: str = SOURCES["use"]) -> Pat
     """
     from advtrain import downloads
 
+    url = url or SOURCES["use"]
     dest, key = Path(dest), resource_key("use")
     with downloads.staging(dest, directory=True) as tmp:
         if tensorflow_hub_available():
@@ -544,24 +540,11 @@ def fetch_nltk_data(dest: str | Path, sources: dict) -> Path:
                                key=resource_key("nltk_data"), retries=sources["retries"])
 
 
-FETCHERS = {
-    "word_embedding": fetch_word_embedding,
-    "word_neighbours": fetch_word_neighbours,
-    "sentence_encoder": fetch_sentence_encoder,
-    "use": fetch_use,
-    "masked_lm": fetch_masked_lm,
-    "hownet": fetch_hownet,
-    "flair_pos": fetch_flair_pos,
-    "nltk_data": fetch_nltk_data,
-}
-
-
 def source_of(kind: str, sources: dict):
     """What decides the content a fetch of ``kind`` gets: its ``downloads`` setting, or its hub id."""
     resource_key(kind)
-    if kind == "nltk_data":
-        return sources["nltk_index"]
-    return sources.get(kind) or SOURCES[kind]
+    setting = KINDS[kind].downloads_key
+    return (sources.get(setting) if setting else None) or SOURCES[kind]
 
 
 def fetch(kind: str, dest: str | Path, sources: dict | None = None) -> Path:
@@ -570,4 +553,69 @@ def fetch(kind: str, dest: str | Path, sources: dict | None = None) -> Path:
     from advtrain import downloads
 
     resource_key(kind)
-    return FETCHERS[kind](dest, sources or downloads.settings({}))
+    return KINDS[kind].fetch(dest, sources or downloads.settings({}))
+
+
+# ---------------------------------------------------------------------------------------------------- the kinds
+@dataclass(frozen=True)
+class ResourceKind:
+    """One kind of attack resource: everything the package and the workflow know about it.
+
+    Adding a kind is one record in :data:`KINDS` (with its fetcher and check above), a ``path_or_null`` key under
+    the schema's ``attacks.resources`` (and its ``downloads`` setting, if any); ``tests/test_registries.py`` checks
+    the schema against this table.
+    """
+
+    kind: str  # the key under `attacks.resources`
+    description: str  # what it is, in error messages
+    source: str  # where TextAttack (or the library it calls) downloads it from; the fetcher uses the same source
+    is_file: bool  # the fetch output is a file, not a folder
+    location: str | None  # under {cache_dir}/attacks/; None: a stand-in, used only when set, never fetched
+    fetch: Callable[[str | Path, dict], Path]  # (dest, the resolved `downloads` settings) -> dest
+    check: Callable[[Path], object]  # start-up check of an existing local copy (reads no file's contents)
+    downloads_key: str | None = None  # the `downloads` setting that decides its source (None: `source`, a hub id)
+    shared_with_model: bool = False  # the pretrained model's folder when `model.name` is `source`
+
+    @property
+    def key(self) -> str:
+        return f"attacks.resources.{self.kind}"
+
+
+_FLAIR_REPO = _DOWNLOADS["flair_pos"]["repo"]
+
+#: Every attack resource kind, in the order the workflow lists them.
+KINDS: dict[str, ResourceKind] = {r.kind: r for r in (
+    ResourceKind("word_embedding", "TextAttack's counter-fitted word embedding (paragramcf folder)",
+                 _DOWNLOADS["word_embedding"]["url"], is_file=False, location="paragramcf",
+                 fetch=fetch_word_embedding, check=_check_word_embedding, downloads_key="word_embedding"),
+    ResourceKind("word_neighbours", "a counter-fitted synonym-neighbour table (JSON object word -> list of words)",
+                 _DOWNLOADS["word_neighbours"]["url"], is_file=True, location=None,
+                 fetch=fetch_word_neighbours, check=_check_file("word_neighbours"), downloads_key="word_neighbours"),
+    ResourceKind("sentence_encoder", "a sentence-transformers model folder (stsb-distilbert-base for A2T)",
+                 "sentence-transformers/stsb-distilbert-base", is_file=False,
+                 location=slug("sentence-transformers/stsb-distilbert-base"),
+                 fetch=fetch_sentence_encoder, check=_check_sentence_encoder),
+    ResourceKind("use", "the Universal Sentence Encoder (TF-Hub SavedModel folder)",
+                 "https://tfhub.dev/google/universal-sentence-encoder/3", is_file=False, location=None,
+                 fetch=fetch_use, check=use_path),
+    ResourceKind("masked_lm", "a masked language model folder (google-bert/bert-base-uncased for BAE)",
+                 "google-bert/bert-base-uncased", is_file=False,
+                 location=f"masked_lm/{slug('google-bert/bert-base-uncased')}",
+                 fetch=fetch_masked_lm, check=_check_masked_lm, shared_with_model=True),
+    ResourceKind("hownet", "TextAttack's HowNet synonym candidates (word_candidates_sense.pkl)",
+                 _DOWNLOADS["hownet"]["url"], is_file=True, location="hownet/word_candidates_sense.pkl",
+                 fetch=fetch_hownet, check=_check_file("hownet"), downloads_key="hownet"),
+    ResourceKind("flair_pos", "flair's English UPOS tagger (upos-english-fast model file)",
+                 _FLAIR_REPO, is_file=True, location=f"{slug(_FLAIR_REPO)}/{FLAIR_MODEL_FILE}",
+                 fetch=fetch_flair_pos, check=flair_model_file, downloads_key="flair_pos"),
+    ResourceKind("nltk_data", "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
+                 _DOWNLOADS["nltk_index"], is_file=False, location="nltk_data",
+                 fetch=fetch_nltk_data, check=_check_nltk_data, downloads_key="nltk_index"),
+)}
+
+#: Views of :data:`KINDS`: each kind's config key, description, source and fetcher.
+RESOURCE_KEYS: dict[str, str] = {kind: r.key for kind, r in KINDS.items()}
+DESCRIPTIONS: dict[str, str] = {kind: r.description for kind, r in KINDS.items()}
+#: The URLs are the public defaults of the config's ``downloads`` settings (advtrain.downloads.DEFAULTS).
+SOURCES: dict[str, str] = {kind: r.source for kind, r in KINDS.items()}
+FETCHERS = {kind: r.fetch for kind, r in KINDS.items()}

@@ -24,39 +24,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from advtrain.attacks.budget import SUCCESS
+from advtrain.attacks.recipes import REGISTRY, Bounds, Similarity  # noqa: F401  (Bounds, Similarity: re-exported)
 
-
-@dataclass(frozen=True)
-class Similarity:
-    metric: str  # "cosine" or "angular" (1 - arccos(cos) / pi), as TextAttack's SentenceEncoder
-    threshold: float
-    window: int | None  # words around each changed word; None = the whole text
-    against: str  # what TextAttack compares with: "original" or "previous step"
-
-
-@dataclass(frozen=True)
-class Bounds:
-    similarity: Similarity | None
-    stopwords: str  # "textfooler" (the recipe's own list) or "nltk" (NLTK's English stopwords)
-    max_rate: tuple[float, int] | None = None  # MaxModificationRate(max_rate, min_threshold)
-
-
-_A2T = Bounds(Similarity("cosine", 0.9, None, "original"), "nltk", (0.1, 4))
-#: The bounds of each recipe in :mod:`advtrain.attacks.recipes` that can be read off the final text.
-BOUNDS = {
-    "textfooler": Bounds(Similarity("angular", 0.840845057, 15, "previous step"), "textfooler"),
-    "bae": Bounds(Similarity("cosine", 0.936338023, 15, "original"), "nltk"),
-    "a2t": _A2T,
-    "a2t_mlm": _A2T,
-    "pso": Bounds(None, "nltk"),
-}
+#: The bounds of each recipe in :mod:`advtrain.attacks.recipes` that can be read off the final text (its record's).
+BOUNDS = {name: recipe.bounds for name, recipe in REGISTRY.items() if recipe.bounds}
 
 
 def describe(recipe: str) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,11 +30,39 @@ from advtrain.augment.shards import (
     summarise,
 )
 
-__all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "MODEL_ROLES", "PART_DEFAULTS", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
+__all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "KINDS", "MODEL_ROLES", "PART_DEFAULTS", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
            "parse_scatteritem", "sample_augmented", "shard_rows", "summarise", "training_frame"]
 
+
+
+@dataclass(frozen=True)
+class AugmenterKind:
+    """One augmenter kind (``augmentation.augmenters.<name>.kind``). Adding a kind is one record in :data:`KINDS`,
+    its implementation (a class with ``augment(rows)``, ``settings`` and ``stats``) and its schema entry."""
+
+    roles: tuple[str, ...]  # the config keys of the models it reads, each a hub `name` or a local `path`
+    build: Callable  # (models {role: folder}, settings, key) -> the augmenter
+
+
+def _ssmba(models: dict, settings: dict, key: str):
+    from advtrain.augment.ssmba import SSMBA
+
+    return SSMBA(models["model"], settings, key=key)
+
+
+def _backtranslation(models: dict, settings: dict, key: str):
+    from advtrain.augment.backtranslation import BackTranslation
+
+    return BackTranslation(models["forward"], models["backward"], settings, key=key)
+
+
+#: Every augmenter kind.
+KINDS: dict[str, AugmenterKind] = {
+    "ssmba": AugmenterKind(("model",), _ssmba),
+    "backtranslation": AugmenterKind(("forward", "backward"), _backtranslation),
+}
 # The models each kind reads, by config key.
-MODEL_ROLES = {"ssmba": ("model",), "backtranslation": ("forward", "backward")}
+MODEL_ROLES = {kind: record.roles for kind, record in KINDS.items()}
 
 
 def augmenters(config: dict) -> dict[str, dict]:
@@ -85,19 +115,12 @@ def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.Da
     from advtrain.resources import require_local
 
     key = f"augmentation.augmenters.{augmenter or kind}"
-    for role in MODEL_ROLES[kind]:
+    if kind not in KINDS:
+        raise ValueError(f"{key}.kind: unknown augmenter kind {kind!r} (known: {', '.join(KINDS)})")
+    for role in KINDS[kind].roles:
         require_local(models[role], f"{key}.{role}.path")
-    settings = {k: v for k, v in settings.items() if k not in ("kind", *MODEL_ROLES[kind])}
-    if kind == "ssmba":
-        from advtrain.augment.ssmba import SSMBA
-
-        augmenter_ = SSMBA(models["model"], settings, key=key)
-    elif kind == "backtranslation":
-        from advtrain.augment.backtranslation import BackTranslation
-
-        augmenter_ = BackTranslation(models["forward"], models["backward"], settings, key=key)
-    else:
-        raise ValueError(f"{key}.kind: unknown augmenter kind {kind!r} (known: {', '.join(MODEL_ROLES)})")
+    settings = {k: v for k, v in settings.items() if k not in ("kind", *KINDS[kind].roles)}
+    augmenter_ = KINDS[kind].build(models, settings, key)
     with Timer() as timer:
         out = augmenter_.augment(rows)
     summary = summarise(out, rows, timer.seconds, augmenter=augmenter, kind=kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from advtrain.config import ConfigError, method_spec
+from advtrain.methods import PARTS
 
 #: The probe's settings where ``lca.probe`` leaves a key unset: ``advtrain.lca.probe.train_probe``'s defaults (the
 #: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s: batches of 32
@@ -16,7 +17,7 @@ PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learn
 ACTIVATIONS_DTYPE = "float32"
 
 #: Method parts a POS tagger can use (the others act on sentiment data: augmented reviews, attacks on reviews).
-TAGGER_PARTS = {"adversarial_embedding"}
+TAGGER_PARTS = {name for name, part in PARTS.items() if part.tagger}
 
 
 def lca_block(config: dict) -> dict:

@@ -1,6 +1,9 @@
 """The settings of an ``adversarial_embedding`` part (PGD-AT, LDS, ALUM): each kind's defaults and the choices,
 free of torch so that the start-up checks and the fidelity ledger (:mod:`advtrain.fidelity`) can read them. The
 algorithm is :mod:`advtrain.training.embedding`.
+
+The kinds are the keys of :data:`DEFAULTS`: adding one (e.g. FreeLB) is one entry there, its settings, plus a
+divergence in ``advtrain.training.embedding._DIVERGENCES`` if it needs a new one.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ DEFAULTS: dict[str, dict] = {
         "weight": 1.0,
     },
 }
+#: The ``adversarial_embedding.kind`` values (the schema's enum; tests/test_registries.py keeps them equal).
+KINDS = tuple(DEFAULTS)
 
 # ALUM as the paper's text reads (Liu et al. 2020, Algorithm 1 and section 4: K = 1, eps = 1e-5 in inf-norm,
 # eta = 1e-3, sigma^2 = 1e-5, symmetric KL in the ascent and the final term) on the word embeddings, with the

@@ -25,6 +25,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from advtrain import device, models
 from advtrain.augment import training_frame
 from advtrain.data import read_split
+from advtrain.methods import PARTS
 from advtrain.training.trainer import AdvTrainer
 
 
@@ -35,15 +36,10 @@ def build_parts(parts: dict, **context) -> dict:
     store_dir, resources; see ``advtrain.training.input_space.build_input_adversary``).
     """
     kwargs = {}
-    if parts.get("adversarial_embedding"):
-        from advtrain.training.embedding import build_embedding_adversary
-
-        kwargs["embedding_adversary"] = build_embedding_adversary(parts["adversarial_embedding"])
-    if parts.get("adversarial_input"):
-        from advtrain.training.input_space import build_input_adversary
-
-        kwargs["input_adversary"] = build_input_adversary(parts["adversarial_input"], **context)
-    unknown = set(parts) - {"adversarial_embedding", "adversarial_input", "augment"}  # augment: data, not trainer
+    for name, part in PARTS.items():
+        if part.build and parts.get(name):  # a part without `build` (augment) acts on the data, not the trainer
+            kwargs[part.trainer_arg] = part.build(parts[name], **context)
+    unknown = set(parts) - set(PARTS)
     if unknown:
         # The schema stops these first; this guards direct calls of the package.
         raise NotImplementedError(f"method parts not implemented: {', '.join(sorted(unknown))}")

@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 
+from advtrain.attacks.recipes import TRAINING_RECIPES
 from advtrain.config import ConfigError
 
-#: Recipes usable for training (names of :data:`advtrain.attacks.RECIPES`).
-RECIPES = ("a2t", "a2t_mlm", "bert_attack")
+#: Recipes usable for training: those whose record (advtrain.attacks.recipes.REGISTRY) says ``training=True``.
+RECIPES = TRAINING_RECIPES
 #: Unset keys of a method's ``adversarial_input`` part. fraction 0.2 and query budget 200 are the A2T authors'
 #: training command; one clean epoch and alpha = 1 are TextAttack's ``TrainingArgs`` defaults.
 DEFAULTS = {
