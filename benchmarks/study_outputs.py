@@ -65,7 +65,7 @@ def _json_equal(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     return _equal_values(a, b)
 
 
@@ -94,7 +94,7 @@ def same(path: str, a: bytes, b: bytes) -> bool:
             return False
     if path.endswith(".csv"):
         rows_a, rows_b = _csv_rows(a.decode()), _csv_rows(b.decode())
-        return len(rows_a) == len(rows_b) and all(_json_equal(x, y) for x, y in zip(rows_a, rows_b))
+        return len(rows_a) == len(rows_b) and all(_json_equal(x, y) for x, y in zip(rows_a, rows_b, strict=True))
     if path.endswith(".pdf"):
         return _PDF_DATES.sub(b"", a) == _PDF_DATES.sub(b"", b)
     return False

@@ -394,17 +394,16 @@ def recipe_settings(name: str, attacks: dict) -> dict:
 
 
 def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
-                 model_batch_size: int = 32, pso_search: str = PSO_SEARCH_REFERENCE) -> AttackBuild:
+                 model_batch_size: int = 32, **settings) -> AttackBuild:
     """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso, bert_attack) against ``model_wrapper``.
 
     ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
     :class:`~advtrain.resources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the
-    model queries per example; ``model_batch_size`` is how many texts go through the victim at once. ``pso_search``
-    (``attacks.pso_search``, PSO only): TextAttack ``textattack-0.3.8``'s search or ``textattack-0.3.11``'s.
+    model queries per example; ``model_batch_size`` is how many texts go through the victim at once. ``settings``:
+    the recipe's own keys under ``attacks`` (:attr:`Recipe.settings`, e.g. PSO's ``pso_search``: TextAttack
+    ``textattack-0.3.8``'s search or ``textattack-0.3.11``'s); another recipe's keys are ignored, unset ones default.
     """
     name = recipe_name(name)
-    if pso_search not in PSO_SEARCHES:
-        raise ValueError(f"attacks.pso_search: {pso_search!r} is not one of {', '.join(PSO_SEARCHES)}")
     resources = {k: v for k, v in (resources or {}).items() if v}
     unknown = set(resources) - set(res.RESOURCE_KEYS)
     if unknown:
@@ -415,6 +414,5 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
         ctx.used["nltk_data"] = str(folder)
     res.import_textattack()
     recipe = REGISTRY[name]
-    settings = recipe_settings(name, {"pso_search": pso_search})
-    attack = recipe.build(ctx, model_wrapper, query_budget, model_batch_size, **settings)
+    attack = recipe.build(ctx, model_wrapper, query_budget, model_batch_size, **recipe_settings(name, settings))
     return AttackBuild(name=name, attack=attack, substitutions=ctx.substitutions, resources=ctx.used)

@@ -24,6 +24,7 @@ arrive in order and pickles them all every time: not used.)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from pathlib import Path
 from advtrain.attacks import resources as res
 from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
-from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name
+from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name, recipe_settings
 from advtrain.attacks.victim import load_model_wrapper
 
 log = logging.getLogger(__name__)
@@ -169,14 +170,14 @@ def _record(index: int, example: tuple, result, shard_index: int) -> dict:
 
 
 def _fingerprint(model_dir, recipe, shard_examples, settings: AttackSettings, shard: Shard,
-                 recipe_settings: dict) -> dict:
+                 own_settings: dict) -> dict:
     digest = hashlib.sha256()
     for example in shard_examples:
         digest.update(f"{example[1]}\t{example[0]}\n".encode())
     return {"model_dir": str(Path(model_dir).resolve()), "recipe": recipe, "examples_sha256": digest.hexdigest(),
             "num_examples": len(shard_examples), "query_budget": settings.query_budget, "random_seed": settings.seed,
             "max_length": settings.max_length, "shard_index": shard.index, "num_shards": shard.count,
-            "checkpoint": CHECKPOINT_FILE, **recipe_settings}
+            "checkpoint": CHECKPOINT_FILE, **own_settings}
 
 
 def _remove_checkpoint(folder: Path) -> None:
@@ -251,17 +252,18 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
 
     res.import_textattack(resources.get("nltk_data"))
     wrapper = load_model_wrapper(model_dir, settings.max_length)
+    # Settings only one recipe reads (its registry record's): in its checkpoint fingerprint and run summary, not in
+    # the others'.
+    own_settings = recipe_settings(recipe, dataclasses.asdict(settings))
     build = build_attack(recipe, wrapper, resources, query_budget=settings.query_budget,
-                         model_batch_size=settings.model_batch_size, pso_search=settings.pso_search)
-    # Settings only one recipe reads: in its checkpoint fingerprint and run summary, not in the others'.
-    recipe_settings = {"pso_search": settings.pso_search} if recipe == "pso" else {}
+                         model_batch_size=settings.model_batch_size, **own_settings)
 
     done: dict[int, dict] = {}
     checkpoint = None
     if checkpoint_dir:
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(model_dir, recipe, list(mine.values()), settings, shard, recipe_settings)
+        fingerprint = _fingerprint(model_dir, recipe, list(mine.values()), settings, shard, own_settings)
         done = _checkpointed_records(folder, fingerprint, mine)
         (folder / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1))
         if done:
@@ -303,7 +305,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
         "examples": len(mine), "resumed_examples": resumed, "query_budget": settings.query_budget,
         "model_batch_size": settings.model_batch_size, "concurrency": settings.concurrency,
         "batch_tokens": settings.batch_tokens, "random_seed": settings.seed, "max_length": settings.max_length,
-        **recipe_settings, "substitutions": build.substitutions, "resources": build.resources,
+        **own_settings, "substitutions": build.substitutions, "resources": build.resources,
         "forwards": broker_stats, "seconds": round(time.time() - started, 3),
     }
     return summary
