@@ -48,6 +48,9 @@ def synthetic_reviews(n: int, seed: int) -> list[tuple[str, int]]:
     return rows
 
 
+TINY_BERT_VOCAB = Path(__file__).with_name("tiny_bert_vocab.txt")
+
+
 def build_tiny_bert(dest: Path, seed: int = 0) -> Path:
     """A 2-layer, hidden-32 BERT (MLM head included) and a WordPiece tokenizer trained on synthetic text."""
     import torch
@@ -61,7 +64,14 @@ def build_tiny_bert(dest: Path, seed: int = 0) -> Path:
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    if seed == 0:
+        # The trainer breaks ties between equally frequent merges in hash-map order, which changes from process to
+        # process (Rust's random hash seeds): seed 0 is one of its vocabularies, frozen, so every run builds the same
+        # model (benchmarks/study_outputs.py compares two runs of the tiny study file by file).
+        vocab = TINY_BERT_VOCAB.read_text().splitlines()
+        tok.model = models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]")
+    else:
+        tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
