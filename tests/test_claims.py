@@ -337,3 +337,56 @@ def test_claims_table_end_to_end(tmp_path):
     assert "disagrees in 1 of 2 cells" in md and "MR→YELP: AT-EP 84.98" in md
     back = pd.read_csv(paths[0])
     assert len(back) == len(table) and back["comparison"].is_unique
+
+
+def test_make_claims_reads_the_workflows_files(tmp_path):
+    """The rule's call: eval JSONs with their predictions beside them, gathered attack summaries, LCA analyses."""
+    import json
+
+    from advtrain.predictions import save_predictions
+
+    config = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
+    labels = np.arange(400) % 2
+    bert, pgd = paired(400, 60, 20, 300, seed=20)  # PGD-AT truly worse in distribution: -10 pp
+    evals, attacks, lca = [], [], []
+    for method, right in (("BERT", bert), ("PGD-AT", pgd), ("LDS", bert)):
+        folder = tmp_path / "eval" / "MR" / method
+        folder.mkdir(parents=True)
+        preds = np.where(right, labels, 1 - labels)
+        save_predictions(folder / "seed1.predictions.npz", {"in_distribution": (preds, labels), "YELP": (preds, labels)})
+        (folder / "seed1.json").write_text(json.dumps({"dataset": "MR", "method": method, "seed": 1}))
+        evals.append(folder / "seed1.json")
+        attack = tmp_path / f"{method}.textfooler.json"
+        attack.write_text(json.dumps(summary(method, 1, right[:100])))
+        attacks.append(attack)
+        analysis = tmp_path / f"{method}.lca.json"
+        analysis.write_text(json.dumps({"method": method, "seed": 1, "ablation_accuracy": 0.5,
+                                        "association": [{"tag": "NN", "match": 2, "total": 5}]}))
+        lca.append(analysis)
+    table, paths = C.make_claims(REPO / "config" / "claims.yaml", config, evals, attacks, lca, tmp_path / "claims")
+    c9 = table[table["comparison"] == "C9.1"].iloc[0]
+    assert c9["run_verdict"] == C.CONTRADICTED and c9["effect_pp"] == pytest.approx(-10.0)
+    assert c9["rests_on"] == "PGD-AT, BERT; MR/in_distribution; seeds 1; 1 stratum of 400 units"
+    c8 = table[table["comparison"] == "C8.1"].iloc[0]  # AT-EP (PGD-AT, LDS) against BERT under TextFooler
+    assert c8["rests_on"].startswith("PGD-AT, LDS, BERT; MR/textfooler;") and c8["units"] == 100
+    assert paths[1].read_text().startswith("# The paper's claims")
+    section = C.summary_section(table)
+    assert "| C9 " in section and "contradicted" in section
+
+
+def test_predictions_of_different_lengths_stop_with_a_clear_error():
+    a, _ = paired(100, 10, 5, 50, seed=21)
+    ev = C.Evidence(correct={("MR", "PGD-AT", 1): {"in_distribution": a},
+                             ("MR", "BERT", 1): {"in_distribution": np.concatenate([a, a[:5]])}})
+    with pytest.raises(ValueError, match="MR/in_distribution, seed 1: the two sides were evaluated on different"):
+        verdict(claim(), run_of(), ev)
+
+
+def test_a_sign_test_and_a_mean_that_disagree_establish_nothing():
+    # A family half right on 300 examples BERT gets wrong, BERT alone right on 200: more examples favour the family
+    # (p < 0.001) but the mean difference favours BERT. Neither is supported.
+    a = np.concatenate([np.full(300, 0.5), np.zeros(200), np.zeros(100)])
+    b = np.concatenate([np.zeros(300), np.ones(200), np.zeros(100)])
+    r = C.paired_test([{"key": ("MR", "in_distribution", 1), "a": a, "b": b}], "higher", BOOT, "t")
+    assert r["p"] < 0.001 and r["effect"] < 0
+    assert r["verdict"] == C.INCONCLUSIVE

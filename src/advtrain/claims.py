@@ -399,9 +399,11 @@ def strata(comparison: Comparison, evidence: Evidence) -> list[dict]:
             if a is None or b is None:
                 continue
             common = a.index.intersection(b.index)
-            if metric != "lca_match_ratio" and len(common) != len(a):
+            if metric != "lca_match_ratio" and not len(common) == len(a) == len(b):
                 raise ValueError(f"{dataset}/{evaluated_on}, seed {seed}: the two sides were evaluated on different "
                                  "examples")
+            if not len(common):  # no tag with words for every model: nothing to pair
+                continue
             out.append({"key": (dataset, evaluated_on, seed), "a": a[common].to_numpy(),
                         "b": b[common].to_numpy(), "methods": used_a + used_b, "seeds": [seed]})
     return out
@@ -463,9 +465,12 @@ def paired_test(strata_: Sequence[dict], direction: str, bootstrap: Bootstrap, *
     effect = paired_difference({s["key"]: (100.0 * np.asarray(s["a"], float), 100.0 * np.asarray(s["b"], float))
                                 for s in strata_}, bootstrap, *key)
     claimed = 1.0 if direction == "higher" else -1.0
-    if test["p"] < alpha and np.sign(effect["difference"]) == claimed:
+    # The test's direction (more units where the side is ahead) and the mean effect's sign must agree: with a
+    # family's fractional d or unequal strata they can differ, and then neither reading is established.
+    sign = np.sign(test["b"] - test["c"]) if np.sign(test["b"] - test["c"]) == np.sign(effect["difference"]) else 0
+    if test["p"] < alpha and sign == claimed:
         verdict = SUPPORTED
-    elif test["p"] < alpha and np.sign(effect["difference"]) == -claimed:
+    elif test["p"] < alpha and sign == -claimed:
         verdict = CONTRADICTED
     else:
         verdict = INCONCLUSIVE
@@ -675,3 +680,19 @@ def write_claims(table: pd.DataFrame, run: Run, stem: str | Path, alpha: float =
     table.to_csv(csv, index=False)
     md.write_text(render_markdown(table, run, alpha), encoding="utf-8")
     return [csv, md]
+
+
+def summary_section(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The claims, one line each (run and paper verdicts), for ``results/summary.md`` and the HTML report."""
+    return "## The paper's claims\n\n" + _markdown(claim_summary(table, alpha)) + \
+        "\n\nEvery comparison, its effect, interval and detectable effect: `results/tables/claims.md`.\n"
+
+
+def make_claims(claims_file: str | Path, config: dict, evals: Sequence[str | Path], attacks: Sequence[str | Path],
+                lca: Sequence[str | Path], stem: str | Path) -> tuple[pd.DataFrame, list[Path]]:
+    """What rule `claims` runs: the claims of ``claims_file`` judged on the run of ``config`` from its eval JSONs
+    (predictions beside them), gathered attack summaries and LCA analyses; writes ``{stem}.csv`` and ``{stem}.md``."""
+    bootstrap = Bootstrap.from_config(config.get("statistics"))
+    run = Run.from_config(config)
+    table = claims_table(load_claims(claims_file), run, Evidence.from_files(evals, attacks, lca), bootstrap)
+    return table, write_claims(table, run, stem, alpha=1.0 - bootstrap.confidence)
