@@ -1,0 +1,16 @@
+"""The paper's claims judged on this run and on the paper's own tables (advtrain.claims; docs/claims.md).
+
+Not wired yet: rule `claims` (workflow/rules/report.smk) is to give inputs `claims` (config/claims.yaml), `evals`
+(eval JSONs, predictions beside them), `attacks` (gathered attack summaries), `lca` (LCA analyses) and outputs
+`csv`/`md` (results/tables/claims.{csv,md}).
+"""
+
+from pathlib import Path
+
+from advtrain.claims import make_claims
+from advtrain.logs import redirect_to
+
+redirect_to(snakemake.log[0])
+table, paths = make_claims(snakemake.input.claims, snakemake.config, snakemake.input.evals, snakemake.input.attacks,
+                           snakemake.input.lca, Path(snakemake.output.csv).with_suffix(""))
+print(paths[1].read_text())
