@@ -17,6 +17,8 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/outputs.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/augment.smk"
@@ -32,7 +34,7 @@ include: "workflow/rules/lca.smk"
 rule all:
     default_target: True
     input:
-        final_outputs,
+        get_final_outputs,
 
 
 onerror:

@@ -339,6 +339,31 @@ def test_schema_names_the_bad_augmentation_key(repo_config, path, value, key):
     assert f"{key}:" in explain_validation_errors(repo_config, SCHEMA)
 
 
+def test_only_the_selected_methods_augmenters_are_fetched(repo_config):
+    """The fetch map (fetch_augment_model's wildcard values): the hub models of the augmenters the selected methods
+    use, without a local path, other than the pretrained model's folder (the SSMBA MLM here)."""
+    assert augment.used_augmenters(repo_config, ["BERT", "SSMBA"]) == ["ssmba"]
+    assert augment.fetch_targets(repo_config, ["BERT", "SSMBA"]) == {}
+    assert augment.fetch_targets(repo_config, ["BackTranslation"]) == {
+        "Helsinki-NLP--opus-mt-en-de": ("Helsinki-NLP/opus-mt-en-de", "augmentation.augmenters.backtranslation.forward"),
+        "Helsinki-NLP--opus-mt-de-en": ("Helsinki-NLP/opus-mt-de-en", "augmentation.augmenters.backtranslation.backward"),
+    }
+    repo_config["augmentation"]["augmenters"]["backtranslation"]["backward"]["path"] = "/models/de-en"
+    assert list(augment.fetch_targets(repo_config, ["BackTranslation"])) == ["Helsinki-NLP--opus-mt-en-de"]
+
+
+def test_unknown_augmenters_are_all_named(repo_config):
+    repo_config["methods"]["SSMBA"]["augment"]["augmenters"] = ["ssmbaa"]
+    repo_config["methods"]["BackTranslation"]["augment"]["augmenters"] = ["backtranslation", "bt"]
+    with pytest.raises(ConfigError) as err:
+        augment.check_config(repo_config)
+    assert str(err.value).splitlines() == [
+        "methods.SSMBA.augment.augmenters[0]: unknown augmenter 'ssmbaa' (defined under `augmentation.augmenters`: "
+        "ssmba, backtranslation)",
+        "methods.BackTranslation.augment.augmenters[1]: unknown augmenter 'bt' (defined under "
+        "`augmentation.augmenters`: ssmba, backtranslation)"]
+
+
 def test_unknown_augmenter_names_the_method(repo_config):
     repo_config["methods"]["SSMBA"]["augment"]["augmenters"] = ["ssmbaa"]
     with pytest.raises(ConfigError, match=r"methods\.SSMBA\.augment\.augmenters\[0\]: unknown augmenter 'ssmbaa'"):

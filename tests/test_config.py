@@ -645,3 +645,77 @@ def test_local_source_wins_over_hub_source(config):
     ds["source"]["local"] = {"format": "csv", "files": {"train": "a.csv", "test": "b.csv"}}
     assert effective_source(ds) == ("local", ds["source"]["local"])
     assert res.dataset_location(config, "IMDB") == (None, True)
+
+
+# --------------------------------------------------------------------------- the one configuration pass
+
+
+def validated(config: dict) -> dict:
+    """``config`` as the workflow reads it: checked against the schema by Snakemake, which fills its defaults."""
+    from snakemake.utils import validate
+
+    validate(config, schema=str(SCHEMA))
+    return config
+
+
+def test_config_check_reports_every_problem_at_once(config, tmp_path):
+    """One pass, one error: each problem a line naming its key or file, in the order the workflow reads them."""
+    from advtrain import config_check
+
+    config = validated(config)
+    assert config_check.problems(copy.deepcopy(config)) == []
+    config["run"]["methods"] = ["BERT", "FGSM"]
+    config["toy"]["x_low"] = 5.0
+    config["methods"]["SSMBA"]["augment"]["augmenters"] = ["ssmba", "eda"]
+    config["lca"]["methods"] = ["PGD-AT", "A2T"]
+    config["attacks"]["resources"]["hownet"] = str(tmp_path / "missing.pkl")
+    with pytest.raises(ConfigError) as err:
+        config_check.check(config)
+    lines = str(err.value).splitlines()
+    keys = ["run.methods[1]:", "toy.x_low:", "attacks.resources.hownet", "methods.SSMBA.augment.augmenters[1]:",
+            "lca.methods[1]:"]
+    found = [next((i for i, line in enumerate(lines) if key in line), None) for key in keys]
+    assert None not in found and found == sorted(found), str(err.value)
+
+
+def test_validation_fills_the_schema_defaults_of_absent_blocks(config):
+    """The rule files read attacks/augmentation/lca/devices/statistics settings without a fallback: Snakemake's
+    validation writes the schema's defaults, nested ones of an absent block too."""
+    for block in ("attacks", "augmentation", "lca", "devices", "statistics"):
+        config.pop(block, None)
+    config = validated(config)
+    assert config["attacks"]["num_examples"] == 1000 and config["attacks"]["recipes"] == []
+    assert config["attacks"]["pso_search"] == "textattack-0.3.8" and config["attacks"]["query_budget"] is None
+    assert config["augmentation"]["shards"] == 4 and config["devices"]["attack_shards_per_gpu"] == 1
+    assert config["lca"]["data"]["source"] == "treebank" and config["lca"]["pooling"] == "last"
+    assert config["lca"]["batch_size"] == 64 and config["statistics"]["confidence"] == 0.95
+
+
+def test_adversarial_input_defaults_are_the_schemas_and_stay_out_of_the_config(config):
+    """input_schedule.DEFAULTS are the schema's `x-default`s; validation leaves a method's part as written (its train
+    params, and so its jobs, do not change)."""
+    from advtrain.training import input_schedule
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    properties = schema["$defs"]["adversarial_input"]["properties"]
+    assert input_schedule.DEFAULTS == {k: v["x-default"] for k, v in properties.items() if k != "recipe"}
+    assert input_schedule.DEFAULTS["fraction"] == 0.2 and input_schedule.DEFAULTS["seed"] == 765
+    written = copy.deepcopy(config["methods"]["A2T"]["adversarial_input"])
+    assert validated(config)["methods"]["A2T"]["adversarial_input"] == written
+
+
+def test_resource_needs_follow_the_configured_resources():
+    from advtrain import resource_needs
+
+    resources = {"nltk_data": ("cache/nltk", False), "word_embedding": ("cache/we", False),
+                 "word_neighbours": ("local/neighbours.json", True), "sentence_encoder": ("cache/se", False),
+                 "use": (None, False), "masked_lm": ("models/bert", False), "hownet": ("cache/h", False),
+                 "flair_pos": ("cache/f", False)}
+    # A local word_neighbours file stands in for the word embedding (not configured locally).
+    assert resource_needs.recipe_kinds("textfooler", resources) == ["nltk_data", "word_neighbours", "sentence_encoder"]
+    assert resource_needs.attack_kinds(["pso", "a2t_mlm"], resources) == [
+        "nltk_data", "hownet", "flair_pos", "masked_lm", "sentence_encoder"]
+    assert resource_needs.attack_kinds([], resources) == []
+    # The masked LM that is the pretrained model's folder is fetched by fetch_model, not as an attack resource.
+    assert not resource_needs.fetch_needed(["masked_lm", "word_neighbours"], resources, "models/bert")
+    assert resource_needs.fetch_needed(["masked_lm"], resources, "models/other")

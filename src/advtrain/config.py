@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import copy
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,31 @@ TRAIN_KEYS = (
 )
 
 
+#: The config's schema (workflow/schemas/config.schema.yaml): the authority on keys, allowed values and defaults.
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
 class ConfigError(ValueError):
     """A config value the workflow cannot use; the message names the key."""
+
+
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def schema_defaults(*where: str, keyword: str = "default") -> dict[str, Any]:
+    """{key: default} of the properties of the schema object ``$defs/<where[0]>`` (then each ``properties/<key>`` of
+    ``where[1:]``) that give one under ``keyword``, in the schema's order.
+
+    ``default`` is what validation (Snakemake's ``validate``) writes into the config; ``x-default`` marks a value that
+    code fills in when it resolves a setting, so that what the config holds (a rule's params, and so its jobs) stays
+    as written.
+    """
+    node = _schema()["$defs"][where[0]]
+    for key in where[1:]:
+        node = node["properties"][key]
+    return {key: copy.deepcopy(spec[keyword]) for key, spec in node["properties"].items() if keyword in spec}
 
 
 def key_path(parts) -> str:
@@ -99,76 +123,72 @@ def _non_finite(node, where: list) -> tuple[list, float] | None:
 
 def check_references(config: dict) -> None:
     """What the schema cannot express: names under `run` must exist, numbers must be finite, settings must
-    agree with each other (toy epochs, carve fractions, a local source's format, encoding and files)."""
+    agree with each other (toy epochs, carve fractions, a local source's format, encoding and files). Every problem
+    is a line of the error, in the config's order."""
+    problems = list(reference_problems(config))
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def reference_problems(config: dict):
+    """The problems :func:`check_references` reports, one message (naming its key) each."""
     bad = _non_finite(config, [])
     if bad is not None:
-        raise ConfigError(f"{key_path(bad[0])}: {bad[1]} is not a finite number")
+        yield f"{key_path(bad[0])}: {bad[1]} is not a finite number"
     datasets = config["datasets"]
     run = config.get("run") or {}
     for i, name in enumerate(run.get("methods") or []):
         if name not in config["methods"]:
-            raise ConfigError(
-                f"run.methods[{i}]: unknown method {name!r} (defined under `methods`: "
-                f"{', '.join(config['methods'])})"
-            )
+            yield (f"run.methods[{i}]: unknown method {name!r} (defined under `methods`: "
+                   f"{', '.join(config['methods'])})")
     for i, name in enumerate(run.get("datasets") or []):
         if name not in datasets:
-            raise ConfigError(
-                f"run.datasets[{i}]: unknown dataset {name!r} (defined under `datasets`: {', '.join(datasets)})"
-            )
-        if datasets[name]["role"] != "train":
-            raise ConfigError(f"run.datasets[{i}]: dataset {name!r} has role 'ood' and cannot be trained on")
+            yield f"run.datasets[{i}]: unknown dataset {name!r} (defined under `datasets`: {', '.join(datasets)})"
+        elif datasets[name]["role"] != "train":
+            yield f"run.datasets[{i}]: dataset {name!r} has role 'ood' and cannot be trained on"
     if not training_datasets(config):
-        raise ConfigError("datasets: no dataset with role 'train'")
+        yield "datasets: no dataset with role 'train'"
     for name, ds in datasets.items():
         kind, source = effective_source(ds)
         if kind == "local":
-            _check_local_source(f"datasets.{name}.source.local", source)
+            yield from _local_source_problems(f"datasets.{name}.source.local", source)
         splits = set(source["files" if kind == "local" else "splits"])
         if ds["role"] == "ood" and "test" not in splits:
-            raise ConfigError(f"datasets.{name}.source: an ood dataset needs a 'test' split")
+            yield f"datasets.{name}.source: an ood dataset needs a 'test' split"
         if ds["role"] == "train" and "train" not in splits and not {"pos", "neg"} <= splits:
-            raise ConfigError(f"datasets.{name}.source: a training dataset needs a 'train' split")
+            yield f"datasets.{name}.source: a training dataset needs a 'train' split"
         carve = ds.get("carve") or {}
         fractions = [v for v in carve.values() if v < 1]
         if len(fractions) == len(carve) > 0 and sum(fractions) >= 1:
-            raise ConfigError(
-                f"datasets.{name}.carve: the fractions {', '.join(f'{k}: {v}' for k, v in carve.items())} add up "
-                f"to {sum(fractions):g}, leaving no training rows"
-            )
+            yield (f"datasets.{name}.carve: the fractions {', '.join(f'{k}: {v}' for k, v in carve.items())} add up "
+                   f"to {sum(fractions):g}, leaving no training rows")
     toy = config["toy"]
     if toy["switch_epoch"] > toy["epochs"]:
-        raise ConfigError(
-            f"toy.switch_epoch: {toy['switch_epoch']} is after the last epoch (toy.epochs: {toy['epochs']})"
-        )
+        yield f"toy.switch_epoch: {toy['switch_epoch']} is after the last epoch (toy.epochs: {toy['epochs']})"
     if toy["x_low"] >= toy["x_high"]:
-        raise ConfigError(f"toy.x_low: {toy['x_low']} must be below toy.x_high ({toy['x_high']})")
+        yield f"toy.x_low: {toy['x_low']} must be below toy.x_high ({toy['x_high']})"
 
 
-def _check_local_source(where: str, local: dict) -> None:
+def _local_source_problems(where: str, local: dict):
     """rt-polarity reads exactly a `pos` and a `neg` file, other formats name files by split; each recorded sha256 is
     a file's; the encoding exists."""
     files = set(local["files"])
     if local["format"] == "rt-polarity":
         if files != {"pos", "neg"}:
-            raise ConfigError(
-                f"{where}.files: the rt-polarity format reads a `pos` and a `neg` file (got {', '.join(sorted(files))})"
-            )
+            yield f"{where}.files: the rt-polarity format reads a `pos` and a `neg` file (got {', '.join(sorted(files))})"
     elif files & {"pos", "neg"}:
-        raise ConfigError(
-            f"{where}.files: `pos`/`neg` files are for the rt-polarity format; {local['format']} files are named by "
-            "split (train, validation, test)"
-        )
+        yield (f"{where}.files: `pos`/`neg` files are for the rt-polarity format; {local['format']} files are named by "
+               "split (train, validation, test)")
     stray = sorted(set(local.get("sha256") or {}) - files)
     if stray:
-        raise ConfigError(f"{where}.sha256.{stray[0]}: there is no file `{stray[0]}` under {where}.files "
-                          f"({', '.join(sorted(files))})")
+        yield (f"{where}.sha256.{stray[0]}: there is no file `{stray[0]}` under {where}.files "
+               f"({', '.join(sorted(files))})")
     encoding = local.get("encoding")
     if encoding is not None:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise ConfigError(f"{where}.encoding: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)") from None
+            yield f"{where}.encoding: unknown encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)"
 
 
 def effective_source(ds_config: dict) -> tuple[str, dict]:

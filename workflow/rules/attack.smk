@@ -10,7 +10,7 @@ scattergather:
 
 rule attack_shard:
     input:
-        unpack(attack_resource_inputs),
+        unpack(get_attack_resources),
         model="results/models/{dataset}/{method}/seed{seed}/model",
         test="results/data/{dataset}/test.parquet",
     output:
@@ -20,18 +20,18 @@ rule attack_shard:
         "logs/attack/{dataset}/{method}/seed{seed}/{attack}/shard{scatteritem}.log",
     conda:
         "../../envs/attack.yaml"
-    threads: ATTACKS.get("threads", 1)
+    threads: ATTACKS["threads"]
     resources:
         gpu=1,
     params:
         settings=lambda w: {
-            k: ATTACKS.get(k, d)
-            for k, d in (
-                ("num_examples", 1000),
-                ("query_budget", None),
-                ("model_batch_size", 32),
-                ("seed", 765),
-                ("checkpoint_interval", 10),
+            k: ATTACKS[k]
+            for k in (
+                "num_examples",
+                "query_budget",
+                "model_batch_size",
+                "seed",
+                "checkpoint_interval",
             )
         },
         # Settings one recipe reads, as params of its shards only: changing them reruns that recipe's attacks.
@@ -62,6 +62,6 @@ rule gather_attack:
     conda:
         "../../envs/attack.yaml"
     params:
-        requested=ATTACKS.get("num_examples", 1000),
+        requested=ATTACKS["num_examples"],
     script:
         "../scripts/gather_attack.py"

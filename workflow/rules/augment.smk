@@ -9,7 +9,7 @@ scattergather:
 
 rule augment_shard:
     input:
-        unpack(augmenter_model_inputs),
+        unpack(get_augmenter_models),
         train="results/data/{dataset}/train.parquet",
     output:
         rows="results/augment/{dataset}/{augmenter}/shard{scatteritem}.parquet",
@@ -20,7 +20,7 @@ rule augment_shard:
         augmenter=alternatives(AUGMENTERS),
     conda:
         "../../envs/augment.yaml"
-    threads: AUGMENTATION.get("threads", 1)
+    threads: AUGMENTATION["threads"]
     resources:
         gpu=GPU_SLOTS,
     params:

@@ -1,6 +1,6 @@
 rule prepare_training_dataset:
     input:
-        unpack(dataset_input),
+        unpack(get_dataset_source),
     output:
         train="results/data/{dataset}/train.parquet",
         validation="results/data/{dataset}/validation.parquet",
@@ -15,14 +15,14 @@ rule prepare_training_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset=dataset_params,
+        dataset=get_dataset_settings,
     script:
         "../scripts/prepare_dataset.py"
 
 
 rule prepare_ood_dataset:
     input:
-        unpack(dataset_input),
+        unpack(get_dataset_source),
     output:
         test="results/data/{dataset}/test.parquet",
         test_summary="results/data/{dataset}/test.json",
@@ -33,6 +33,6 @@ rule prepare_ood_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        dataset=dataset_params,
+        dataset=get_dataset_settings,
     script:
         "../scripts/prepare_dataset.py"

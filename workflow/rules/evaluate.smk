@@ -1,6 +1,6 @@
 rule evaluate:
     input:
-        unpack(ood_test_splits),
+        unpack(get_ood_test_splits),
         model="results/models/{dataset}/{method}/seed{seed}/model",
         in_distribution="results/data/{dataset}/test.parquet",
     output:

@@ -14,7 +14,7 @@ rule fetch_pos_corpus:
     conda:
         "../../envs/lca.yaml"
     params:
-        corpus=LCA_DATA.get("source", "treebank"),
+        corpus=LCA_DATA["source"],
         index=DOWNLOADS["nltk_index"],
     script:
         "../scripts/fetch_pos_corpus.py"
@@ -22,7 +22,7 @@ rule fetch_pos_corpus:
 
 rule lca_data:
     input:
-        unpack(lca_corpus_input),
+        unpack(get_lca_corpus),
     output:
         train="results/lca/data/train.jsonl",
         test="results/lca/data/test.jsonl",
@@ -40,7 +40,7 @@ rule lca_data:
 
 rule lca_train:
     input:
-        model=model_input,
+        model=get_model,
         train="results/lca/data/train.jsonl",
         test="results/lca/data/test.jsonl",
         tags="results/lca/data/tags.txt",
@@ -85,8 +85,8 @@ rule lca_activations:
         ],
         # The forward runs in float32 (NeuroX's) whatever the tagger's precision.
         dtype=lca_settings.activations_dtype(config),
-        pooling=LCA.get("pooling", "last"),
-        batch_size=LCA.get("batch_size", 64),
+        pooling=LCA["pooling"],
+        batch_size=LCA["batch_size"],
     script:
         "../scripts/lca_activations.py"
 

@@ -5,8 +5,8 @@ localrules:
 
 rule table4_accuracy:
     input:
-        evals=eval_files(),
-        predictions=prediction_files(),
+        evals=get_eval_files(),
+        predictions=get_prediction_files(),
         paper=str(paper.path("table4_accuracy")),
     output:
         csv=report(
@@ -31,7 +31,7 @@ rule table4_accuracy:
 
 rule table2_asr:
     input:
-        attacks=attack_summaries(),
+        attacks=get_attack_summaries(),
         paper=str(paper.path("table2_asr")),
     output:
         csv=report(
@@ -88,8 +88,8 @@ rule table3_runtime:
 
 rule paired_comparisons:
     input:
-        evals=eval_files(),
-        attacks=attack_summaries() if ATTACK_RECIPES else [],
+        evals=get_eval_files(),
+        attacks=get_attack_summaries() if ATTACK_RECIPES else [],
     output:
         csv=report(
             "results/tables/paired_vs_bert.csv",

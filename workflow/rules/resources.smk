@@ -29,7 +29,7 @@ rule fetch_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        hf=hf_dataset_params,
+        hf=get_hf_dataset,
     script:
         "../scripts/fetch_dataset.py"
 

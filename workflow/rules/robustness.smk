@@ -7,7 +7,7 @@
 # bounds, one file per run. One job per cell loads TextAttack and the encoder once for all its runs.
 rule attack_validity:
     input:
-        records=validity_records,
+        records=get_validity_records,
         sentence_encoder=ATTACK_RESOURCES["sentence_encoder"][0],
         nltk_data=ATTACK_RESOURCES["nltk_data"][0],
     output:
@@ -23,14 +23,14 @@ rule attack_validity:
     resources:
         gpu=1,
     params:
-        runs=validity_runs,
+        runs=get_validity_runs,
     script:
         "../scripts/attack_validity.py"
 
 
 rule attack_budget:
     input:
-        attacks=attack_summaries(),
+        attacks=get_attack_summaries(),
     output:
         csv=report(
             "results/tables/attack_budget.csv",
@@ -54,7 +54,7 @@ rule attack_budget:
 
 rule budget_figure:
     input:
-        attacks=run_attack_summaries,
+        attacks=get_cell_attack_summaries,
     output:
         png=report(
             "results/figures/budget_{dataset}_{attack}.png",
@@ -76,7 +76,7 @@ rule budget_figure:
 
 rule attack_effort:
     input:
-        attacks=attack_summaries(),
+        attacks=get_attack_summaries(),
     output:
         csv=report(
             "results/tables/attack_effort.csv",
@@ -98,8 +98,8 @@ rule attack_effort:
 
 rule validity_tables:
     input:
-        attacks=attack_summaries(),
-        validity=validity_files(),
+        attacks=get_attack_summaries(),
+        validity=get_validity_files(),
     output:
         csv=report(
             "results/tables/attack_validity.csv",
@@ -129,9 +129,9 @@ rule validity_tables:
 
 rule paired_examples:
     input:
-        evals=eval_files(),
-        predictions=prediction_files(),
-        attacks=attack_summaries() if ATTACK_RECIPES else [],
+        evals=get_eval_files(),
+        predictions=get_prediction_files(),
+        attacks=get_attack_summaries() if ATTACK_RECIPES else [],
     output:
         csv=report(
             "results/tables/paired_examples_vs_bert.csv",

@@ -1,8 +1,8 @@
 rule train:
     input:
-        unpack(augmented_inputs),
-        unpack(adversarial_input_resources),
-        model=model_input,
+        unpack(get_augmented_rows),
+        unpack(get_adversarial_input_resources),
+        model=get_model,
         train="results/data/{dataset}/train.parquet",
         validation="results/data/{dataset}/validation.parquet",
     output:
@@ -18,7 +18,7 @@ rule train:
     resources:
         gpu=GPU_SLOTS,
     params:
-        spec=method_spec,
+        spec=get_method_spec,
         # Outside the outputs, so a failed or killed job keeps its checkpoints and the rerun resumes.
         checkpoints=lambda w: f"results/checkpoints/{w.dataset}/{w.method}/seed{w.seed}",
     script:

@@ -29,8 +29,10 @@ from advtrain.augment.shards import (
     shard_rows,
     summarise,
 )
+from advtrain.config import schema_defaults
 
-__all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "KINDS", "MODEL_ROLES", "PART_DEFAULTS", "augment_shard", "check_config", "fetch_model", "gather", "gather_summaries", "model_location",
+__all__ = ["BACKTRANSLATION_DEFAULTS", "COLUMNS", "KINDS", "MODEL_ROLES", "PART_DEFAULTS", "augment_shard", "check_config", "fetch_model", "fetch_targets", "gather", "gather_summaries", "model_location",
+           "model_locations", "used_augmenters",
            "parse_scatteritem", "sample_augmented", "shard_rows", "summarise", "training_frame"]
 
 
@@ -70,15 +72,45 @@ def augmenters(config: dict) -> dict[str, dict]:
 
 
 def check_config(config: dict) -> None:
-    """Cross-references the schema cannot express: a method's augmenters must be defined."""
+    """Cross-references the schema cannot express: a method's augmenters must be defined (every unknown one is a
+    line of the error)."""
     from advtrain.config import ConfigError
 
     defined = augmenters(config)
-    for method, parts in config["methods"].items():
-        for i, name in enumerate(((parts or {}).get("augment") or {}).get("augmenters", [])):
-            if name not in defined:
-                raise ConfigError(f"methods.{method}.augment.augmenters[{i}]: unknown augmenter {name!r} "
-                                  f"(defined under `augmentation.augmenters`: {', '.join(defined) or 'none'})")
+    problems = [f"methods.{method}.augment.augmenters[{i}]: unknown augmenter {name!r} "
+                f"(defined under `augmentation.augmenters`: {', '.join(defined) or 'none'})"
+                for method, parts in config["methods"].items()
+                for i, name in enumerate(((parts or {}).get("augment") or {}).get("augmenters", []))
+                if name not in defined]
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def used_augmenters(config: dict, methods: list[str]) -> list[str]:
+    """The augmenters ``methods`` name (in `augmentation.augmenters`' order): only their local models must exist,
+    only theirs are fetched."""
+    named = {name for m in methods for name in
+             (((config["methods"].get(m) or {}).get("augment") or {}).get("augmenters") or [])}
+    return [name for name in augmenters(config) if name in named]
+
+
+def model_locations(config: dict) -> dict[str, dict[str, tuple[str, bool]]]:
+    """{augmenter: {role: (folder, is_local)}}: a local path, the pretrained model's folder, or a fetch output."""
+    return {name: {role: model_location(config, name, role) for role in MODEL_ROLES[spec["kind"]]}
+            for name, spec in augmenters(config).items()}
+
+
+def fetch_targets(config: dict, methods: list[str]) -> dict[str, tuple[str, str]]:
+    """{cache folder name: (hub name, config key)} of the models ``fetch_augment_model`` downloads for ``methods``:
+    those without a local path, other than the pretrained model's folder."""
+    from advtrain import resources as res
+
+    model_dir = res.model_location(config)[0]
+    locations = model_locations(config)
+    return {Path(path).name: (augmenters(config)[name][role]["name"], model_key(name, role))
+            for name in used_augmenters(config, methods)
+            for role, (path, local) in locations[name].items()
+            if not local and path != model_dir}
 
 
 def model_location(config: dict, augmenter: str, role: str) -> tuple[str, bool]:
@@ -129,9 +161,9 @@ def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.Da
     return out, summary
 
 
-#: Unset keys of a method's ``augment`` part: TextAttack-A2T's train.py adds 20% of the augmented rows
-#: (``--pct-of-augmented 0.2``).
-PART_DEFAULTS = {"fraction": 0.2, "seed": 0}
+#: Unset keys of a method's ``augment`` part, the schema's defaults (validation fills them in the workflow; here for
+#: callers without it): TextAttack-A2T's train.py adds 20% of the augmented rows (``--pct-of-augmented 0.2``).
+PART_DEFAULTS = schema_defaults("augment")
 
 
 def sample_augmented(n: int, fraction: float, seed: int) -> list[int]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 
-from advtrain.config import ConfigError, method_spec
+from advtrain.config import ConfigError, method_spec, schema_defaults
 from advtrain.methods import PARTS
 
-#: The probe's settings where ``lca.probe`` leaves a key unset: ``advtrain.lca.probe.train_probe``'s defaults (the
-#: regularisation is NeuroX's tutorial's; the rest is NeuroX's ``train_logistic_regression_probe``'s: batches of 32
-#: in the words' order; z-scoring is ours).
-PROBE_DEFAULTS = {"l1": 1e-3, "l2": 1e-3, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "zscore": False,
-                  "shuffle": False}
+#: The probe's settings where ``lca.probe`` leaves a key unset: the schema's ``x-default`` values, which are
+#: ``advtrain.lca.probe.train_probe``'s defaults (the regularisation is NeuroX's tutorial's; the rest is NeuroX's
+#: ``train_logistic_regression_probe``'s: batches of 32 in the words' order; z-scoring is ours).
+PROBE_DEFAULTS = schema_defaults("lca", "probe", keyword="x-default")
 
-#: How ``lca_activations`` stores the activations where ``lca.activations_dtype`` is unset: NeuroX's float32.
-ACTIVATIONS_DTYPE = "float32"
+#: How ``lca_activations`` stores the activations where ``lca.activations_dtype`` is unset: the schema's default,
+#: NeuroX's float32.
+ACTIVATIONS_DTYPE = schema_defaults("lca")["activations_dtype"]
 
 #: Method parts a POS tagger can use (the others act on sentiment data: augmented reviews, attacks on reviews).
 TAGGER_PARTS = {name for name, part in PARTS.items() if part.tagger}
@@ -33,22 +33,28 @@ def seeds(config: dict) -> list[int]:
 
 
 def check(config: dict) -> None:
-    """Names under ``lca.methods`` exist and use only parts a tagger has; a local source names its files."""
+    """Names under ``lca.methods`` exist and use only parts a tagger has; a local source names its files. Every
+    problem is a line of the error."""
+    problems = []
     block = lca_block(config)
     for i, name in enumerate(methods(config)):
         if name not in config["methods"]:
-            raise ConfigError(f"lca.methods[{i}]: unknown method {name!r} (defined under `methods`: "
-                              f"{', '.join(config['methods'])})")
+            problems.append(f"lca.methods[{i}]: unknown method {name!r} (defined under `methods`: "
+                            f"{', '.join(config['methods'])})")
+            continue
         other = set(method_spec(config, name)["parts"]) - TAGGER_PARTS
         if other:
-            raise ConfigError(f"lca.methods[{i}]: method {name!r} has part(s) {', '.join(sorted(other))} that a POS "
-                              f"tagger cannot use (only: {', '.join(sorted(TAGGER_PARTS))})")
+            problems.append(f"lca.methods[{i}]: method {name!r} has part(s) {', '.join(sorted(other))} that a POS "
+                            f"tagger cannot use (only: {', '.join(sorted(TAGGER_PARTS))})")
     data = block.get("data") or {}
     if data.get("source") == "local" and not data.get("files"):
-        raise ConfigError("lca.data.files: the local source needs {all: path} or {train: path, test: path}")
+        problems.append("lca.data.files: the local source needs {all: path} or {train: path, test: path}")
     files = data.get("files") or {}
     if files and set(files) not in ({"all"}, {"train", "test"}):
-        raise ConfigError(f"lca.data.files: give either {{all}} or {{train, test}}, got {{{', '.join(sorted(files))}}}")
+        problems.append(f"lca.data.files: give either {{all}} or {{train, test}}, got "
+                        f"{{{', '.join(sorted(files))}}}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def local_paths(config: dict) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The settings and epoch schedule of an ``adversarial_input`` part (AT-IP), free of torch and TextAttack.
 
-The workflow checks these before any job starts (``workflow/rules/common.smk``), so this module imports nothing
-heavy: a dry run must not pay for torch. The training side is :mod:`advtrain.training.input_space`.
+The workflow checks these before any job starts (``advtrain.config_check``, called by ``workflow/rules/common.smk``),
+so this module imports nothing heavy: a dry run must not pay for torch. The training side is :mod:`advtrain.training.input_space`.
 """
 
 from __future__ import annotations
@@ -11,24 +11,14 @@ import math
 import numpy as np
 
 from advtrain.attacks.recipes import TRAINING_RECIPES
-from advtrain.config import ConfigError
+from advtrain.config import ConfigError, schema_defaults
 
 #: Recipes usable for training: those whose record (advtrain.attacks.recipes.REGISTRY) says ``training=True``.
 RECIPES = TRAINING_RECIPES
-#: Unset keys of a method's ``adversarial_input`` part. fraction 0.2 and query budget 200 are the A2T authors'
-#: training command; one clean epoch and alpha = 1 are TextAttack's ``TrainingArgs`` defaults.
-DEFAULTS = {
-    "clean_epochs": 1,
-    "fraction": 0.2,
-    "query_budget": 200,
-    "interval": 1,
-    "weight": 1.0,
-    "model_batch_size": 32,
-    "concurrency": 32,
-    "batch_tokens": 8192,
-    "workers": 1,
-    "seed": 765,
-}
+#: Unset keys of a method's ``adversarial_input`` part: the schema's ``x-default`` values (``$defs/adversarial_input``).
+#: fraction 0.2 and query budget 200 are the A2T authors' training command; one clean epoch and alpha = 1 are
+#: TextAttack's ``TrainingArgs`` defaults.
+DEFAULTS = schema_defaults("adversarial_input", keyword="x-default")
 
 
 def resolve(part: dict) -> dict:

@@ -1,0 +1,75 @@
+"""Which attack resources the configured study reads, and whether anything is left to download: what the workflow's
+input functions, fetch rules and offline switch follow (workflow/rules/common.smk and inputs.smk). Torch-free.
+
+``resources`` is the workflow's ``{kind: (path, is_local)}`` of every attack resource kind (``ATTACK_RESOURCES``):
+a configured local path, or where its fetch rule writes it.
+"""
+
+from __future__ import annotations
+
+from advtrain import augment
+from advtrain import config as cfg
+from advtrain import resources as res
+from advtrain.attacks import required_resources
+
+#: What attack_validity reads for every adversarial example: the sentence encoder, and NLTK for the texts' words.
+VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
+
+
+def configured(resources: dict) -> dict[str, str]:
+    """{kind: path} of the kinds set to a local path (which stand-ins are set decides what a recipe reads)."""
+    return {kind: path for kind, (path, local) in resources.items() if local}
+
+
+def recipe_kinds(recipe: str, resources: dict) -> list[str]:
+    """The kinds attack recipe ``recipe``'s shards read (USE too when it is configured)."""
+    local = configured(resources)
+    kinds = required_resources(recipe, local)
+    if local.get("use"):
+        kinds = [*kinds, "use"]
+    return list(dict.fromkeys(kinds))
+
+
+def attack_kinds(recipes: list[str], resources: dict) -> list[str]:
+    """Every kind the attack stage reads: its recipes', USE when configured, and attack_validity's."""
+    local = configured(resources)
+    kinds = [kind for recipe in recipes for kind in required_resources(recipe, local)]
+    if local.get("use"):
+        kinds.append("use")
+    if recipes:
+        kinds += VALIDITY_RESOURCES
+    return list(dict.fromkeys(kinds))
+
+
+def adversarial_input_methods(config: dict) -> list[str]:
+    """The selected methods with an `adversarial_input` part (AT-IP)."""
+    return [m for m in cfg.selected_methods(config) if cfg.method_parts(config, m).get("adversarial_input")]
+
+
+def adversarial_input_kinds(config: dict, method: str, resources: dict) -> list[str]:
+    """The kinds the recipe of ``method``'s adversarial_input part reads (none for other methods)."""
+    part = cfg.method_parts(config, method).get("adversarial_input")
+    if not part:
+        return []
+    return list(dict.fromkeys(required_resources(part["recipe"], configured(resources))))
+
+
+def fetch_needed(kinds: list[str], resources: dict, model_dir: str) -> bool:
+    """Whether some of ``kinds`` is fetched: not a local path, nor the masked LM that is the pretrained model's folder."""
+    return any(not resources[kind][1] and not (kind == "masked_lm" and resources[kind][0] == model_dir)
+               for kind in kinds)
+
+
+def offline(config: dict, resources: dict) -> bool:
+    """Whether no library may reach the hub: `offline` is set, or nothing is left to download (the model, a dataset,
+    an attack or AT-IP resource, an augmenter's model)."""
+    if config["offline"]:
+        return True
+    model_dir = res.model_location(config)[0]
+    recipes = list(config["attacks"]["recipes"])
+    at_ip = [kind for m in adversarial_input_methods(config)
+             for kind in adversarial_input_kinds(config, m, resources)]
+    return not (res.needs_network(config)
+                or fetch_needed(attack_kinds(recipes, resources), resources, model_dir)
+                or augment.fetch_targets(config, cfg.selected_methods(config))
+                or fetch_needed(at_ip, resources, model_dir))
