@@ -5,7 +5,7 @@
    the loss gradient at delta = 0 (per example), at MR's length and at IMDB's.
 2. LDS target: the per-example cosine between two deltas of the same batch and start whose training forwards drew
    different dropout masks: former target (the training forward's logits) and default (f(x) in the ascent's mode).
-3. ALUM: our step against mt-dnn's SmartPerturbation step restated (tests/embedding_references.py) on a fixed
+3. ALUM: our step against mt-dnn's SmartPerturbation step restated (tests/references/embedding_references.py) on a fixed
    gradient, and end to end on the model (max abs difference of delta and of the loss), for the former settings
    (``ALUM_PAPER``) and the default; plus how much of mt-dnn's delta the gradient makes at step size 1e-5 and 1e-3.
 
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "tests/support"), str(REPO / "tests/references")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

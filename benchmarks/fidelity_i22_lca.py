@@ -13,7 +13,7 @@ float16 after a forward at the tagger's precision (bf16 autocast on a bf16 GPU).
    (Table 5's neurons), Table 5's match % on the paper's tags (mean |difference|); seconds to train. Variants: float16
    activations, reshuffled batches of 128, both (before), z-scored (the former default), a bf16 forward (CPU
    autocast standing in for a bf16 GPU) stored as float16. The noise floor: the same settings from the next seed.
-3. Our probe against NeuroX's ``train_logistic_regression_probe`` restated (tests/neurox_references.py) on those
+3. Our probe against NeuroX's ``train_logistic_regression_probe`` restated (tests/references/neurox_references.py) on those
    activations, z-scoring off, same initial weights: max |difference| of the weights and biases.
 
     python benchmarks/fidelity_i22_lca.py
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "tests/support"), str(REPO / "tests/references")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

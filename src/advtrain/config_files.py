@@ -35,7 +35,7 @@ from advtrain.methods import PARTS
 
 #: The key of each method part whose value says what the part is (a changed value is another method).
 PART_KINDS = {name: part.kind_key for name, part in PARTS.items()}
-#: The keys a method may have (the schema's `method`; tests/test_config_files.py keeps the two equal).
+#: The keys a method may have (the schema's `method`; tests/unit/test_config_files.py keeps the two equal).
 METHOD_KEYS = ("train", *PART_KINDS)
 
 

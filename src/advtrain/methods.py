@@ -10,7 +10,7 @@ key of the part tells what it is (its kind), where its kinds are registered, and
   which an ``augment`` part names): an entry in :data:`advtrain.augment.KINDS`;
 - a new part is one :class:`Part` record in :data:`PARTS` plus its implementation.
 
-The schema (``workflow/schemas/config.schema.yaml``) restates the names; ``tests/test_registries.py`` checks it
+The schema (``workflow/schemas/config.schema.yaml``) restates the names; ``tests/repository/test_registries.py`` checks it
 against these registries. Torch-free: the workflow reads this while it builds the DAG.
 """
 

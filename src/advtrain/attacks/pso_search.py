@@ -13,8 +13,8 @@ TextAttack 0.3.11 changed two things in ``ParticleSwarmOptimization`` (commits f
 :class:`ParticleSwarmOptimization038` undoes both through 0.3.11's own code paths, with TextAttack left unpatched:
 it overrides the change-ratio hook, returns ``_turn``'s source member when 0.3.11 returns a copy of it, and gives the
 initial population members a ``copy.copy`` that returns the member itself until the elites are built
-(``_pre_iteration_setup``, which 0.3.11 calls right after). ``tests/test_pso_search.py`` checks the result against
-0.3.8's ``perform_search``, ``_turn`` and ``words_diff_ratio`` restated (``tests/pso_reference.py``).
+(``_pre_iteration_setup``, which 0.3.11 calls right after). ``tests/unit/test_pso_search.py`` checks the result against
+0.3.8's ``perform_search``, ``_turn`` and ``words_diff_ratio`` restated (``tests/references/pso_reference.py``).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class ParticleSwarmOptimization038(ParticleSwarmOptimization):
 
 
 #: The class of each ``attacks.pso_search`` value. The names are :data:`advtrain.attacks.recipes.PSO_SEARCHES`
-#: (torch-free there, for the start-up checks; tests/test_pso_search.py checks that both list the same): not imported
+#: (torch-free there, for the start-up checks; tests/unit/test_pso_search.py checks that both list the same): not imported
 #: from there, because the recipes import this module.
 SEARCHES = {"textattack-0.3.8": ParticleSwarmOptimization038, "textattack-0.3.11": ParticleSwarmOptimization}
 

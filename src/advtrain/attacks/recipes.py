@@ -340,7 +340,7 @@ class Recipe:
     """One attack recipe: everything the package, the workflow and the tables know about it.
 
     Adding a recipe is a ``_build_*`` function above and one record in :data:`REGISTRY`, plus its name in the
-    schema's enums (``attacks.recipes`` and/or ``adversarial_input.recipe``, which ``tests/test_registries.py``
+    schema's enums (``attacks.recipes`` and/or ``adversarial_input.recipe``, which ``tests/repository/test_registries.py``
     checks against this table).
     """
 

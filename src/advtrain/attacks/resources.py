@@ -562,7 +562,7 @@ class ResourceKind:
     """One kind of attack resource: everything the package and the workflow know about it.
 
     Adding a kind is one record in :data:`KINDS` (with its fetcher and check above), a ``path_or_null`` key under
-    the schema's ``attacks.resources`` (and its ``downloads`` setting, if any); ``tests/test_registries.py`` checks
+    the schema's ``attacks.resources`` (and its ``downloads`` setting, if any); ``tests/repository/test_registries.py`` checks
     the schema against this table.
     """
 

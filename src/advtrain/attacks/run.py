@@ -52,7 +52,7 @@ STALE_GLOBS = ("*.ta.chkpt",)  # TextAttack checkpoints of earlier versions of t
 class AttackSettings:
     """How a sample is attacked: the victim's ``model.max_length`` and the ``attacks`` settings a shard reads.
 
-    The defaults are the schema's (workflow/schemas/config.schema.yaml; tests/test_attacks.py checks them), for
+    The defaults are the schema's (workflow/schemas/config.schema.yaml; tests/unit/test_attacks.py checks them), for
     library use; the workflow passes every value from its config.
     """
 

@@ -6,7 +6,7 @@ torch with their rules unchanged:
 - ``train_logistic_regression_probe``: a linear layer trained with cross-entropy + ``l1 * ||W||_1 + l2 * ||W||_2``
   (elastic net), Adam, mini-batches of 32 taken in the data's order (NeuroX's ``batch_generator`` neither shuffles
   nor drops the last short batch), over float32 activations; with ``zscore=False`` and ``shuffle=False`` the
-  weights equal NeuroX's code restated (``tests/neurox_references.py``);
+  weights equal NeuroX's code restated (``tests/references/neurox_references.py``);
 - ``get_top_neurons``: for each class, the smallest set of neurons, by |weight| descending, whose |weight| mass
   reaches ``percentage`` of the class's total;
 - ``get_neuron_ordering``: an overall ranking, built by raising that percentage from 0 (each class's top neuron) to

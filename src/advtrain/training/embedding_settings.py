@@ -76,7 +76,7 @@ DEFAULTS: dict[str, dict] = {
         "weight": 1.0,
     },
 }
-#: The ``adversarial_embedding.kind`` values (the schema's enum; tests/test_registries.py keeps them equal).
+#: The ``adversarial_embedding.kind`` values (the schema's enum; tests/repository/test_registries.py keeps them equal).
 KINDS = tuple(DEFAULTS)
 
 # ALUM as the paper's text reads (Liu et al. 2020, Algorithm 1 and section 4: K = 1, eps = 1e-5 in inf-norm,

@@ -75,7 +75,7 @@ def test_same_seed_same_ranking_and_ablation_keeps_only_the_chosen_neurons(monke
 
 
 def test_probe_training_is_neuroxs():
-    """NeuroX 1.0.9's train_logistic_regression_probe (tests/neurox_references.py) and ours (the defaults) reach the
+    """NeuroX 1.0.9's train_logistic_regression_probe (tests/references/neurox_references.py) and ours (the defaults) reach the
     same weights on a small random problem: batches of 32 in order (the last one short), elastic net, Adam."""
     rng = np.random.default_rng(11)
     x = rng.normal(0.0, 1.0, size=(203, 24)).astype(np.float32)  # 203 = 6 batches of 32 + one of 11

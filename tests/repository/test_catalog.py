@@ -18,7 +18,7 @@ def test_catalog_usage_file():
     assert flags in README, f"the catalog's mandatory flags {flags!r} are not in the README's commands"
     assert usage["mandatory-flags"]["desc"]
     stack = usage["software-stack-deployment"]
-    # Every rule has a conda env (tests/test_envs.py); no rule names a container.
+    # Every rule has a conda env (tests/repository/test_envs.py); no rule names a container.
     assert stack["conda"] is True
     rules = "".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     assert stack["apptainer"] is ("container:" in rules)

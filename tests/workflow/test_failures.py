@@ -57,7 +57,7 @@ RECIPE = "textfooler"
 RUN = "results/attacks/MR/BERT/seed1"
 SHARD = RUN + "/" + RECIPE + "/shard{k}-of-2"
 TARGET = "results/tables/table2_asr.csv"  # the gathered summary and what reads it; no evaluation, no toy
-INJECTED = "injected failure in attack shard 2 (tests/test_failures.py)"
+INJECTED = "injected failure in attack shard 2 (tests/workflow/test_failures.py)"
 
 # Loaded by every Python process with its folder on PYTHONPATH: the snakemake process and each job's script.
 # Snakemake runs a `script:` as a copy named .snakemake/scripts/tmp<random>.attack_shard.py; in that copy

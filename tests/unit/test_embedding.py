@@ -456,7 +456,7 @@ def test_embedding_output_works_on_roberta():
 def test_schema_lists_every_setting_and_choice():
     import yaml
 
-    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
     properties = schema["$defs"]["adversarial_embedding"]["properties"]
     assert set(properties) == {f.name for f in fields(EmbeddingAdversary)}
     for key, choices in {"kind": tuple(DEFAULTS), "perturb": PERTURB_SITES, "init": INITS, "bound": BOUNDS,

@@ -190,7 +190,7 @@ def test_lca_tagger_and_activations_on_the_fine_tuned_gpt2(env, tmp_path):
     write_sentences(sentences[:50], tmp_path / "train.jsonl")
     write_sentences(sentences[50:], tmp_path / "test.jsonl")
     tags = ["DT", "JJ", "NN"]
-    # More epochs than the tiny BERT's 3 (tests/test_lca.py): a causal tagger reads each word's left context only.
+    # More epochs than the tiny BERT's 3 (tests/unit/test_lca.py): a causal tagger reads each word's left context only.
     spec = {"train": {"max_length": 16, "batch_size": 8, "learning_rate": 3e-3, "epochs": 10, "precision": "auto"},
             "parts": {"adversarial_embedding": {"kind": "pgd", "steps": 1}}}
     metrics = fine_tune_tagger(env["model"], tmp_path / "train.jsonl", tmp_path / "test.jsonl", tags,

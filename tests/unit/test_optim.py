@@ -1,6 +1,6 @@
 """The optimisers against the reference trainers' code (issue 22, items 3, 4 and 7): a few steps of ``AdvTrainer``
 with a method's train settings from config.yaml equal a few steps of TextAttack's or mt-dnn's loop, restated in
-tests/optim_references.py, on a tiny BERT; the baseline's settings (the values before) do not."""
+tests/references/optim_references.py, on a tiny BERT; the baseline's settings (the values before) do not."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_at_ip_steps_equal_textattacks_trainer(study, tiny, tmp_path):
 def test_alum_steps_equal_mtdnns_adamax(study, tiny, tmp_path):
     """ALUM's train settings (mt-dnn's Adamax, clipping at 1.0, its warmup_linear over 10% of the steps) take mt-dnn's
     steps: four steps, the first in the warm-up (learning rate 0), then 0.75, 0.5, 0.25 of it (Hugging Face: 1, 2/3,
-    1/3). Only the optimiser is compared: the ALUM part's loss is tested in tests/test_embedding.py."""
+    1/3). Only the optimiser is compared: the ALUM part's loss is tested in tests/unit/test_embedding.py."""
     settings = cfg.train_settings(study, "ALUM")
     expected, norms = reference_run(tiny, ref.mtdnn_train, 4, learning_rate=settings["learning_rate"],
                                     warmup=settings["warmup_ratio"])

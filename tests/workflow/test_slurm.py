@@ -155,7 +155,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _slurm_conf(host: str, state: Path, cpus: int, memory_mb: int) -> str:
     return f"""\
-# Written by tests/test_slurm.py for a one-node test cluster; removed (or the previous file restored) afterwards.
+# Written by tests/workflow/test_slurm.py for a one-node test cluster; removed (or the previous file restored) afterwards.
 ClusterName=advtrain-test
 # Addresses given: the host name need not resolve (containers).
 SlurmctldHost={host}(127.0.0.1)

@@ -230,7 +230,7 @@ def test_table4_lists_the_augmented_methods_beside_the_paper(augmented_run):
 
 
 # ---------------------------------------------------------------------------- input-space AT (AT-IP)
-# Two epochs, the first clean, 5% attacked: kept short (tests/test_input_adversarial.py checks what is generated).
+# Two epochs, the first clean, 5% attacked: kept short (tests/unit/test_input_adversarial.py checks what is generated).
 INPUT_METHODS = {
     name: {"train": {"epochs": 2},
            "adversarial_input": {"recipe": recipe, "clean_epochs": 1, "fraction": 0.05, "query_budget": 60,

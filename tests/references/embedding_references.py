@@ -1,5 +1,5 @@
 """Reference algorithms of the embedding-space adversaries, restated from their sources (not from advtrain's code)
-for tests/test_embedding.py and benchmarks/fidelity_embedding.py.
+for tests/unit/test_embedding.py and benchmarks/fidelity_embedding.py.
 
 - Algorithm 1 of Altinisik et al. (2022), read literally: delta ~ N(0, sigma^2) per coordinate;
 - VAT (Miyato et al., ``vat.py``): the start ``xi * get_normalized_vector(d)``, d ~ N(0, I), per example;

@@ -1,5 +1,5 @@
 """Every fetch rule, run by Snakemake against local stand-ins for the hub, TextAttack's S3 bucket and NLTK's index
-(tests/mock_remote.py), then the workflow's data jobs on what was fetched and the loaders of the fetched models; and
+(tests/support/mock_remote.py), then the workflow's data jobs on what was fetched and the loaders of the fetched models; and
 bad answers: a 404, a 500 then success, a cut connection, a truncated zip, a checksum mismatch."""
 
 from __future__ import annotations

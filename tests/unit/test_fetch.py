@@ -1,4 +1,4 @@
-"""Downloads against a local stand-in server (tests/mock_remote.py): retries, checksums, bad answers, NLTK folders
+"""Downloads against a local stand-in server (tests/support/mock_remote.py): retries, checksums, bad answers, NLTK folders
 that NLTK accepts, the one weight format and the configured splits picked from a hub listing, namespaced hub ids,
 and an ``import textattack`` that downloads nothing. The fetch rules themselves run in test_fetch_workflow.py."""
 

@@ -1,6 +1,6 @@
 """The attack stage's package half: recipes built from local resources, sharded and resumable runs, metrics.
 
-Everything runs offline on tiny stand-ins (tests/attack_fixtures.py): a paragramcf-layout embedding, a HowNet bank,
+Everything runs offline on tiny stand-ins (tests/support/attack_fixtures.py): a paragramcf-layout embedding, a HowNet bank,
 a lexicon flair tagger, a tiny sentence-transformers encoder and masked LM, and a briefly trained tiny victim.
 """
 
@@ -166,7 +166,7 @@ def test_recipes_keep_the_published_settings(env, wrapper):
     sbert = find(a2t, SBERT)[0]
     assert (sbert.threshold, sbert.metric, sbert.window_size) == (0.9, "cosine", math.inf)
     assert a2t.search_method.wir_method == "gradient"
-    # TextAttack's GreedyWordSwapWIR, its words aligned to tokens by offsets (tests/test_word_alignment.py)
+    # TextAttack's GreedyWordSwapWIR, its words aligned to tokens by offsets (tests/unit/test_word_alignment.py)
     assert type(a2t.search_method).__name__ == "OffsetAlignedWordSwapWIR"
     assert isinstance(a2t.search_method, GreedyWordSwapWIR)
 

@@ -1,6 +1,6 @@
 """Input-space adversarial training (A2T, A2T_MLM, BERT-Attack): schedule, generated examples, resumption.
 
-Offline on the tiny model with the tiny attack resources of tests/attack_fixtures.py.
+Offline on the tiny model with the tiny attack resources of tests/support/attack_fixtures.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """TextAttack 0.3.8's ParticleSwarmOptimization, restated from its source (QData/TextAttack tag v0.3.8,
 ``textattack/search_methods/particle_swarm_optimization.py`` and ``textattack/shared/attacked_text.py``), not from
-advtrain's code, for tests/test_pso_search.py.
+advtrain's code, for tests/unit/test_pso_search.py.
 
 Only what differs from the installed TextAttack 0.3.11 is restated: ``perform_search`` (initial elites taken by
 reference, ``words_diff_ratio`` for the mutation), ``_turn`` (returns ``source_text`` itself when no move passes the

@@ -1,7 +1,7 @@
 """PSO's search (``attacks.pso_search``): TextAttack 0.3.8's, restored on 0.3.11's class, against 0.3.8's code
-restated (tests/pso_reference.py); and the key's way from the config to the recipe.
+restated (tests/references/pso_reference.py); and the key's way from the config to the recipe.
 
-On the tests' tiny victim and stand-in HowNet bank / flair tagger (tests/attack_fixtures.py).
+On the tests' tiny victim and stand-in HowNet bank / flair tagger (tests/support/attack_fixtures.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 - a HowNet candidate bank (``word_candidates_sense.pkl`` format: word -> pos -> candidates);
 - a flair ``SequenceTagger`` file that tags by lexicon lookup (one-hot embeddings straight to the tag layer);
 - a sentence-transformers folder (the tiny BERT + mean pooling);
-- a victim classifier: the tiny BERT with a sequence-classification head, briefly trained on the synthetic reviews.
+- a victim classifier: the tiny BERT with a sequence-classification head, briefly trained on the synthetic reviews;
+- a run's validity checks as attack_validity writes them (:func:`validity_frame`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from conftest import FILLER, NEGATIVE, POSITIVE, synthetic_reviews
 
 # Synonym groups: each group's vectors lie close together (cosine > 0.8), groups are far apart.
@@ -171,3 +173,17 @@ def build_resources(root: Path, bert_dir: Path, nltk_data: Path) -> dict[str, st
         "flair_pos": str(build_flair_tagger(root / "flair" / "pytorch_model.bin")),
         "nltk_data": str(nltk_data),
     }
+
+
+def validity_frame(n, exceeds):
+    """A run's validity checks as attack_validity writes them: n adversarial examples, the first ``exceeds`` of them
+    beyond the similarity bound."""
+    return pd.DataFrame({
+        "index": range(n), "ground_truth": 1, "perturbed_output": 0, "words_changed": range(1, n + 1),
+        "words_total": 10, "changed_pct": [10.0 * (i + 1) for i in range(n)], "similarity": 0.9,
+        "similarity_threshold": 0.9, "bound_similarity": 0.95, "similarity_checked": True,
+        "exceeds_similarity": [i < exceeds for i in range(n)], "max_words": np.nan,
+        "exceeds_modification_rate": np.nan, "stopwords_changed": 0, "stopword_changed": False,
+        "exceeds_any": [i < exceeds for i in range(n)],
+        "original_marked": [f"a **good** | film {i}" for i in range(n)],
+        "perturbed_marked": [f"a **fine** | film {i}" for i in range(n)]})

@@ -1,6 +1,6 @@
 """The query broker's mechanics, without TextAttack: batching across workers, random streams, errors, chunking.
 
-The broker on real recipes (records equal to one-at-a-time runs) is tested in tests/test_attacks.py.
+The broker on real recipes (records equal to one-at-a-time runs) is tested in tests/unit/test_attacks.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import torch
 
 from advtrain import device
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "precision.py"
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "precision.py"
 
 
 def load_benchmark():

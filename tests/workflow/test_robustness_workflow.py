@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from attack_fixtures import validity_frame
 from conftest import TWO_JOBS, planned_jobs, run_snakemake, synthetic_reviews, tiny_config, write_config
-from test_robustness import validity_frame
 
 from advtrain.attacks.metrics import outcomes
 from advtrain.attacks.resources import NLTK_PACKAGES, WORD_EMBEDDING_FILES

@@ -16,7 +16,7 @@ import yaml
 from advtrain import claims as C
 from advtrain.stats import Bootstrap, mcnemar_exact
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PAPER_TEXT = REPO.parent / "shared" / "paper" / "altinisik2022_adversarial_training_text.md"
 BOOT = Bootstrap(resamples=500, confidence=0.95, seed=0)
 

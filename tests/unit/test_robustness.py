@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from attack_fixtures import validity_frame
 
 from advtrain.attacks import budget
 from advtrain.attacks.metrics import outcomes
@@ -327,20 +328,6 @@ def test_validity_checks_the_recipes_bounds(attacked_text):
     pso = check(rows[:1], "pso", bag_of_words, attacked_text=attacked_text, stopwords=frozenset())
     assert pso["exceeds_similarity"].isna().all() and not pso["exceeds_any"].iloc[0]
     assert BOUNDS["textfooler"].similarity.metric == "angular" and "15-word windows" in describe("textfooler")
-
-
-def validity_frame(n, exceeds):
-    """A run's validity checks as attack_validity writes them: n adversarial examples, the first ``exceeds`` of them
-    beyond the similarity bound."""
-    return pd.DataFrame({
-        "index": range(n), "ground_truth": 1, "perturbed_output": 0, "words_changed": range(1, n + 1),
-        "words_total": 10, "changed_pct": [10.0 * (i + 1) for i in range(n)], "similarity": 0.9,
-        "similarity_threshold": 0.9, "bound_similarity": 0.95, "similarity_checked": True,
-        "exceeds_similarity": [i < exceeds for i in range(n)], "max_words": np.nan,
-        "exceeds_modification_rate": np.nan, "stopwords_changed": 0, "stopword_changed": False,
-        "exceeds_any": [i < exceeds for i in range(n)],
-        "original_marked": [f"a **good** | film {i}" for i in range(n)],
-        "perturbed_marked": [f"a **fine** | film {i}" for i in range(n)]})
 
 
 def test_validity_table_and_samples(tmp_path):

@@ -1,5 +1,5 @@
 """The reference trainers' optimisation steps, restated from their sources (not from advtrain's code) for
-tests/test_optim.py and benchmarks/fidelity_i22_optim.py.
+tests/unit/test_optim.py and benchmarks/fidelity_i22_optim.py.
 
 - TextAttack 0.3.8 ``textattack/trainer.py``: ``get_optimizer_and_scheduler`` (transformers' ``AdamW`` over two groups,
   ``no_decay = ["bias", "LayerNorm.bias", "LayerNorm.weight"]``, weight decay 0.01, ``get_linear_schedule_with_warmup``)
