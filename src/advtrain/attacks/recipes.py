@@ -97,8 +97,9 @@ def required_resources(name: str, resources: dict | None = None) -> list[str]:
 class _Context:
     """What a recipe build reads: the resources, and a log of what was used and substituted."""
 
-    def __init__(self, resources: dict):
+    def __init__(self, resources: dict, recipe: str):
         self.resources = dict(resources)
+        self.recipe = recipe  # the registry name being built, for messages (a builder never names itself)
         self.used: dict[str, str] = {}
         self.substitutions: list[str] = []
 
@@ -107,7 +108,7 @@ class _Context:
         self.used[kind] = str(path)
         return path
 
-    def word_swap(self, recipe: str, max_candidates: int, min_cos_sim: float) -> tuple:
+    def word_swap(self, max_candidates: int, min_cos_sim: float) -> tuple:
         """(transformation, [constraints]): WordSwapEmbedding + WordEmbeddingDistance, or the neighbour-table swap."""
         from textattack.constraints.semantics import WordEmbeddingDistance
         from textattack.transformations import WordSwapEmbedding
@@ -115,7 +116,7 @@ class _Context:
         if not _neighbours_instead(self.resources):
             if not self.resources.get("word_embedding"):
                 raise ResourceError(
-                    f"{recipe}: needs the counter-fitted word embedding: set `{res.resource_key('word_embedding')}` "
+                    f"{self.recipe}: needs the counter-fitted word embedding: set `{res.resource_key('word_embedding')}` "
                     f"to a local paragramcf folder, or `{res.resource_key('word_neighbours')}` to a neighbour table "
                     "to stand in for it (reported as a substitution).")
             embedding = res.load_word_embedding(self.path("word_embedding"))
@@ -141,7 +142,7 @@ class _Context:
         folder = res.sentence_encoder_path(self.path("sentence_encoder"))
         return SBERT(model_name=str(folder), **kwargs)
 
-    def use_constraint(self, recipe: str, **kwargs):
+    def use_constraint(self, **kwargs):
         """TextAttack's UniversalSentenceEncoder(**kwargs) on the local USE; else SBERT with the same settings."""
         if _use_available(self.resources):
             from textattack.constraints.semantics.sentence_encoders import UniversalSentenceEncoder
@@ -151,7 +152,7 @@ class _Context:
             return constraint
         if not self.resources.get("sentence_encoder"):
             raise ResourceError(
-                f"{recipe}: needs a sentence encoder: set `{res.resource_key('use')}` to a local Universal Sentence "
+                f"{self.recipe}: needs a sentence encoder: set `{res.resource_key('use')}` to a local Universal Sentence "
                 f"Encoder (with tensorflow_hub installed), or `{res.resource_key('sentence_encoder')}` to a "
                 "sentence-transformers folder to stand in for it.")
         constraint = self.sbert(**kwargs)
@@ -191,12 +192,12 @@ def _build_textfooler(ctx: _Context, model_wrapper, query_budget, model_batch_si
     )
     from textattack.search_methods import GreedyWordSwapWIR
 
-    transformation, distance = ctx.word_swap("textfooler", max_candidates=50, min_cos_sim=0.5)
+    transformation, distance = ctx.word_swap(max_candidates=50, min_cos_sim=0.5)
     constraints = [RepeatModification(), StopwordModification(stopwords=set(TEXTFOOLER_STOPWORDS))]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
     constraints.extend(distance)  # WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.5)
     constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
-    constraints.append(ctx.use_constraint("textfooler", threshold=0.840845057, metric="angular",
+    constraints.append(ctx.use_constraint(threshold=0.840845057, metric="angular",
                                           compare_against_original=False, window_size=15,
                                           skip_text_shorter_than_window=True))
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
@@ -213,7 +214,7 @@ def _build_bae(ctx: _Context, model_wrapper, query_budget, model_batch_size):
     transformation = _masked_lm_swap(ctx, method="bae", max_candidates=50, min_confidence=0.0)
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
-    constraints.append(ctx.use_constraint("bae", threshold=0.936338023, metric="cosine",
+    constraints.append(ctx.use_constraint(threshold=0.936338023, metric="cosine",
                                           compare_against_original=True, window_size=15,
                                           skip_text_shorter_than_window=True))
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
@@ -234,7 +235,7 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
     from advtrain.attacks.word_alignment import OffsetAlignedWordSwapWIR
 
     if not getattr(model_wrapper.tokenizer, "is_fast", False):
-        raise ValueError(f"{'a2t_mlm' if mlm else 'a2t'}: the gradient word ranking aligns words to tokens with a "
+        raise ValueError(f"{ctx.recipe}: the gradient word ranking aligns words to tokens with a "
                          f"fast tokenizer's offsets; {type(model_wrapper.tokenizer).__name__} is not one")
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(InputColumnModification(["premise", "hypothesis"], {"premise"}))
@@ -244,7 +245,7 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
     if mlm:
         transformation = _masked_lm_swap(ctx, method="bae", max_candidates=20, min_confidence=0.0, batch_size=16)
     else:
-        transformation, distance = ctx.word_swap("a2t", max_candidates=20, min_cos_sim=0.8)
+        transformation, distance = ctx.word_swap(max_candidates=20, min_cos_sim=0.8)
         constraints.extend(distance)  # WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8)
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
     max_len = getattr(model_wrapper, "max_length", None) or min(
@@ -310,7 +311,7 @@ def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_s
     transformation = _masked_lm_swap(ctx, method="bert-attack", max_candidates=48)
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(MaxWordsPerturbed(max_percent=0.4))
-    constraints.append(ctx.use_constraint("bert_attack", threshold=0.2, metric="cosine",
+    constraints.append(ctx.use_constraint(threshold=0.2, metric="cosine",
                                           compare_against_original=True, window_size=None))
     goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
     search_method = GreedyWordSwapWIR(wir_method="unk")
@@ -408,7 +409,7 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
     unknown = set(resources) - set(res.RESOURCE_KEYS)
     if unknown:
         raise ValueError(f"unknown attack resources: {', '.join(sorted(unknown))}; known: {', '.join(res.RESOURCE_KEYS)}")
-    ctx = _Context(resources)
+    ctx = _Context(resources, name)
     folder = res.configure_nltk(resources.get("nltk_data"))  # before TextAttack is imported
     if folder:
         ctx.used["nltk_data"] = str(folder)
