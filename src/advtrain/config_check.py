@@ -4,7 +4,7 @@ stops once with all the problems its configuration has, each a line naming its k
 
 The checks themselves stay beside what they check: :func:`advtrain.config.check_references`,
 :func:`advtrain.augment.check_config`, :func:`advtrain.lca.settings.check`,
-:func:`advtrain.training.input_schedule.check_schedule`, and the resource checks of :mod:`advtrain.resources`,
+:func:`advtrain.training.input_schedule.check_schedule`, and the resource checks of :mod:`advtrain.sources`,
 :mod:`advtrain.models` and :mod:`advtrain.attacks.resources`.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from advtrain import augment, models, resource_needs
 from advtrain import config as cfg
-from advtrain import resources as res
+from advtrain import sources as res
 from advtrain.attacks import resources as attack_res
 from advtrain.lca import settings as lca_settings
 from advtrain.training import input_schedule

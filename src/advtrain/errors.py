@@ -1,4 +1,4 @@
-"""The error a missing or unobtainable external resource raises; below :mod:`advtrain.resources` (which checks local
+"""The error a missing or unobtainable external resource raises; below :mod:`advtrain.sources` (which checks local
 copies) and :mod:`advtrain.downloads` (which fetches them), so that both raise it without importing each other."""
 
 

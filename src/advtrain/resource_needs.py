@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from advtrain import augment
 from advtrain import config as cfg
-from advtrain import resources as res
+from advtrain import sources as res
 from advtrain.attacks import required_resources
 
 #: What attack_validity reads for every adversarial example: the sentence encoder, and NLTK for the texts' words.

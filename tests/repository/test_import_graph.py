@@ -1,7 +1,7 @@
 """The package's modules import each other without a cycle, counting the imports inside functions too.
 
 A cycle works only as long as one side imports the other lazily (inside a function), and it hides which module is the
-lower layer; issue 24 broke the last one (advtrain.downloads <-> advtrain.resources). Read from the source with
+lower layer; issue 24 broke the last one (advtrain.downloads <-> advtrain.sources). Read from the source with
 ``ast``: nothing is imported, so this takes milliseconds.
 """
 

@@ -1,4 +1,4 @@
-"""advtrain.config and advtrain.resources: schema messages name the key, cross-references, method settings,
+"""advtrain.config and advtrain.sources: schema messages name the key, cross-references, method settings,
 precision, resource locations; and the same checks as a user meets them through `snakemake -n`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import REPO, planned_jobs, run_snakemake, tiny_config, write_config
 
-from advtrain import resources as res
+from advtrain import sources as res
 from advtrain.config import (
     TRAIN_KEYS,
     ConfigError,

@@ -18,7 +18,7 @@ from conftest import REPO
 from mock_remote import MockRemote, nltk_attack_packages, nltk_index, sha256, zip_bytes, zip_folder
 
 from advtrain import downloads
-from advtrain import resources as res
+from advtrain import sources as res
 from advtrain.attacks import resources as attack_res
 from advtrain.errors import ResourceError
 

@@ -19,12 +19,12 @@ os.environ.update(
 from advtrain import augment  # noqa: E402
 from advtrain import config as cfg  # noqa: E402
 from advtrain import config_check  # noqa: E402
-from advtrain import config_files  # noqa: E402
+from advtrain import config_layers  # noqa: E402
 from advtrain import downloads  # noqa: E402
 from advtrain import fidelity  # noqa: E402
 from advtrain import paper  # noqa: E402
 from advtrain import resource_needs  # noqa: E402
-from advtrain import resources as res  # noqa: E402
+from advtrain import sources as res  # noqa: E402
 from advtrain import summary as report_parts  # noqa: E402
 from advtrain.attacks import shard_count  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
@@ -35,7 +35,7 @@ SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 
 # ---------------------------------------------------------------------------- validation
 # `--config` values typed as a config file would type them (Snakemake keeps nested ones strings: "null", "2").
-update_config(config, config_files.typed_cli_config(workflow.config_settings.config))
+update_config(config, config_layers.typed_cli_config(workflow.config_settings.config))
 # Before any job: a bad value stops the run with the key that holds it.
 try:
     validate(config, schema=str(SCHEMA))
@@ -43,7 +43,7 @@ except WorkflowError:
     explanation = cfg.explain_validation_errors(config, SCHEMA)
     # Without the base config (config_files.smk), say so instead of listing each key it would have set.
     if BASE_CONFIG and not Path(BASE_CONFIG).exists():
-        explanation = config_files.explain_without_base(
+        explanation = config_layers.explain_without_base(
             explanation, BASE_CONFIG, CONFIG_FILES, Path(workflow.basedir, BASE_CONFIG)
         )
     raise WorkflowError(f"Invalid configuration:\n{explanation}") from None

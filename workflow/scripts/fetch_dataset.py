@@ -2,7 +2,7 @@
 
 from advtrain import downloads
 from advtrain.logs import redirect_to
-from advtrain.resources import fetch_dataset
+from advtrain.sources import fetch_dataset
 
 redirect_to(snakemake.log[0])
 hf = snakemake.params.hf

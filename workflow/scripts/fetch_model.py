@@ -2,7 +2,7 @@
 
 from advtrain import downloads
 from advtrain.logs import redirect_to
-from advtrain.resources import fetch_model
+from advtrain.sources import fetch_model
 
 redirect_to(snakemake.log[0])
 print(f"fetching {snakemake.params.name} into {snakemake.output[0]}")

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from advtrain.attacks import resources as res
-from advtrain.resources import ResourceError
+from advtrain.sources import ResourceError
 
 #: ``attacks.pso_search``: PSO's search as TextAttack 0.3.3-0.3.10 ran it (the reference: the authors ran <= 0.3.8),
 #: or as 0.3.11 fixed it (advtrain.attacks.pso_search).
@@ -399,7 +399,7 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
     """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso, bert_attack) against ``model_wrapper``.
 
     ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
-    :class:`~advtrain.resources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the
+    :class:`~advtrain.sources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the
     model queries per example; ``model_batch_size`` is how many texts go through the victim at once. ``settings``:
     the recipe's own keys under ``attacks`` (:attr:`Recipe.settings`, e.g. PSO's ``pso_search``: TextAttack
     ``textattack-0.3.8``'s search or ``textattack-0.3.11``'s); another recipe's keys are ignored, unset ones default.

@@ -2,7 +2,7 @@
 
 TextAttack 0.3.11 downloads its resources on first use (S3, TF-Hub, the Hugging Face hub, NLTK's index). Here every
 resource is a local path taken from the config (``attacks.resources.<kind>``); a missing one is a
-:class:`~advtrain.resources.ResourceError` naming that key. The ``fetch_*`` functions download a resource into a folder
+:class:`~advtrain.sources.ResourceError` naming that key. The ``fetch_*`` functions download a resource into a folder
 of our choosing (the cache), for fetch rules that run where the network is reachable, from the sources of the config's
 ``downloads`` settings (URLs and sha256 checksums; :mod:`advtrain.downloads`).
 
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from advtrain.downloads import DEFAULTS as _DOWNLOADS
-from advtrain.resources import (
+from advtrain.sources import (
     ResourceError,
     does_not_exist,
     hub_id,
@@ -90,7 +90,7 @@ def default_location(kind: str, cache_dir: str | Path) -> str | None:
 
 
 def resource_location(config: dict, kind: str) -> tuple[str | None, bool]:
-    """(path of resource ``kind``, whether it is a configured local path), like ``advtrain.resources.model_location``.
+    """(path of resource ``kind``, whether it is a configured local path), like ``advtrain.sources.model_location``.
 
     A kind whose record says ``shared_with_model`` (the masked LM) is the pretrained model's own folder when
     ``model.name`` is its source (also when the config says bert-base-uncased: the same hub repository), so the
@@ -489,7 +489,7 @@ def fetch_flair_pos(dest: str | Path, sources: dict) -> Path:
 
 
 def _snapshot(kind: str, repo_id: str, dest: str | Path, sources: dict) -> Path:
-    from advtrain.resources import hub_snapshot
+    from advtrain.sources import hub_snapshot
 
     return hub_snapshot(repo_id, dest, key=resource_key(kind), hint=_hint(kind), retries=sources["retries"])
 

@@ -103,7 +103,7 @@ def model_locations(config: dict) -> dict[str, dict[str, tuple[str, bool]]]:
 def fetch_targets(config: dict, methods: list[str]) -> dict[str, tuple[str, str]]:
     """{cache folder name: (hub name, config key)} of the models ``fetch_augment_model`` downloads for ``methods``:
     those without a local path, other than the pretrained model's folder."""
-    from advtrain import resources as res
+    from advtrain import sources as res
 
     model_dir = res.model_location(config)[0]
     locations = model_locations(config)
@@ -119,7 +119,7 @@ def model_location(config: dict, augmenter: str, role: str) -> tuple[str, bool]:
     A local ``path`` wins. A hub ``name`` equal to the pretrained model's (as namespaced hub ids) is that model's
     folder (one copy); any other is fetched into ``{cache_dir}/augment/``.
     """
-    from advtrain import resources as res
+    from advtrain import sources as res
 
     spec = augmenters(config)[augmenter][role]
     if spec.get("path"):
@@ -135,7 +135,7 @@ def model_key(augmenter: str, role: str) -> str:
 
 def fetch_model(name: str, dest: str | Path, key: str, retries: int = 3) -> Path:
     """Download an augmenter's hub model; the error names the config key (``key``.name / ``key``.path)."""
-    from advtrain import resources as res
+    from advtrain import sources as res
 
     return res.fetch_model(name, dest, key=key, retries=retries)
 
@@ -144,7 +144,7 @@ def augment_shard(kind: str, settings: dict, models: dict[str, str], rows: pd.Da
                   augmenter: str = "") -> tuple[pd.DataFrame, dict]:
     """Augment one shard's rows; returns (text,label,source_id rows, summary)."""
     from advtrain import device as dev
-    from advtrain.resources import require_local
+    from advtrain.sources import require_local
 
     key = f"augmentation.augmenters.{augmenter or kind}"
     if kind not in KINDS:

@@ -1,4 +1,4 @@
-"""advtrain.config_files: duplicate keys and tabs named by file and line, a method redefined as another kind by a
+"""advtrain.config_layers: duplicate keys and tabs named by file and line, a method redefined as another kind by a
 later config layer, `--config` values typed as a config file types them; and the wiring through `snakemake -n`."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, planned_jobs, run_snakemake, tiny_config, write_config
 
 from advtrain.config import ConfigError
-from advtrain.config_files import (
+from advtrain.config_layers import (
     METHOD_KEYS,
     check,
     check_method_layers,

@@ -15,7 +15,7 @@ by key. Three things pass it silently or without a place to look:
   lists the files read, and a missing base is said plainly (:func:`check`, :func:`explain_without_base`) instead
   of as one schema error per key it would have set.
 
-``python -m advtrain.config_files FILE...`` runs the file checks on its own: Snakemake parses ``--configfile``
+``python -m advtrain.config_layers FILE...`` runs the file checks on its own: Snakemake parses ``--configfile``
 files before the workflow starts, so a tab there stops it before :func:`check` can name the line.
 """
 
@@ -35,7 +35,7 @@ from advtrain.methods import PARTS
 
 #: The key of each method part whose value says what the part is (a changed value is another method).
 PART_KINDS = {name: part.kind_key for name, part in PARTS.items()}
-#: The keys a method may have (the schema's `method`; tests/unit/test_config_files.py keeps the two equal).
+#: The keys a method may have (the schema's `method`; tests/unit/test_config_layers.py keeps the two equal).
 METHOD_KEYS = ("train", *PART_KINDS)
 
 
@@ -295,10 +295,10 @@ def explain_without_base(explanation: str, workflow_configfile: str | Path, file
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m advtrain.config_files FILE...``: the checks of :func:`check` on these files, in this order."""
+    """``python -m advtrain.config_layers FILE...``: the checks of :func:`check` on these files, in this order."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        print("usage: python -m advtrain.config_files CONFIG.yaml [MORE.yaml ...]  (in the order of --configfile)",
+        print("usage: python -m advtrain.config_layers CONFIG.yaml [MORE.yaml ...]  (in the order of --configfile)",
               file=sys.stderr)
         return 2
     try:

@@ -1,4 +1,4 @@
-"""External resources (pretrained models, datasets): where each one lives, and how to fetch it.
+"""The pretrained model's and the datasets' sources: where each one lives (a local path or the hub), and how to fetch it.
 
 Every resource resolves the same way: a local path from the config wins; otherwise the resource is fetched once
 into the cache folder (`cache_dir`) by a fetch rule that runs on the submitting host (`localrules`).
@@ -47,7 +47,7 @@ def needs_network(config: dict) -> bool:
     return any(not dataset_location(config, d)[1] for d in config["datasets"])
 
 
-#: The config files of this run, in merge order (advtrain.config_files.check records them at start-up): a missing
+#: The config files of this run, in merge order (advtrain.config_layers.check records them at start-up): a missing
 #: relative path that exists beside one of them is pointed out.
 CONFIG_FILES: list[Path] = []
 
