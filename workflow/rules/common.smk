@@ -69,8 +69,8 @@ GPU_SLOTS = int(config["devices"]["attack_shards_per_gpu"])
 MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
 # Bootstrap intervals and paired tests of the report (config `statistics`).
 STATISTICS = config["statistics"]
-# The hypotheses rule claims judges (config `claims`): relative to the working directory like every path of the
-# config; the default, the paper's claims, ships with the workflow and is read from there when the working
+# The hypotheses the claims table judges (config `claims`): relative to the working directory like every path of
+# the config; the default, the paper's claims, ships with the workflow and is read from there when the working
 # directory (-d) has none.
 CLAIMS_FILE = config["claims"]
 if CLAIMS_FILE == "config/claims.yaml" and not Path(CLAIMS_FILE).exists():
