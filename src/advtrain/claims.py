@@ -657,29 +657,43 @@ def _markdown(frame: pd.DataFrame) -> str:
         index=False, disable_numparse=True)
 
 
+CAPTION = "The paper's claims on this run and on the paper's own tables"
+
+
 def render_markdown(table: pd.DataFrame, run: Run, alpha: float = 0.05) -> str:
+    """The caption line first, as every table of the report (results/summary.md quotes the file under its own
+    heading): then the run, the claims, and every comparison."""
     summary = claim_summary(table, alpha)
     families = ", ".join(f"{m}: {run.families.get(m) or '—'}" for m in run.methods)
     return "\n\n".join([
-        "# The paper's claims on this run and on the paper's own tables",
+        CAPTION,
         f"Run: methods {', '.join(run.methods)} (families {families}); datasets {', '.join(run.datasets) or '—'}; "
         f"ood {', '.join(run.ood) or '—'}; attacks {', '.join(run.attacks) or '—'}; seeds "
         f"{', '.join(map(str, run.seeds))}; LCA methods {', '.join(run.lca_methods) or '—'}. "
         f"Run verdicts: exact paired sign (McNemar) tests pooled over strata at alpha = {alpha:g}; "
         "paper verdicts: do the published numbers point the claimed way in every cell (docs/claims.md).",
-        "## Claims", _markdown(summary),
-        "## Comparisons", _markdown(display_table(table)),
+        "**Claims**", _markdown(summary),
+        "**Comparisons**", _markdown(display_table(table)),
     ]) + "\n"
 
 
+def render_latex(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """The claims, then every comparison, as booktabs tables (the report's other tables come as tex too)."""
+    from advtrain.tables import to_latex
+
+    return "\n".join([to_latex(claim_summary(table, alpha).drop(columns="quote"), CAPTION),
+                      to_latex(display_table(table), "The comparisons")])
+
+
 def write_claims(table: pd.DataFrame, run: Run, stem: str | Path, alpha: float = 0.05) -> list[Path]:
-    """``{stem}.csv`` (every comparison, numbers) and ``{stem}.md`` (claims, then comparisons)."""
+    """``{stem}.csv`` (every comparison, numbers), ``{stem}.md`` (claims, then comparisons) and ``{stem}.tex``."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    csv, md = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    csv, md, tex = stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")
     table.to_csv(csv, index=False)
     md.write_text(render_markdown(table, run, alpha), encoding="utf-8")
-    return [csv, md]
+    tex.write_text(render_latex(table, alpha), encoding="utf-8")
+    return [csv, md, tex]
 
 
 def summary_section(table: pd.DataFrame, alpha: float = 0.05) -> str:
@@ -691,7 +705,7 @@ def summary_section(table: pd.DataFrame, alpha: float = 0.05) -> str:
 def make_claims(claims_file: str | Path, config: dict, evals: Sequence[str | Path], attacks: Sequence[str | Path],
                 lca: Sequence[str | Path], stem: str | Path) -> tuple[pd.DataFrame, list[Path]]:
     """What rule `claims` runs: the claims of ``claims_file`` judged on the run of ``config`` from its eval JSONs
-    (predictions beside them), gathered attack summaries and LCA analyses; writes ``{stem}.csv`` and ``{stem}.md``."""
+    (predictions beside them), gathered attack summaries and LCA analyses; writes ``{stem}.csv``, ``.md`` and ``.tex``."""
     bootstrap = Bootstrap.from_config(config.get("statistics"))
     run = Run.from_config(config)
     table = claims_table(load_claims(claims_file), run, Evidence.from_files(evals, attacks, lca), bootstrap)

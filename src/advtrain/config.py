@@ -232,10 +232,12 @@ def train_settings(config: dict, method: str) -> dict[str, Any]:
 def method_spec(config: dict, method: str) -> dict[str, Any]:
     """Everything that defines a method's training run: its resolved settings and its parts.
 
-    This goes into the train rule's ``params``, so editing one method reruns that method's jobs only.
+    This goes into the train rule's ``params``, so editing one method reruns that method's jobs only; its
+    ``family`` (the claims table's grouping) is no part of training.
     """
     parts = method_parts(config, method)
     parts.pop("train", None)
+    parts.pop("family", None)
     return {"train": train_settings(config, method), "parts": parts}
 
 

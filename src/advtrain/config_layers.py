@@ -31,12 +31,12 @@ from pathlib import Path
 import yaml
 
 from advtrain.config import ConfigError, key_path
-from advtrain.methods import PARTS
+from advtrain.methods import PARTS, SETTINGS
 
 #: The key of each method part whose value says what the part is (a changed value is another method).
 PART_KINDS = {name: part.kind_key for name, part in PARTS.items()}
 #: The keys a method may have (the schema's `method`; tests/unit/test_config_layers.py keeps the two equal).
-METHOD_KEYS = ("train", *PART_KINDS)
+METHOD_KEYS = (*SETTINGS, *PART_KINDS)
 
 
 # ---------------------------------------------------------------------------- one file
@@ -144,11 +144,12 @@ def _part_kind(part: str, settings):
 
 
 def method_kind(parts) -> dict:
-    """What a method is: {part: its kind / recipe / augmenters} for every part but `train` (its settings)."""
+    """What a method is: {part: its kind / recipe / augmenters} for every part (not `train`, its settings, nor
+    `family`, which only groups it in the claims table)."""
     if not isinstance(parts, Mapping):
         return {}
     return {part: _part_kind(part, settings) for part, settings in parts.items()
-            if part != "train" and settings is not None}
+            if part not in SETTINGS and settings is not None}
 
 
 def _describe(kind: dict) -> str:

@@ -477,6 +477,10 @@ ROWS: tuple[Row, ...] = (
     Row("robust-outcome", "The per-example outcome paired across methods", ()),
     Row("budget-curves", "ASR as a function of the query budget", ("attacks.query_budget",)),
     Row("validity-checks", "Validity of the adversarial examples", ("attacks.resources.sentence_encoder",)),
+    # Issue 25: the paper's conclusions as tested hypotheses. No reference code states them in a testable form.
+    Row("claims-tests", "How a claim is judged on a run",
+        ("claims", "methods.<m>.family", "statistics.confidence", "statistics.bootstrap_resamples",
+         "statistics.seed")),
     # Attack mechanics (issues 17 and 19): same search, other bookkeeping.
     Row("a2t-word-alignment", "A2T / A2T_MLM: words aligned to the model's tokens for the gradient ranking", ()),
     Row("victim-padding", "Victim model queries: padding", ()),

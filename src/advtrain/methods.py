@@ -1,6 +1,6 @@
 """What a method is made of: one record per method part, and where each part's kinds are registered.
 
-A method (config ``methods.<name>``) is its ``train`` settings plus parts. Each :class:`Part` record below says which
+A method (config ``methods.<name>``) is its ``train`` settings (and its claims ``family``) plus parts. Each :class:`Part` record below says which
 key of the part tells what it is (its kind), where its kinds are registered, and how the trainer gets it. So:
 
 - a new kind of an existing part is one record in that part's registry, plus its implementation:
@@ -55,6 +55,10 @@ def _input_adversary(settings: dict, **context):
 
     return build_input_adversary(settings, **context)
 
+
+#: A method's keys that are not parts: ``train`` (its fine-tuning settings over ``model``) and ``family`` (the
+#: family the claims table counts it in, advtrain.claims; training ignores it).
+SETTINGS = ("train", "family")
 
 #: Every method part, in the order the trainer builds them.
 PARTS: dict[str, Part] = {p.name: p for p in (

@@ -27,6 +27,7 @@ LCA_TABLES = ("table5_lca", "table6_lca_words", "table7_ablation")
 MODELS = ("fetch_model", "fetch_dataset", "prepare_training_dataset", "fetch_augment_model", "augment_shard",
           "gather_augment", "train")
 EVALUATION = (*MODELS, "prepare_ood_dataset", "evaluate")
+LCA = ("fetch_model", "fetch_pos_corpus", "lca_data", "lca_train", "lca_activations", "lca_probe")
 ATTACKS = (*MODELS, "fetch_attack_*", "attack_shard", "gather_attack")
 MADE_FROM = {
     "table1_toy": ("toy_study",),
@@ -34,8 +35,7 @@ MADE_FROM = {
     "table2_asr": (*ATTACKS, "table2_asr"),
     "table3_runtime": (*MODELS, "table3_runtime"),
     "table4_accuracy": (*EVALUATION, "table4_accuracy"),
-    **dict.fromkeys(LCA_TABLES, ("fetch_model", "fetch_pos_corpus", "lca_data", "lca_train", "lca_activations",
-                                 "lca_probe", "lca_tables")),
+    **dict.fromkeys(LCA_TABLES, (*LCA, "lca_tables")),
     # With attacks configured, these read the attack summaries too (see omitted()).
     "paired_vs_bert": (*EVALUATION, "paired_comparisons"),
     "paired_examples_vs_bert": (*EVALUATION, "paired_examples"),
@@ -45,24 +45,28 @@ MADE_FROM = {
     "attack_examples": (*ATTACKS, "attack_validity", "validity_tables"),
     "tradeoff": (*ATTACKS, *EVALUATION, "table2_asr", "table4_accuracy", "tradeoff_figure"),
     "budget_*": (*ATTACKS, "budget_figure"),
+    # With attacks or LCA configured, this reads their results too (see omitted()).
+    "claims": (*EVALUATION, "claims"),
 }
 
 
 #: The tables that read the attack summaries when attacks are configured.
-WITH_ATTACKS = ("paired_vs_bert", "paired_examples_vs_bert")
+WITH_ATTACKS = ("paired_vs_bert", "paired_examples_vs_bert", "claims")
+#: The tables that read the LCA analyses when LCA methods are configured.
+WITH_LCA = ("claims",)
 
 
-def _made_from(stem: str, attacks: bool) -> tuple[str, ...]:
-    extra = ATTACKS if attacks and stem in WITH_ATTACKS else ()
+def _made_from(stem: str, attacks: bool, lca: bool = False) -> tuple[str, ...]:
+    extra = (*(ATTACKS if attacks and stem in WITH_ATTACKS else ()), *(LCA if lca and stem in WITH_LCA else ()))
     for pattern, rules in MADE_FROM.items():
         if fnmatch.fnmatchcase(stem, pattern):
             return (*rules, *extra)
     raise KeyError(f"{stem}: no entry in advtrain.summary.MADE_FROM")
 
 
-def _hits(entry: str, stem: str, attacks: bool) -> bool:
+def _hits(entry: str, stem: str, attacks: bool, lca: bool) -> bool:
     """Whether an --omit-from entry (a rule name, or a file) removes ``stem``."""
-    if omits_any(_made_from(stem, attacks), [entry]):
+    if omits_any(_made_from(stem, attacks, lca), [entry]):
         return True
     path = PurePosixPath(entry.replace(os.sep, "/"))
     return path.parent.name in ("tables", "figures") and path.stem == stem
@@ -73,14 +77,15 @@ def omits_any(rules: Iterable[str], omit_from: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(entry, rule) for entry in omit_from for rule in rules)
 
 
-def omitted(stems: Iterable[str], omit_from: Iterable[str], attacks: bool = True) -> dict[str, str]:
+def omitted(stems: Iterable[str], omit_from: Iterable[str], attacks: bool = True,
+            lca: bool = True) -> dict[str, str]:
     """The tables and figures among ``stems`` that ``snakemake --omit-from`` entries (rule names or files) remove,
-    each with the reason the summary prints; ``attacks``: whether attacks are configured (then the paired tables
-    read their summaries)."""
+    each with the reason the summary prints; ``attacks``: whether attacks are configured (then the paired tables and
+    the claims read their summaries); ``lca``: whether LCA methods are (then the claims read their analyses)."""
     entries = sorted(omit_from)
     absent = {}
     for stem in stems:
-        hits = [e for e in entries if _hits(e, stem, attacks)]
+        hits = [e for e in entries if _hits(e, stem, attacks, lca)]
         if hits:
             absent[stem] = f"not made: `--omit-from {' '.join(hits)}`"
     return absent
@@ -120,6 +125,16 @@ def figure_section(png: Path, start: Path) -> str:
     return f"### {png.stem}\n\n`{rel}`{also}\n\n![{png.stem}]({rel})\n"
 
 
+def claims_section(csv: Path) -> str:
+    """The claims, one line each, from the claims table's csv (at the confidence its verdicts were made at)."""
+    import pandas as pd
+
+    from advtrain.claims import summary_section
+
+    table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    return summary_section(table, 1.0 - float(table["confidence"].iloc[0])).rstrip("\n")
+
+
 def write_summary(
     dest: str | Path,
     tables: Sequence[str | Path],
@@ -127,13 +142,15 @@ def write_summary(
     run: dict,
     fidelity: str | Path | None = None,
     absent: Mapping[str, str] | None = None,
+    claims: str | Path | None = None,
 ) -> Path:
     """Write the summary next to the tables it lists; paths in it are relative to its own folder.
 
     ``run`` describes the selection (methods, datasets, seeds, attacks, LCA methods) in one line each. ``fidelity``
     is the table of the fidelity ledger's rows the run used with non-reference values (rule ``fidelity``), quoted
     in its own section. ``absent`` maps each table or figure of the study this run does not make to why (a part
-    not configured, or removed by ``--omit-from``); they are listed before the tables.
+    not configured, or removed by ``--omit-from``); they are listed before the tables. ``claims`` is the claims
+    table's csv (rule ``claims``): each claim's verdicts on this run and on the paper's tables, before the tables.
     """
     dest = Path(dest)
     start = dest.parent
@@ -148,6 +165,8 @@ def write_summary(
         "",
     ]
     lines += absent_section(absent or {})
+    if claims is not None:
+        lines += [claims_section(Path(claims)), ""]
     lines += ["## Tables", ""]
     lines += [table_section(Path(t), start) for t in tables]
     lines += ["## Figures", ""]

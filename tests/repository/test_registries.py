@@ -16,7 +16,7 @@ from conftest import REPO
 from advtrain import augment, downloads
 from advtrain.attacks import recipes
 from advtrain.attacks import resources as attack_res
-from advtrain.methods import PARTS
+from advtrain.methods import PARTS, SETTINGS
 from advtrain.training import embedding_settings
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -98,7 +98,7 @@ def test_masked_lm_location_is_the_workflows():
 
 def test_method_parts_are_the_schema_keys():
     method = DEFS["method"]["properties"]
-    assert set(method) == {"train", *PARTS}
+    assert set(method) == {*SETTINGS, *PARTS}
     for name, part in PARTS.items():
         assert part.kind_key in DEFS[name]["properties"], name
         assert (part.build is None) == (part.trainer_arg is None), name

@@ -330,7 +330,8 @@ def test_claims_table_end_to_end(tmp_path):
     assert "configured, but no records found" in set(why) and not (why == "").any()
     assert (table["paper"] != "").all()
     paths = C.write_claims(table, run, tmp_path / "claims")
-    assert [p.name for p in paths] == ["claims.csv", "claims.md"]
+    assert [p.name for p in paths] == ["claims.csv", "claims.md", "claims.tex"]
+    assert r"\toprule" in paths[2].read_text() and "MR→YELP" in paths[2].read_text()
     md = paths[1].read_text()
     for cid in ("C1", "C6", "C9"):
         assert f"| {cid} " in md
@@ -369,7 +370,7 @@ def test_make_claims_reads_the_workflows_files(tmp_path):
     assert c9["rests_on"] == "PGD-AT, BERT; MR/in_distribution; seeds 1; 1 stratum of 400 units"
     c8 = table[table["comparison"] == "C8.1"].iloc[0]  # AT-EP (PGD-AT, LDS) against BERT under TextFooler
     assert c8["rests_on"].startswith("PGD-AT, LDS, BERT; MR/textfooler;") and c8["units"] == 100
-    assert paths[1].read_text().startswith("# The paper's claims")
+    assert paths[1].read_text().startswith(C.CAPTION + "\n\nRun: methods BERT, PGD-AT, LDS")
     section = C.summary_section(table)
     assert "| C9 " in section and "contradicted" in section
 

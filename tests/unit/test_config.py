@@ -719,3 +719,17 @@ def test_resource_needs_follow_the_configured_resources():
     # The masked LM that is the pretrained model's folder is fetched by fetch_model, not as an attack resource.
     assert not resource_needs.fetch_needed(["masked_lm", "word_neighbours"], resources, "models/bert")
     assert resource_needs.fetch_needed(["masked_lm"], resources, "models/other")
+
+
+def test_a_methods_family_is_validated_and_not_trained(config):
+    """`methods.<m>.family` groups a method in the claims table (advtrain.claims): the schema takes a name, training
+    (method_spec, the train rule's params) never sees it; `claims` defaults to the paper's claims file."""
+    before = method_spec(config, "ALUM")
+    config["methods"]["ALUM"]["family"] = "other"
+    assert explain_validation_errors(config, SCHEMA) == ""
+    assert method_spec(config, "ALUM") == before
+    config["methods"]["ALUM"]["family"] = ""
+    assert lines_for(explain_validation_errors(config, SCHEMA), "methods.ALUM.family")
+    config["methods"]["ALUM"]["family"] = "other"
+    config.pop("claims", None)
+    assert validated(config)["claims"] == "config/claims.yaml"

@@ -127,7 +127,7 @@ def test_a_misspelt_part_is_an_unknown_key_not_another_method(name):
     with pytest.raises(ConfigError) as err:
         check_method_layers([("config.yaml", BASE), ("local.yaml", overlay)])
     assert str(err.value) == (f"methods.{name}.adverserial_embedding: unknown key in local.yaml (allowed here: "
-                              "adversarial_embedding, adversarial_input, augment, train); did you mean "
+                              "adversarial_embedding, adversarial_input, augment, family, train); did you mean "
                               "adversarial_embedding?")
 
 
@@ -142,7 +142,8 @@ def test_method_keys_are_the_schemas():
     {"PGD-AT": {}, "BERT": {"train": {"epochs": 2}}},
     {"PGD-strong": {"adversarial_embedding": {"kind": "lds"}}},
     {"SSMBA": {"augment": {"fraction": 0.5, "augmenters": ["ssmba"]}}},
-], ids=["settings", "same-kind", "empty", "new-name", "same-augmenters"])
+    {"BERT": {"family": "AT-DA"}, "PGD-AT": {"family": "mine"}},  # the claims' grouping, not what is trained
+], ids=["settings", "same-kind", "empty", "new-name", "same-augmenters", "family"])
 def test_settings_and_new_methods_pass(overlay):
     check_method_layers([("config.yaml", BASE), ("local.yaml", {"methods": overlay}), ("--config", {})])
 
@@ -158,6 +159,7 @@ def test_later_layers_compare_with_the_merged_method():
 
 def test_method_kind():
     assert method_kind(None) == {} and method_kind({}) == {} and method_kind({"train": {"epochs": 1}}) == {}
+    assert method_kind({"family": "AT-EP"}) == {} and method_kind({**PGD, "family": "x"}) == method_kind(PGD)
     assert method_kind({**PGD, "augment": {"augmenters": ["b", "a"]}}) == {
         "adversarial_embedding": "pgd", "augment": ("a", "b")}
 

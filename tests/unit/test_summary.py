@@ -70,3 +70,22 @@ def test_summary_lists_what_the_run_left_out_and_why(tmp_path):
             "- `table2_asr`: not configured: `attacks.recipes` is empty\n") in text
     assert text.index("Not in this run") < text.index("## Tables")
     assert "Not in this run" not in write_summary(results / "s.md", [t4], [], {"methods": ["BERT"]}).read_text()
+
+
+def test_summary_states_each_claims_verdicts_before_the_tables(tmp_path):
+    """The claims table's csv (rule claims) becomes a section of one line per claim, at the table's confidence."""
+    import pandas as pd
+
+    results = tmp_path / "results"
+    t4 = make_table(results / "tables", "table4_accuracy", "Table 4: accuracy (%)")
+    rows = [{"claim": "C1", "quote": "augmentation helps", "where": "Section 5", "run_verdict": "supported",
+             "p_value": 0.001, "paper_cells": 2, "paper_disagreeing": 1, "confidence": 0.95},
+            {"claim": "C2", "quote": "AT-IP is most robust", "where": "Section 4", "run_verdict": "not testable",
+             "p_value": float("nan"), "paper_cells": 4, "paper_disagreeing": 0, "confidence": 0.95}]
+    csv = results / "tables/claims.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    text = write_summary(results / "summary.md", [t4], [], {"methods": ["BERT"]}, claims=csv).read_text()
+    section = text[text.index("## The paper's claims"):text.index("## Tables")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| C")]
+    assert cells == [["C1", "augmentation helps", "Section 5", "supported", "disagrees in 1 of 2 cells"],
+                     ["C2", "AT-IP is most robust", "Section 4", "not testable", "agrees in all 4 cells"]]

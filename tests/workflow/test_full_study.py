@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 TABLES = ["table1_toy", "table2_asr", "table3_runtime", "table4_accuracy", "table5_lca", "table6_lca_words",
           "table7_ablation", "paired_vs_bert", "paired_examples_vs_bert", "attack_budget", "attack_effort",
-          "attack_validity", "attack_examples"]
+          "attack_validity", "attack_examples", "claims"]
 RECIPES = ["textfooler", "a2t"]
 FIGURES = ["figure1_toy", "tradeoff", *(f"budget_MR_{a}" for a in RECIPES)]
 # The report() outputs: every table's csv and every figure's png.
@@ -162,6 +162,15 @@ def test_every_table_and_figure_in_every_format(study):
     validity = pd.read_csv(workdir / "results/tables/attack_validity.csv")
     assert set(validity["attack"]) == {"TextFooler", "A2T"} and (validity["seeds"] == 2).all()
     assert ((validity["adversarial_examples"] == 0) | validity["similarity_mean"].between(-1, 1)).all()
+    # The claims: a verdict for every comparison; those this run configures (PGD-AT, the AT-EP family, against BERT
+    # in and out of distribution, under both attacks, LCA's ablation) tested, the others said why not.
+    claims = pd.read_csv(workdir / "results/tables/claims.csv", keep_default_na=False, na_values=[""])
+    assert set(claims["run_verdict"]) <= {"supported", "contradicted", "inconclusive", "not testable"}
+    tested = claims[claims["run_verdict"] != "not testable"]
+    assert {"accuracy", "ood_accuracy", "robustness", "lca_ablation_accuracy"} <= set(tested["metric"])
+    assert tested["p_value"].between(0, 1).all() and (tested["rests_on"] != "").all()
+    assert (claims.loc[claims["run_verdict"] == "not testable", "why_not"] != "").all()
+    assert tested.loc[tested["metric"] == "robustness", "rests_on"].str.contains("MR/textfooler").all()
     for method in ("BERT", "PGD-AT"):
         for seed in (1, 2):
             assert (workdir / f"results/eval/MR/{method}/seed{seed}.predictions.npz").stat().st_size > 0
@@ -179,6 +188,8 @@ def test_summary_lists_every_table_and_figure(study):
     for stem in FIGURES:
         assert f"![{stem}](figures/{stem}.png)" in summary
     assert "- **seeds**: 1, 2" in summary and "- **methods**: BERT, PGD-AT" in summary
+    assert "## The paper's claims\n\n| claim " in summary and summary.index("## The paper's claims") < summary.index(
+        "## Tables")
     assert "results/summary.md" in proc.stdout + proc.stderr  # the end-of-run message
 
 

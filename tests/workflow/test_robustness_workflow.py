@@ -26,7 +26,7 @@ SEEDS = [1, 2]
 RECIPES = ["textfooler", "a2t"]
 REPORT_RULES = ["table2_asr", "table3_runtime", "table4_accuracy", "paired_comparisons", "paired_examples",
                 "attack_budget", "attack_effort", "budget_figure", "validity_tables", "tradeoff_figure", "fidelity",
-                "summary", "all"]
+                "claims", "summary", "all"]
 
 
 def movies_config(tiny_model, tiny_data, workdir, datasets):

@@ -348,7 +348,7 @@ def test_tiny_workflow_through_slurm_equals_the_local_run(tmp_path, tiny_model, 
     # summary is a local rule (its inputs follow --omit-from, which spawned jobs do not get), like fidelity.
     assert rules == sorted(["prepare_training_dataset", "prepare_ood_dataset", "toy_study", "train", "train",
                             "evaluate", "evaluate", "table3_runtime", "table4_accuracy", "paired_comparisons",
-                            "paired_examples"])
+                            "paired_examples", "claims"])
     for job in jobs.values():
         assert job["state"] == "COMPLETED" and job["partition"] == "debug", job
         assert job["mem"] == "1000M", job  # the (test) profile's mem_mb reached sbatch

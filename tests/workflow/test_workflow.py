@@ -123,9 +123,9 @@ def test_editing_one_method_reruns_only_its_jobs(finished_run, tmp_path):
     assert counts.get("train") == "4" and counts.get("evaluate") == "4", stats  # 2 datasets x 2 seeds
     assert counts.get("table4_accuracy") == "1"
     # Besides its own train and evaluate jobs, only the tables that read every model (Tables 4 and 3, the paired
-    # comparisons over seeds and per example) and the summary that quotes them.
+    # comparisons over seeds and per example, the claims) and the summary that quotes them.
     assert set(counts) == {"train", "evaluate", "table4_accuracy", "table3_runtime", "paired_comparisons",
-                           "paired_examples", "summary", "all", "total"}, stats
+                           "paired_examples", "claims", "summary", "all", "total"}, stats
     for line in out.splitlines():
         if line.strip().startswith("output: results/models/"):
             assert "/PGD-AT/" in line, line

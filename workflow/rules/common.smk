@@ -69,6 +69,18 @@ GPU_SLOTS = int(config["devices"]["attack_shards_per_gpu"])
 MODEL_DIR, MODEL_IS_LOCAL = res.model_location(config)
 # Bootstrap intervals and paired tests of the report (config `statistics`).
 STATISTICS = config["statistics"]
+# The hypotheses the claims table judges (config `claims`): relative to the working directory like every path of
+# the config; the default, the paper's claims, ships with the workflow and is read from there when the working
+# directory (-d) has none.
+CLAIMS_FILE = config["claims"]
+if CLAIMS_FILE == "config/claims.yaml" and not Path(CLAIMS_FILE).exists():
+    CLAIMS_FILE = str(Path(workflow.basedir, CLAIMS_FILE))
+try:
+    res.require_local(
+        CLAIMS_FILE, "claims", "Set `claims` to a claims file (see config/claims.yaml)."
+    )
+except res.ResourceError as e:
+    raise WorkflowError(f"Invalid configuration:\n{e}") from None
 # Ledger rows (docs/fidelity.md) this configuration uses with values other than the reference code's: the params of
 # rule fidelity, so its table is rewritten when they change.
 FIDELITY_USES = [use._asdict() for use in fidelity.non_reference(config)]

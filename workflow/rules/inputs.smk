@@ -131,6 +131,14 @@ def get_validity_records(wildcards):
     ]
 
 
+def get_lca_analyses():
+    return expand(
+        "results/lca/analysis/{method}/seed{seed}.json",
+        method=LCA_METHODS,
+        seed=LCA_SEEDS,
+    )
+
+
 def get_lca_corpus(wildcards):
     """What lca_data reads: local POS files, a configured NLTK folder, or the fetch rule's folder."""
     if LCA_DATA["source"] == "local":

@@ -25,6 +25,7 @@ def study_stems():
     tables += ["paired_vs_bert", "paired_examples_vs_bert"]
     if ATTACK_RECIPES:
         tables += [t for t in report_parts.ATTACK_TABLES if t != "table2_asr"]
+    tables.append("claims")
     figures = [
         "figure1_toy",
         *(["tradeoff"] if ATTACK_RECIPES else []),
@@ -54,7 +55,10 @@ def absent_stems():
     tables, figures = study_stems()
     absent.update(
         report_parts.omitted(
-            [*tables, *figures], omit_from(), attacks=bool(ATTACK_RECIPES)
+            [*tables, *figures],
+            omit_from(),
+            attacks=bool(ATTACK_RECIPES),
+            lca=bool(LCA_METHODS),
         )
     )
     return absent

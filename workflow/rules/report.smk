@@ -131,6 +131,39 @@ rule tradeoff_figure:
         "../scripts/tradeoff_figure.py"
 
 
+# The paper's claims (config `claims`, docs/claims.md) judged on this run's per-example records and on the paper's
+# tables; the families come from `methods.<m>.family` (the paper's by default).
+rule claims:
+    input:
+        claims=CLAIMS_FILE,
+        evals=get_eval_files(),
+        predictions=get_prediction_files(),
+        attacks=get_attack_summaries() if ATTACK_RECIPES else [],
+        lca=get_lca_analyses() if LCA_METHODS else [],
+        paper=[
+            str(paper.path(t))
+            for t in ("table2_asr", "table4_accuracy", "table5_lca", "table7_ablation")
+        ],
+    output:
+        csv=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        md="results/tables/claims.md",
+        tex="results/tables/claims.tex",
+    log:
+        "logs/report/claims.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        methods=METHODS,
+        families={m: (config["methods"][m] or {}).get("family") for m in METHODS},
+        statistics=STATISTICS,
+    script:
+        "../scripts/claims.py"
+
+
 # The fidelity ledger's rows (docs/fidelity.md) this configuration runs with values other than the reference code's:
 # computed from the config at start-up, written by a local job.
 rule fidelity:
@@ -160,6 +193,9 @@ rule summary:
         tables=lambda w: expand("results/tables/{stem}.md", stem=table_stems()),
         figures=lambda w: expand("results/figures/{stem}.png", stem=figure_stems()),
         fidelity="results/tables/fidelity.md",
+        claims=lambda w: (
+            ["results/tables/claims.csv"] if "claims" in table_stems() else []
+        ),
     output:
         "results/summary.md",
     log:

@@ -1,9 +1,4 @@
-"""The paper's claims judged on this run and on the paper's own tables (advtrain.claims; docs/claims.md).
-
-Not wired yet: rule `claims` (workflow/rules/report.smk) is to give inputs `claims` (config/claims.yaml), `evals`
-(eval JSONs, predictions beside them), `attacks` (gathered attack summaries), `lca` (LCA analyses) and outputs
-`csv`/`md` (results/tables/claims.{csv,md}).
-"""
+"""The paper's claims judged on this run and on the paper's own tables (rule claims; advtrain.claims, docs/claims.md)."""
 
 from pathlib import Path
 

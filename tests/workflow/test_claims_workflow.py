@@ -1,0 +1,48 @@
+"""Rule claims in the workflow (dry runs): a target of rule all, its inputs follow the configured parts and
+--omit-from, and the claims file is checked before any job."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO, run_snakemake, tiny_config, write_config
+
+from advtrain.summary import omitted
+
+
+def job_inputs(output: str, rule: str) -> list[str]:
+    """The inputs of the one job of ``rule`` in a dry run's job listing (the line after the job's header)."""
+    (line,) = re.findall(rf"^(?:local)?rule {rule}:\n    input: (.*)$", output, flags=re.M)
+    return line.split(", ")
+
+
+def test_claims_is_a_target_of_rule_all_and_reads_the_default_claims(tmp_path, tiny_model, tiny_data):
+    """The tiny config has no `claims`: the default, config/claims.yaml, is read from the workflow's folder (the
+    run's working directory has none)."""
+    write_config(tmp_path, tiny_config(tiny_model, tiny_data, tmp_path / "resources"))
+    out = run_snakemake(tmp_path, "-n").stdout
+    assert {f"results/tables/claims.{ext}" for ext in ("csv", "md", "tex")} <= set(job_inputs(out, "all"))
+    assert "results/tables/claims.csv" in job_inputs(out, "summary")
+    claims = job_inputs(out, "claims")
+    assert claims[0] == str(REPO / "config/claims.yaml")
+    assert "results/eval/MR/BERT/seed1.predictions.npz" in claims
+
+
+def test_a_missing_claims_file_stops_the_run_naming_the_key(tmp_path, tiny_model, tiny_data):
+    config = tiny_config(tiny_model, tiny_data, tmp_path / "resources")
+    config["claims"] = "mine.yaml"
+    write_config(tmp_path, config)
+    proc = run_snakemake(tmp_path, "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and re.search(r"^claims: .*mine\.yaml", out, flags=re.M), out
+
+
+def test_claims_follow_omitted_attacks_and_lca():
+    """With attacks and LCA configured the claims read them, so omitting either removes the claims (the summary
+    says so); without them, it does not."""
+    assert omitted(["claims"], {"lca_probe"}, attacks=True, lca=True) == {
+        "claims": "not made: `--omit-from lca_probe`"}
+    assert omitted(["claims"], {"gather_attack"}, attacks=True, lca=False) == {
+        "claims": "not made: `--omit-from gather_attack`"}
+    assert omitted(["claims"], {"lca_probe", "gather_attack"}, attacks=False, lca=False) == {}
+    assert set(omitted(["claims"], {"evaluate"}, attacks=False, lca=False)) == {"claims"}
