@@ -148,7 +148,10 @@ def test_missing_local_resource_stops_at_start(tiny_workdir, tmp_path):
 def test_no_attacks_means_no_attack_jobs(tiny_workdir):
     workdir, config = tiny_workdir
     proc = run_snakemake(workdir, "-n")
-    assert "attack_shard" not in proc.stdout and "table2_asr" not in proc.stdout
+    assert "attack_shard" not in proc.stdout
+    # No Table 2 job or output (the claims job still reads the paper's own Table 2 for its paper-table verdicts).
+    assert "rule table2_asr" not in proc.stdout and "results/tables/table2_asr" not in proc.stdout
+    assert "src/advtrain/paper/table2_asr.csv" in proc.stdout
 
 
 def test_schema_rejects_unknown_recipe(tiny_workdir):
