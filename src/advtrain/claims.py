@@ -224,11 +224,14 @@ class Run:
     seeds: tuple[int, ...] = (1,)
     lca_methods: tuple[str, ...] = ()
     lca_seeds: tuple[int, ...] = ()
+    #: {part ("evaluation", "attacks", "lca"): why this run did not make it}: ``snakemake --omit-from``
+    #: (:func:`advtrain.summary.omitted_evidence`); the claims that need the part are not testable, for that reason.
+    omitted: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: dict) -> Run:
+    def from_config(cls, config: dict, omitted: Mapping[str, str] | None = None) -> Run:
         """From a workflow config (the keys config.yaml has today: ``methods``, ``run``, ``datasets`` roles,
-        ``attacks.recipes``, ``seeds``, ``lca``)."""
+        ``attacks.recipes``, ``seeds``, ``lca``) and the parts the invocation omitted."""
         run = config.get("run") or {}
         methods = tuple(run.get("methods") or config["methods"])
         datasets = config.get("datasets") or {}
@@ -239,7 +242,7 @@ class Run:
                    ood=tuple(d for d, s in datasets.items() if s.get("role") == "ood"),
                    attacks=tuple((config.get("attacks") or {}).get("recipes") or ()), seeds=seeds,
                    lca_methods=tuple(m for m in lca.get("methods") or () if m in methods),
-                   lca_seeds=tuple(lca.get("seeds") or seeds))
+                   lca_seeds=tuple(lca.get("seeds") or seeds), omitted=dict(omitted or {}))
 
 
 def members(side: Side, methods: Sequence[str], families: Mapping[str, str | None]) -> list[str]:
@@ -294,9 +297,19 @@ def expand(claim: Claim, run: Run) -> list[Comparison]:
             if missing:  # every reason, so a user sees all that their configuration would need
                 why = "; ".join([f"no configured {'LCA ' if lca else ''}method for {' or '.join(missing)}",
                                  *([why] if why else [])])
+            part = evidence_part(h.metric)
+            if part in run.omitted:
+                why = "; ".join([f"{part} {run.omitted[part]}", *([why] if why else [])])
             out.append(Comparison(claim, number, h, than, tuple(side), tuple(other), tuple(cells),
                                   run.lca_seeds if lca else run.seeds, why))
     return out
+
+
+def evidence_part(metric: str) -> str:
+    """The part of the study a metric is measured in (:data:`advtrain.summary.EVIDENCE`'s keys)."""
+    if metric.startswith("lca_"):
+        return "lca"
+    return "attacks" if metric == "robustness" else "evaluation"
 
 
 def _cells(h: Hypothesis, run: Run) -> tuple[list[tuple[str, str]], str | None]:
@@ -669,7 +682,8 @@ def render_markdown(table: pd.DataFrame, run: Run, alpha: float = 0.05) -> str:
         CAPTION,
         f"Run: methods {', '.join(run.methods)} (families {families}); datasets {', '.join(run.datasets) or '—'}; "
         f"ood {', '.join(run.ood) or '—'}; attacks {', '.join(run.attacks) or '—'}; seeds "
-        f"{', '.join(map(str, run.seeds))}; LCA methods {', '.join(run.lca_methods) or '—'}. "
+        f"{', '.join(map(str, run.seeds))}; LCA methods {', '.join(run.lca_methods) or '—'}"
+        f"{''.join(f'; {part} {why}' for part, why in run.omitted.items())}. "
         f"Run verdicts: exact paired sign (McNemar) tests pooled over strata at alpha = {alpha:g}; "
         "paper verdicts: do the published numbers point the claimed way in every cell (docs/claims.md).",
         "**Claims**", _markdown(summary),
@@ -703,10 +717,12 @@ def summary_section(table: pd.DataFrame, alpha: float = 0.05) -> str:
 
 
 def make_claims(claims_file: str | Path, config: dict, evals: Sequence[str | Path], attacks: Sequence[str | Path],
-                lca: Sequence[str | Path], stem: str | Path) -> tuple[pd.DataFrame, list[Path]]:
+                lca: Sequence[str | Path], stem: str | Path,
+                omitted: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """What rule `claims` runs: the claims of ``claims_file`` judged on the run of ``config`` from its eval JSONs
-    (predictions beside them), gathered attack summaries and LCA analyses; writes ``{stem}.csv``, ``.md`` and ``.tex``."""
+    (predictions beside them), gathered attack summaries and LCA analyses, less the parts ``omitted`` (see
+    :class:`Run`); writes ``{stem}.csv``, ``.md`` and ``.tex``."""
     bootstrap = Bootstrap.from_config(config.get("statistics"))
-    run = Run.from_config(config)
+    run = Run.from_config(config, omitted)
     table = claims_table(load_claims(claims_file), run, Evidence.from_files(evals, attacks, lca), bootstrap)
     return table, write_claims(table, run, stem, alpha=1.0 - bootstrap.confidence)

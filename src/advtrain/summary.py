@@ -45,28 +45,42 @@ MADE_FROM = {
     "attack_examples": (*ATTACKS, "attack_validity", "validity_tables"),
     "tradeoff": (*ATTACKS, *EVALUATION, "table2_asr", "table4_accuracy", "tradeoff_figure"),
     "budget_*": (*ATTACKS, "budget_figure"),
-    # With attacks or LCA configured, this reads their results too (see omitted()).
-    "claims": (*EVALUATION, "claims"),
+    # Judged on what the run made: an omitted part leaves its claims "not testable" (see omitted_evidence()), the
+    # table is still made (from the rest, and from the paper's tables).
+    "claims": ("claims",),
 }
 
 
 #: The tables that read the attack summaries when attacks are configured.
-WITH_ATTACKS = ("paired_vs_bert", "paired_examples_vs_bert", "claims")
-#: The tables that read the LCA analyses when LCA methods are configured.
-WITH_LCA = ("claims",)
+WITH_ATTACKS = ("paired_vs_bert", "paired_examples_vs_bert")
+
+#: The parts of the study the claims are judged on, each with the rules it is made from.
+EVIDENCE = {"evaluation": EVALUATION, "attacks": ATTACKS, "lca": LCA}
 
 
-def _made_from(stem: str, attacks: bool, lca: bool = False) -> tuple[str, ...]:
-    extra = (*(ATTACKS if attacks and stem in WITH_ATTACKS else ()), *(LCA if lca and stem in WITH_LCA else ()))
+def omitted_evidence(omit_from: Iterable[str]) -> dict[str, str]:
+    """{part of EVIDENCE: the --omit-from entries that remove it, as the claims table says it}: rule claims reads
+    nothing of these parts, and the claims that need one are "not testable" in this run, naming the option."""
+    entries = sorted(omit_from)
+    out = {}
+    for part, rules in EVIDENCE.items():
+        hits = [e for e in entries if omits_any(rules, [e])]
+        if hits:
+            out[part] = f"not made in this run (`--omit-from {' '.join(hits)}`)"
+    return out
+
+
+def _made_from(stem: str, attacks: bool) -> tuple[str, ...]:
+    extra = ATTACKS if attacks and stem in WITH_ATTACKS else ()
     for pattern, rules in MADE_FROM.items():
         if fnmatch.fnmatchcase(stem, pattern):
             return (*rules, *extra)
     raise KeyError(f"{stem}: no entry in advtrain.summary.MADE_FROM")
 
 
-def _hits(entry: str, stem: str, attacks: bool, lca: bool) -> bool:
+def _hits(entry: str, stem: str, attacks: bool) -> bool:
     """Whether an --omit-from entry (a rule name, or a file) removes ``stem``."""
-    if omits_any(_made_from(stem, attacks, lca), [entry]):
+    if omits_any(_made_from(stem, attacks), [entry]):
         return True
     path = PurePosixPath(entry.replace(os.sep, "/"))
     return path.parent.name in ("tables", "figures") and path.stem == stem
@@ -77,15 +91,14 @@ def omits_any(rules: Iterable[str], omit_from: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(entry, rule) for entry in omit_from for rule in rules)
 
 
-def omitted(stems: Iterable[str], omit_from: Iterable[str], attacks: bool = True,
-            lca: bool = True) -> dict[str, str]:
+def omitted(stems: Iterable[str], omit_from: Iterable[str], attacks: bool = True) -> dict[str, str]:
     """The tables and figures among ``stems`` that ``snakemake --omit-from`` entries (rule names or files) remove,
-    each with the reason the summary prints; ``attacks``: whether attacks are configured (then the paired tables and
-    the claims read their summaries); ``lca``: whether LCA methods are (then the claims read their analyses)."""
+    each with the reason the summary prints; ``attacks``: whether attacks are configured (then the paired tables
+    read their summaries)."""
     entries = sorted(omit_from)
     absent = {}
     for stem in stems:
-        hits = [e for e in entries if _hits(e, stem, attacks, lca)]
+        hits = [e for e in entries if _hits(e, stem, attacks)]
         if hits:
             absent[stem] = f"not made: `--omit-from {' '.join(hits)}`"
     return absent

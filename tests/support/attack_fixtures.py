@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import FILLER, NEGATIVE, POSITIVE, synthetic_reviews
 
 # Synonym groups: each group's vectors lie close together (cosine > 0.8), groups are far apart.
@@ -187,3 +189,25 @@ def validity_frame(n, exceeds):
         "exceeds_any": [i < exceeds for i in range(n)],
         "original_marked": [f"a **good** | film {i}" for i in range(n)],
         "perturbed_marked": [f"a **fine** | film {i}" for i in range(n)]})
+
+
+# --------------------------------------------------------------------------- attack records
+
+SCORES = ("original_score", "perturbed_score")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def without_scores(records: list[dict]) -> list[dict]:
+    """Records without their shard and scores: the query broker batches the examples of the shards that run at once
+    together, so a score can differ in the last bits with what ran beside it (compared approximately)."""
+    return [{k: v for k, v in r.items() if k != "shard_index" and k not in SCORES} for r in records]
+
+
+def assert_same_records(a: list[dict], b: list[dict]) -> None:
+    """Equal texts, outcomes and query counts; scores equal to float32 rounding."""
+    assert without_scores(a) == without_scores(b)
+    for x, y in zip(a, b, strict=True):
+        assert [x[k] for k in SCORES] == pytest.approx([y[k] for k in SCORES], rel=1e-5, abs=1e-6)

@@ -375,6 +375,33 @@ def test_make_claims_reads_the_workflows_files(tmp_path):
     assert "| C9 " in section and "contradicted" in section
 
 
+def test_an_omitted_part_leaves_its_claims_untestable_and_says_why(tmp_path):
+    """`--omit-from lca_train`: the LCA claims are not testable, naming the option; the others are judged as before,
+    and the run line of the table says what the run left out."""
+    from advtrain.summary import omitted_evidence
+
+    omitted = omitted_evidence({"lca_train"})
+    assert omitted == {"lca": "not made in this run (`--omit-from lca_train`)"}
+    config = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
+    run = C.Run.from_config(config, omitted)
+    claims = {c.id: c for c in C.load_claims(REPO / "config" / "claims.yaml")}
+    lca_claims = [c for c in claims.values() if any(h.metric.startswith("lca_") for h in c.hypotheses)]
+    assert lca_claims
+    for c in lca_claims:
+        for comparison in C.expand(c, run):
+            assert comparison.untestable == "lca not made in this run (`--omit-from lca_train`)"
+    assert all(c.untestable is None for c in C.expand(claims["C9"], run))  # accuracy: not omitted
+    c2 = C.expand(claims["C2"], C.Run.from_config(config, {"attacks": "not made in this run (`--omit-from x`)"}))
+    assert c2[0].untestable.startswith("attacks not made in this run (`--omit-from x`); no configured method")
+    bert, pgd = paired(100, 10, 10, 60, seed=1)
+    table = C.claims_table(list(claims.values()), run, accuracy_evidence({1: (pgd, bert)}), BOOT)
+    assert set(table.loc[table["comparison"].str.startswith(lca_claims[0].id), "run_verdict"]) == {C.UNTESTABLE}
+    assert "; lca not made in this run (`--omit-from lca_train`)." in C.render_markdown(table, run)
+    # Omitting an upstream stage removes every part that reads it.
+    assert set(omitted_evidence({"train"})) == {"evaluation", "attacks"}
+    assert set(omitted_evidence({"fetch_model"})) == {"evaluation", "attacks", "lca"}
+
+
 def test_predictions_of_different_lengths_stop_with_a_clear_error():
     a, _ = paired(100, 10, 5, 50, seed=21)
     ev = C.Evidence(correct={("MR", "PGD-AT", 1): {"in_distribution": a},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from conftest import REPO, run_snakemake, tiny_config, write_config
+from test_lca_workflow import lca_config
 
 from advtrain.summary import omitted
 
@@ -37,12 +38,24 @@ def test_a_missing_claims_file_stops_the_run_naming_the_key(tmp_path, tiny_model
     assert proc.returncode != 0 and re.search(r"^claims: .*mine\.yaml", out, flags=re.M), out
 
 
-def test_claims_follow_omitted_attacks_and_lca():
-    """With attacks and LCA configured the claims read them, so omitting either removes the claims (the summary
-    says so); without them, it does not."""
-    assert omitted(["claims"], {"lca_probe"}, attacks=True, lca=True) == {
-        "claims": "not made: `--omit-from lca_probe`"}
-    assert omitted(["claims"], {"gather_attack"}, attacks=True, lca=False) == {
-        "claims": "not made: `--omit-from gather_attack`"}
-    assert omitted(["claims"], {"lca_probe", "gather_attack"}, attacks=False, lca=False) == {}
-    assert set(omitted(["claims"], {"evaluate"}, attacks=False, lca=False)) == {"claims"}
+def test_claims_are_made_whatever_else_is_omitted():
+    """Omitting attacks or LCA does not remove the claims table (its claims on them say why they are not testable,
+    see test_claims.py); only omitting rule claims itself, or its file, does."""
+    for entry in ("lca_probe", "gather_attack", "evaluate", "train"):
+        assert omitted(["claims"], {entry}, attacks=True) == {}
+    assert omitted(["claims"], {"claims"}) == {"claims": "not made: `--omit-from claims`"}
+    assert omitted(["claims"], {"results/tables/claims.csv"}) == {
+        "claims": "not made: `--omit-from results/tables/claims.csv`"}
+
+
+def test_omitted_lca_leaves_the_claims_job_without_lca_inputs(tmp_path, tiny_model, tiny_data):
+    """--omit-from lca_train: the claims job stays (a target of rule all and an input of the summary) and reads the
+    evaluations but no LCA analysis."""
+    write_config(tmp_path, lca_config(tiny_model, tiny_data, tmp_path))
+    everything = job_inputs(run_snakemake(tmp_path, "-n").stdout, "claims")
+    assert "results/lca/analysis/BERT/seed1.json" in everything
+    out = run_snakemake(tmp_path, "-n", "--omit-from", "lca_train").stdout
+    claims = job_inputs(out, "claims")
+    assert "results/eval/MR/BERT/seed1.json" in claims and not [f for f in claims if "results/lca" in f]
+    assert "results/tables/claims.csv" in job_inputs(out, "summary")
+    assert "results/tables/claims.md" in job_inputs(out, "all")

@@ -345,10 +345,11 @@ def test_tiny_workflow_through_slurm_equals_the_local_run(tmp_path, tiny_model, 
     assert set(completion) == set(jobs)
     assert all(v == ("COMPLETED", "0:0") for v in completion.values()), completion
     rules = sorted(job["rule"] for job in jobs.values())
-    # summary is a local rule (its inputs follow --omit-from, which spawned jobs do not get), like fidelity.
+    # summary and claims are local rules (their inputs follow --omit-from, which spawned jobs do not get), like
+    # fidelity.
     assert rules == sorted(["prepare_training_dataset", "prepare_ood_dataset", "toy_study", "train", "train",
                             "evaluate", "evaluate", "table3_runtime", "table4_accuracy", "paired_comparisons",
-                            "paired_examples", "claims"])
+                            "paired_examples"])
     for job in jobs.values():
         assert job["state"] == "COMPLETED" and job["partition"] == "debug", job
         assert job["mem"] == "1000M", job  # the (test) profile's mem_mb reached sbatch

@@ -139,6 +139,20 @@ def get_lca_analyses():
     )
 
 
+def get_claims_evidence(part, files):
+    """Rule claims' input of one part of the study ("evaluation", "attacks", "lca"): an input function giving
+    ``files()``, or none when the part is not configured or --omit-from removes it (see omit_from()).
+    """
+    configured = {"attacks": ATTACK_RECIPES, "lca": LCA_METHODS}.get(part, True)
+
+    def evidence(wildcards):
+        if not configured or part in report_parts.omitted_evidence(omit_from()):
+            return []
+        return files()
+
+    return evidence
+
+
 def get_lca_corpus(wildcards):
     """What lca_data reads: local POS files, a configured NLTK folder, or the fetch rule's folder."""
     if LCA_DATA["source"] == "local":

@@ -55,10 +55,7 @@ def absent_stems():
     tables, figures = study_stems()
     absent.update(
         report_parts.omitted(
-            [*tables, *figures],
-            omit_from(),
-            attacks=bool(ATTACK_RECIPES),
-            lca=bool(LCA_METHODS),
+            [*tables, *figures], omit_from(), attacks=bool(ATTACK_RECIPES)
         )
     )
     return absent

@@ -1,4 +1,5 @@
 localrules:
+    claims,
     fidelity,
     summary,
 
@@ -132,14 +133,16 @@ rule tradeoff_figure:
 
 
 # The paper's claims (config `claims`, docs/claims.md) judged on this run's per-example records and on the paper's
-# tables; the families come from `methods.<m>.family` (the paper's by default).
+# tables; the families come from `methods.<m>.family` (the paper's by default). A part of the study that --omit-from
+# removes leaves its claims "not testable" (the table says why); only the main process knows the option (see
+# omit_from()): a local job.
 rule claims:
     input:
         claims=CLAIMS_FILE,
-        evals=get_eval_files(),
-        predictions=get_prediction_files(),
-        attacks=get_attack_summaries() if ATTACK_RECIPES else [],
-        lca=get_lca_analyses() if LCA_METHODS else [],
+        evals=get_claims_evidence("evaluation", get_eval_files),
+        predictions=get_claims_evidence("evaluation", get_prediction_files),
+        attacks=get_claims_evidence("attacks", get_attack_summaries),
+        lca=get_claims_evidence("lca", get_lca_analyses),
         paper=[
             str(paper.path(t))
             for t in ("table2_asr", "table4_accuracy", "table5_lca", "table7_ablation")
@@ -159,6 +162,7 @@ rule claims:
     params:
         methods=METHODS,
         families={m: (config["methods"][m] or {}).get("family") for m in METHODS},
+        omitted=lambda w: report_parts.omitted_evidence(omit_from()),
         statistics=STATISTICS,
     script:
         "../scripts/claims.py"

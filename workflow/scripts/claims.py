@@ -7,5 +7,6 @@ from advtrain.logs import redirect_to
 
 redirect_to(snakemake.log[0])
 table, paths = make_claims(snakemake.input.claims, snakemake.config, snakemake.input.evals, snakemake.input.attacks,
-                           snakemake.input.lca, Path(snakemake.output.csv).with_suffix(""))
+                           snakemake.input.lca, Path(snakemake.output.csv).with_suffix(""),
+                           omitted=snakemake.params.omitted)
 print(paths[1].read_text())
