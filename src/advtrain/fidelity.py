@@ -483,7 +483,7 @@ ROWS: tuple[Row, ...] = (
          "statistics.seed")),
     # Attack mechanics (issues 17 and 19): same search, other bookkeeping.
     Row("a2t-word-alignment", "A2T / A2T_MLM: words aligned to the model's tokens for the gradient ranking", ()),
-    Row("victim-padding", "Victim model queries: padding", ()),
+    Row("victim-padding", "Victim model queries and A2T's gradient: padding", ()),
     Row("decoder-padding", "Decoder-only classifiers (GPT-2, Llama): padding and the token classified",
         ("model.path",), _decoder_padding),
     Row("attack-concurrency", "Examples attacked at once and their batched queries",

@@ -11,6 +11,7 @@ from advtrain import augment
 from advtrain import config as cfg
 from advtrain import sources as res
 from advtrain.attacks import required_resources
+from advtrain.attacks.resources import KINDS
 
 #: What attack_validity reads for every adversarial example: the sentence encoder, and NLTK for the texts' words.
 VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
@@ -55,8 +56,9 @@ def adversarial_input_kinds(config: dict, method: str, resources: dict) -> list[
 
 
 def fetch_needed(kinds: list[str], resources: dict, model_dir: str) -> bool:
-    """Whether some of ``kinds`` is fetched: not a local path, nor the masked LM that is the pretrained model's folder."""
-    return any(not resources[kind][1] and not (kind == "masked_lm" and resources[kind][0] == model_dir)
+    """Whether some of ``kinds`` is fetched: not a local path, nor a kind shared with the model (the masked LM) that
+    is the pretrained model's folder."""
+    return any(not resources[kind][1] and not (KINDS[kind].shared_with_model and resources[kind][0] == model_dir)
                for kind in kinds)
 
 

@@ -224,3 +224,25 @@ def test_slow_tokenizer_is_an_error(victims, tiny_model):
 
     with pytest.raises(TypeError, match=r"BertTokenizer is not a fast tokenizer: .*use_fast=True"):
         align_words_to_tokens(AttackedText("good film"), BertTokenizer(str(tiny_model / "vocab.txt")))
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "byte-level-bpe", "sentencepiece-albert"])
+def test_gradient_at_the_texts_length_is_textattacks_padded_gradient(victims, kind):
+    """The project's victim (advtrain.attacks.victim) takes A2T's gradient over the text's own tokens; TextAttack's
+    pads to model_max_length (96 here). With dropout off they agree at every token of the text, to float rounding,
+    and the word ranking is the same; the project's gradient has a row per token, no more."""
+    from textattack.shared import AttackedText
+
+    from advtrain.attacks.victim import padded_wrapper
+
+    stock = victims[kind]
+    ours = padded_wrapper(stock.model, stock.tokenizer)
+    for text in PLAIN + PUNCTUATED:
+        padded = stock.get_grad(text)["gradient"]
+        short = ours.get_grad(text)["gradient"]
+        n = len(ours.tokenizer([text], add_special_tokens=True)["input_ids"][0])
+        assert padded.shape[0] == 96 and short.shape == (n, padded.shape[1]), (kind, text)
+        np.testing.assert_allclose(short, padded[:n], rtol=1e-4, atol=1e-6, err_msg=f"{kind}: {text}")
+        attacked = AttackedText(text)
+        assert list(_search(ours)._get_index_order(attacked)[0]) == list(_search(stock)._get_index_order(attacked)[0])
+    assert not stock.model.training and not ours.model.training  # both put the model back in eval mode

@@ -4,6 +4,11 @@ TextAttack's wrapper pads every query to ``tokenizer.model_max_length``, so MR's
 full-length inputs (most of an attack's time went there). Padding to the batch's longest text gives the same logits up
 to the last bits, because the attention mask hides the padding; the attack stage and input-space adversarial training
 both use this wrapper, with or without the query broker (:mod:`advtrain.attacks.broker`).
+
+A2T's word ranking (``get_grad``) pads the same way: TextAttack runs the one text's forward and backward over
+``model_max_length`` positions (512 in A2T's training settings, for a 25-token MR sentence), which made the gradient,
+not the queries, most of an A2T attack's time. Here it runs at the text's own length (fidelity ledger
+``victim-padding``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,37 @@ def _wrapper_class():
                 self.batch_sizes.append(len(text_input_list))
                 with torch.no_grad():
                     return self.model(**enc).logits
+
+            def get_grad(self, text_input):
+                """TextAttack 0.3.11's ``get_grad`` (train mode, so dropout on; the loss of the predicted label; the
+                gradient of the word-embedding layer's output) over the text's own tokens instead of
+                ``model_max_length`` positions: the same gradient at every token when dropout is off (to float
+                rounding: the attention mask hides the padding); with dropout on, masks drawn over fewer positions,
+                a different draw of the same distribution. ``gradient`` has one row per token of the text."""
+                self.model.train()
+                embedding_layer = self.model.get_input_embeddings()
+                original_state = embedding_layer.weight.requires_grad
+                embedding_layer.weight.requires_grad = True
+                emb_grads = []
+                def keep_output_gradient(module, inputs, output):
+                    # the gradient of the layer's output, as TextAttack's (module) backward hook takes it
+                    output.register_hook(emb_grads.append)
+
+                hook = embedding_layer.register_forward_hook(keep_output_gradient)
+                try:
+                    self.model.zero_grad()
+                    enc = self.tokenizer([text_input], add_special_tokens=True, return_tensors="pt", truncation=True,
+                                         max_length=self.tokenizer.model_max_length)
+                    enc = enc.to(next(self.model.parameters()).device)
+                    # TextAttack's two forwards: the label from the first, the loss (and its dropout) from the second.
+                    labels = self.model(**enc).logits.argmax(dim=1)
+                    self.model(**enc, labels=labels)[0].backward()
+                    gradient = emb_grads[0][0].cpu().numpy()
+                finally:
+                    embedding_layer.weight.requires_grad = original_state
+                    hook.remove()
+                    self.model.eval()
+                return {"ids": enc["input_ids"], "gradient": gradient}
 
         _CLASS = BatchPaddedWrapper
     return _CLASS

@@ -38,8 +38,9 @@ def align_words_to_tokens(attacked_text, tokenizer, encoding=None) -> dict[int, 
     """{word index: [token positions]} (None where a word has no token), positions as in ``encoding``.
 
     ``encoding`` is the tokenizer's output for ``[attacked_text.tokenizer_input]`` with ``return_offsets_mapping``
-    (by default made here with the arguments of TextAttack's ``HuggingFaceModelWrapper.get_grad``, so positions
-    index its gradient). A token belongs to a word when their character spans overlap; a token that overlaps no
+    (by default made here without padding, as :mod:`advtrain.attacks.victim`'s ``get_grad`` tokenizes, so positions
+    index its gradient; they index TextAttack's too, whose padding to ``max_length`` follows the text's tokens: the
+    project pads on the right, ``advtrain.models.prepare``). A token belongs to a word when their character spans overlap; a token that overlaps no
     word (the bare "Ġ" of a byte-level BPE, the bare "▁" of a SentencePiece model: a space) belongs to the word of
     the other tokens of its pre-tokenized word (``word_ids``), as TextAttack's matching counts a bare "Ġ"; special
     and padding tokens, and punctuation outside words, belong to none. Inputs of several columns (a tuple)
@@ -51,8 +52,8 @@ def align_words_to_tokens(attacked_text, tokenizer, encoding=None) -> dict[int, 
     columns = attacked_text.tokenizer_input
     columns = (columns,) if isinstance(columns, str) else tuple(columns)
     if encoding is None:
-        encoding = tokenizer([attacked_text.tokenizer_input], add_special_tokens=True, padding="max_length",
-                             truncation=True, return_offsets_mapping=True)
+        encoding = tokenizer([attacked_text.tokenizer_input], add_special_tokens=True, truncation=True,
+                             max_length=tokenizer.model_max_length, return_offsets_mapping=True)
     column_start = [sum(len(c) + 1 for c in columns[:k]) for k in range(len(columns))]
     tokens = [(column_start[column or 0] + int(start), column_start[column or 0] + int(end), (column, word))
               for (start, end), column, word in zip(encoding["offset_mapping"][0], encoding.sequence_ids(0),
