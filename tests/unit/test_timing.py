@@ -164,3 +164,37 @@ def test_a_training_run_records_its_cpu_time_and_the_load(tiny_model, tmp_path):
     assert record["load_samples"] >= 2 and record["load_1min_max"] >= record["load_1min_mean"] >= 0
     assert 0.0 <= record["contended_share"] <= 1.0 and record["contention_source"] in {"proc_stat", "loadavg"}
     assert record["gpu_step_seconds"] is None and record["gpu_steps"] is None  # a CPU run: no GPU time
+
+
+def test_gpu_step_time_sums_each_steps_cuda_events(monkeypatch):
+    """No GPU here: stand-in events whose elapsed time is known check the bookkeeping (each step's begin to end,
+    the older steps resolved on the way so that a long run holds few events)."""
+    import advtrain.training.timing as timing_module
+
+    class Event:
+        clock = 0.0
+
+        def __init__(self, enable_timing):
+            assert enable_timing
+            self.at = None
+
+        def record(self):
+            Event.clock += 10.0  # milliseconds between consecutive records
+            self.at = Event.clock
+
+        def synchronize(self):
+            assert self.at is not None, "an event resolved before it was recorded"
+
+        def elapsed_time(self, end):
+            return end.at - self.at
+
+    monkeypatch.setattr(timing_module.torch.cuda, "Event", Event)
+    timing = JobTiming(interval=60.0)
+    args = SimpleNamespace(device=SimpleNamespace(type="cuda"))
+    timing.on_train_begin(args, None, None)
+    for _ in range(300):
+        timing.on_step_begin(args, None, None)
+        timing.on_step_end(args, None, None)
+    assert len(timing._events) < 256
+    timing.on_train_end(args, None, None)
+    assert timing.record["gpu_steps"] == 300 and timing.record["gpu_step_seconds"] == pytest.approx(300 * 0.010)
