@@ -77,7 +77,8 @@ def write_display_table(
 
 #: LaTeX's special characters in running text (a caption or a note).
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "†": r"\textdagger{}"}
 
 
 def _tex_text(text: str) -> str:
@@ -87,7 +88,7 @@ def _tex_text(text: str) -> str:
 def to_latex(df: pd.DataFrame, caption: str | None = None, notes: Sequence[str] = ()) -> str:
     """A booktabs tabular (wrapped in a table float when a caption or notes are given; the notes under it)."""
     latex = df.to_latex(index=False, escape=True, na_rep=MISSING)
-    latex = latex.replace("±", r"$\pm$").replace(MISSING, "--")
+    latex = latex.replace("±", r"$\pm$").replace("†", r"\textdagger{}").replace(MISSING, "--")
     if caption or notes:
         head = f"\\caption{{{_tex_text(caption)}}}\n" if caption else ""
         tail = "".join(f"\\par\\footnotesize {_tex_text(note)}\n" for note in notes)
@@ -354,20 +355,51 @@ def sample_notes(summaries: Sequence[dict]) -> list[str]:
 # --------------------------------------------------------------------------- Table 3
 
 
-def table3_runtime(runs: Sequence[dict], methods: Sequence[str], baseline: str = "BERT") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fine-tuning wall time (minutes) per method and dataset, and its ratio to the baseline, beside the paper's.
+#: The mark of a Table 3 time measured under contention (``\\textdagger`` in LaTeX; a boolean column in the csv).
+CONTENDED = "†"
+
+
+def is_contended(run: dict, threshold: float) -> bool | None:
+    """Whether a training run was measured under contention: other work held more than ``threshold`` of the CPU
+    its threads needed (``contended_share``, advtrain.training.timing); None where the run did not record it."""
+    share = run.get("contended_share")
+    return None if share is None else bool(share > threshold)
+
+
+def _any_contended(flags: Sequence[bool | None]) -> bool | None:
+    """True if any is; False if every one is known and none is; None (not known) otherwise."""
+    if any(f is True for f in flags):
+        return True
+    return False if flags and all(f is False for f in flags) else None
+
+
+def table3_runtime(runs: Sequence[dict], methods: Sequence[str], baseline: str = "BERT",
+                   contention_share: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fine-tuning wall and CPU time (minutes) per method and dataset, their ratios to the baseline, beside the paper's.
 
     ``runs``: ``{"dataset", "method", "seed", "job_seconds" (Snakemake's benchmark of the train job),
-    "train_seconds" (the training loop, metrics.json)}``. Absolute minutes depend on the hardware (the paper: one
-    V100, 4 epochs); the ratios to the baseline are what compare. Returns (numeric frame, display frame).
+    "train_seconds" (the training loop, metrics.json)}`` and, where the job recorded them (metrics.json's
+    ``timing``), ``"cpu_seconds"`` (the training loop's CPU time), ``"contended_share"``; ``"job_cpu_seconds"`` is
+    the benchmark's ``cpu_time``. Absolute minutes depend on the hardware (the paper: one V100, 4 epochs); the
+    ratios to the baseline are what compare, and only between times measured alike: a time with a run whose
+    ``contended_share`` exceeds ``contention_share`` (config ``timing.contention_share``) is marked
+    :data:`CONTENDED`, and so is a ratio with such a time on either side. Returns (numeric frame, display frame).
     """
     paper_df = paper.load("table3_runtime_minutes").set_index("method")
     datasets = [d for d in ("IMDB", "MR") if any(r["dataset"] == d for r in runs)]
     datasets += sorted({r["dataset"] for r in runs} - set(datasets))
 
+    def cell(method: str, dataset: str) -> list[dict]:
+        return sorted((r for r in runs if r["method"] == method and r["dataset"] == dataset), key=lambda r: r["seed"])
+
     def minutes(method: str, dataset: str, key: str) -> list[float]:
-        return [r[key] / 60.0 for r in sorted(runs, key=lambda r: r["seed"])
-                if r["method"] == method and r["dataset"] == dataset and r.get(key) is not None]
+        return [r[key] / 60.0 for r in cell(method, dataset) if r.get(key) is not None]
+
+    def contended(method: str, dataset: str) -> bool | None:
+        return _any_contended([is_contended(r, contention_share) for r in cell(method, dataset)])
+
+    def marked(text: str, flag: bool | None) -> str:
+        return f"{text} {CONTENDED}" if flag and text != MISSING else text
 
     numeric_rows, display_rows = [], []
     for method in methods:
@@ -376,21 +408,57 @@ def table3_runtime(runs: Sequence[dict], methods: Sequence[str], baseline: str =
             job = minutes(method, dataset, "job_seconds")
             mean, sd, n = mean_sd(job)
             base, _, _ = mean_sd(minutes(baseline, dataset, "job_seconds"))
+            cpu, cpu_sd, cpu_n = mean_sd(minutes(method, dataset, "cpu_seconds"))
+            cpu_base, _, _ = mean_sd(minutes(baseline, dataset, "cpu_seconds"))
             theirs = float(paper_df.loc[method, dataset]) if method in paper_df.index and dataset in paper_df else math.nan
             their_base = float(paper_df.loc[baseline, dataset]) if baseline in paper_df.index and dataset in paper_df \
                 else math.nan
+            flag = contended(method, dataset)
+            base_flag = contended(baseline, dataset)
+            ratio_flag = _any_contended([flag, base_flag]) if n else None
+            shares = [r["contended_share"] for r in cell(method, dataset) if r.get("contended_share") is not None]
             num.update({f"{dataset}_minutes_mean": mean, f"{dataset}_minutes_sd": sd, f"{dataset}_n": n,
                         f"{dataset}_train_minutes_mean": mean_sd(minutes(method, dataset, "train_seconds"))[0],
                         f"{dataset}_ratio": mean / base if base else math.nan,
+                        f"{dataset}_cpu_minutes_mean": cpu, f"{dataset}_cpu_minutes_sd": cpu_sd,
+                        f"{dataset}_cpu_ratio": cpu / cpu_base if cpu_base else math.nan,
+                        f"{dataset}_job_cpu_minutes_mean": mean_sd(minutes(method, dataset, "job_cpu_seconds"))[0],
+                        f"{dataset}_contended_share_max": max(shares) if shares else math.nan,
+                        f"{dataset}_contended": flag, f"{dataset}_ratio_contended": ratio_flag,
                         f"{dataset}_paper_minutes": theirs, f"{dataset}_paper_ratio": theirs / their_base})
-            disp[f"{dataset} min (ours)"] = format_mean_sd(mean, sd, n, digits=1)
-            disp[f"{dataset} ×{baseline} (ours)"] = format_value(num[f"{dataset}_ratio"])
+            disp[f"{dataset} min (ours)"] = marked(format_mean_sd(mean, sd, n, digits=1), flag)
+            disp[f"{dataset} ×{baseline} (ours)"] = marked(format_value(num[f"{dataset}_ratio"]), ratio_flag)
+            disp[f"{dataset} CPU min (ours)"] = marked(format_mean_sd(cpu, cpu_sd, cpu_n, digits=1), flag)
+            disp[f"{dataset} CPU ×{baseline} (ours)"] = marked(format_value(num[f"{dataset}_cpu_ratio"]), ratio_flag)
             disp[f"{dataset} min (paper)"] = format_value(theirs, digits=1)
             disp[f"{dataset} ×{baseline} (paper)"] = format_value(num[f"{dataset}_paper_ratio"])
             disp[f"{dataset} seeds"] = str(n)
         numeric_rows.append(num)
         display_rows.append(disp)
     return pd.DataFrame(numeric_rows), pd.DataFrame(display_rows)
+
+
+def table3_notes(runs: Sequence[dict], contention_share: float) -> list[str]:
+    """Table 3's notes: what the mark means and how to get clean timings; the runs marked; those not checked."""
+    notes = [f"{CONTENDED}: measured under contention: while the job trained, other processes held more than "
+             f"{contention_share:.0%} of the CPU its threads needed (timing.contention_share; each job's "
+             "metrics.json 'timing' has its CPU time, the load and the share); a ratio is marked when either of its "
+             "times is. Such times depend on the neighbours, and CPU time is not immune (waiting threads spin). For "
+             "clean timings train one job at a time on otherwise idle cores: locally `snakemake --cores 2` (the "
+             "train rule's threads, so no other job runs beside it), on SLURM the train rule with `--exclusive` "
+             "(README, \"Expected cost at paper scale\"); then rerun the marked jobs."]
+    marked = [r for r in runs if is_contended(r, contention_share)]
+    if marked:
+        notes.append("Under contention: " + "; ".join(
+            f"{r['dataset']} {r['method']} seed {r['seed']} (share {r['contended_share']:.2f}"
+            + (f", mean 1-min load {r['load_1min_mean']:.1f} on {r['cpus']} CPUs" if r.get("load_1min_mean") is not None
+               and r.get("cpus") else "") + ")" for r in marked) + ".")
+    unchecked = [r for r in runs if r.get("contended_share") is None]
+    if unchecked:
+        notes.append("Not checked for contention (no timing record in metrics.json, or no /proc/stat nor load "
+                     "average): " + "; ".join(f"{r['dataset']} {r['method']} seed {r['seed']}" for r in unchecked)
+                     + ".")
+    return notes
 
 
 # --------------------------------------------------------------------------- paired comparisons over seeds

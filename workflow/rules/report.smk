@@ -83,6 +83,7 @@ rule table3_runtime:
         "../../envs/report.yaml"
     params:
         methods=METHODS,
+        contention_share=config["timing"]["contention_share"],
     script:
         "../scripts/table3_runtime.py"
 

@@ -26,6 +26,7 @@ from advtrain import device, models
 from advtrain.augment import training_frame
 from advtrain.data import read_split
 from advtrain.methods import PARTS
+from advtrain.training import timing
 from advtrain.training.trainer import AdvTrainer
 
 
@@ -132,6 +133,8 @@ def fine_tune(
                       max_length=settings["max_length"], epochs=settings["epochs"], resources=attack_resources,
                       store_dir=Path(checkpoint_dir) / "adversarial_examples"),
     )
+    # CPU time, the machine's load and GPU time beside the wall time (Table 3 marks times measured under contention).
+    job_timing = timing.attach(trainer)
     result, train_seconds, resume = train_resuming(trainer, checkpoint_dir)
     validation = trainer.evaluate()
 
@@ -153,6 +156,7 @@ def fine_tune(
         "validation_accuracy": float(validation["eval_accuracy"]),
         "validation_loss": float(validation["eval_loss"]),
         "resumed_from": resume,
+        "timing": job_timing.record,
     }
     if trainer.input_adversary is not None:
         # Counts and generation/training seconds per epoch; the examples themselves go next to the final model.
