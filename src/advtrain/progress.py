@@ -59,7 +59,7 @@ class AttackProgress:
         self._start = self._last_time = clock()
         self._line_seconds = line_seconds
         self._line_examples = max(1, math.ceil(line_share * max(self.total - self.resumed, 1)))
-        self._last_done = self.done
+        self._last_done, self._wrote = self.done, False
         if bar is None:
             bar = self._out().isatty() if hasattr(self._out(), "isatty") else False
         self._bar = None
@@ -84,18 +84,20 @@ class AttackProgress:
             self._bar.update(1)
         elif self.done - self._last_done >= self._line_examples or now - self._last_time >= self._line_seconds:
             self._write(self.line(now))
-            self._last_done, self._last_time = self.done, now
+            self._last_done, self._last_time, self._wrote = self.done, now, True
 
     def on_result(self, key, result) -> None:
         """``attack_all``'s ``on_result``: counts a TextAttack ``AttackResult``."""
         self.add(result_kind(result), result.perturbed_result.num_queries)
 
     def close(self) -> None:
-        """The last line (always written, bar or not)."""
+        """The last line, bar or not (unless the last periodic line already said it)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self._write(self.line(self._clock()))
+        if not (self._wrote and self._last_done == self.done):
+            self._write(self.line(self._clock()))
+            self._wrote, self._last_done = True, self.done
 
     def __enter__(self):
         return self

@@ -63,7 +63,7 @@ def test_lines_every_share_or_interval_with_counts_and_time_left():
     progress.add("Failed", 10)
     progress.close()
     lines = parse(out.getvalue(), "[attack] x")
-    assert [r["done"] for r in lines] == [10, 13, 13]  # the interval's line, then the last one
+    assert [r["done"] for r in lines] == [10, 13]  # the interval's line, which is also the last one
     assert lines[-1]["elapsed"] == "55s" and lines[-1]["Failed"] == 7 and lines[-1]["queries"] == 103
 
 
@@ -74,8 +74,10 @@ def test_resumed_examples_count_as_done_but_not_for_the_rate():
         progress.add("Successful", 7)
         clock.now += 5.0
         progress.add("Successful", 7)  # 2 of the 4 left: a line
+        clock.now += 5.0
+        progress.add("Failed", 9)  # closed before the next line: the last line says it
     lines = parse(out.getvalue(), "[attack] r")
-    assert [(r["done"], r["resumed"], r["remaining"]) for r in lines] == [(8, "6", "10s"), (8, "6", "10s")]
+    assert [(r["done"], r["resumed"], r["remaining"]) for r in lines] == [(8, "6", "10s"), (9, "6", "5s")]
 
 
 def test_a_terminal_gets_a_bar_and_the_last_line():
@@ -110,7 +112,7 @@ def test_attack_shard_reports_its_counts(env, tmp_path, capfd):
                     AttackSettings(max_length=32, query_budget=60, concurrency=2, batch_tokens=256), out_path=out)
     records = read_records(out)
     lines = parse(capfd.readouterr().err, "[attack] a2t, shard 1 of 1")
-    assert [r["done"] for r in lines] == [1, 2, 3, 4, 5, 6, 6]  # every example (5% of 6), then the last line
+    assert [r["done"] for r in lines] == [1, 2, 3, 4, 5, 6]  # every example (5% of 6); the last says all
     for r in lines:
         assert r["Successful"] + r["Failed"] + r["Skipped"] == r["done"] and r["total"] == 6
     kinds = [r["result_type"] for r in records]
