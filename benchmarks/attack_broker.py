@@ -19,6 +19,7 @@ targets of issue 19:
   target >= 99 %), every difference listed with the victim's logit margin (true class minus the best other) on the
   original and on both perturbed texts; the same against ``textattack`` (its padding changes logits in the last bits
   as well);
+- each mode's peak resident memory while it attacks (sampled; peak GPU memory on a GPU), and the process's peak;
 - the floor: the bare victim and sentence-encoder forwards over the distinct texts the broker run sent them, sorted
   by length and batched with the same token budget; the broker's wall time over the floor (target <= 1.5).
 
@@ -45,6 +46,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from advtrain.memory import SAMPLE_SECONDS, PeakMemory, peak_rss_mib, process_text  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TARGETS = {"median_texts": 32, "identical_pct": 99.0, "speedup_cpu": 1.5, "speedup_gpu": 10.0, "floor_ratio": 1.5}
@@ -244,11 +247,12 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         counter_.keep = keep
         mark = counter_.mark()
         start = time.perf_counter()
-        results = attack_all(attack_, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens)
+        with PeakMemory() as peak:
+            results = attack_all(attack_, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens)
         seconds = time.perf_counter() - start
         counter_.keep = False
         victim, encoder = counter_.since(mark)
-        return results, seconds, victim, encoder
+        return results, seconds, victim, encoder, peak.figures()
 
     modes = {"textattack": ("stock", 1), "one_at_a_time": ("padded", 1), "broker": ("padded", args.concurrency)}
     warm = [(-1, *examples[-1])]
@@ -256,12 +260,15 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         attack(warm, mode)
     jobs = [(i, text, label) for i, (text, label) in enumerate(examples[:-1])]
     blocks = [jobs[k::args.blocks] for k in range(args.blocks)]
-    runs = {m: {"results": {}, "seconds": 0.0, "victim": [], "encoder": []} for m in modes}
+    runs = {m: {"results": {}, "seconds": 0.0, "victim": [], "encoder": [], "memory": {}} for m in modes}
     order = []
     for k, block in enumerate(blocks):
         for mode in list(modes)[:: 1 if k % 2 == 0 else -1]:
-            results, seconds, victim, encoder = attack(block, mode, keep=mode == "broker")
+            results, seconds, victim, encoder, memory = attack(block, mode, keep=mode == "broker")
             run = runs[mode]
+            for key, value in memory.items():  # the peak over the mode's blocks
+                if value is not None:
+                    run["memory"][key] = max(run["memory"].get(key) or 0.0, value)
             run["results"].update(results)
             run["seconds"] += seconds
             run["victim"] += victim
@@ -290,6 +297,7 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
     return {
         "recipe": recipe, "examples": n, "order": order, "substitutions": build.substitutions,
         "seconds": {m: run["seconds"] for m, run in runs.items()},
+        "memory": {m: run["memory"] for m, run in runs.items()},
         "examples_per_minute": per_min,
         "speedup": {m: per_min["broker"] / per_min[m] for m in ("one_at_a_time", "textattack")},
         "victim_texts_per_forward": {m: quantiles(run["victim"]) for m, run in runs.items()},
@@ -306,6 +314,12 @@ def _asr(records):
     attacked = kinds.count("Successful") + kinds.count("Failed")
     return {"asr": kinds.count("Successful") / attacked if attacked else float("nan"),
             **{kind: kinds.count(kind) for kind in ("Successful", "Failed", "Skipped")}}
+
+
+def memory_text(memory: dict) -> str:
+    gpu = f", peak GPU {memory['peak_gpu_mib']:,.0f} MiB" if memory.get("peak_gpu_mib") is not None else ""
+    rss = memory.get("peak_rss_mib")
+    return f"peak RSS {'?' if rss is None else f'{rss:,.0f}'} MiB{gpu}"
 
 
 def check(name, value, target, higher=True) -> str:
@@ -345,7 +359,8 @@ def main():
               f"{args.batch_tokens} tokens per forward, query budget {args.query_budget or 'none'}")
         print("  " + "; ".join(r["order"]))
         for mode in ("textattack", "one_at_a_time", "broker"):
-            print(f"  {mode:>13}: {r['examples_per_minute'][mode]:7.1f} examples/min ({r['seconds'][mode]:.1f} s); "
+            print(f"  {mode:>13}: {r['examples_per_minute'][mode]:7.1f} examples/min ({r['seconds'][mode]:.1f} s, "
+                  f"{memory_text(r['memory'][mode])}); "
                   f"victim texts/forward median {v[mode]['median']}, p90 {v[mode]['p90']:.0f}, text-weighted median "
                   f"{v[mode]['text_weighted_median']} ({v[mode]['forwards']} forwards); encoder median "
                   f"{e[mode]['median']}, p90 {e[mode]['p90']:.0f} ({e[mode]['forwards']}); "
@@ -366,6 +381,9 @@ def main():
                 print(f"  differs from {mode}: example {d['index']}: "
                       + ", ".join(f"{k} {d[k][0]!r} vs {d[k][1]!r}" for k in PARITY)
                       + f"; logit margins {d['logit_margin']}")
+    figures["process_peak_rss_mib"] = round(peak_rss_mib(), 1)
+    print(f"\n{process_text()}; a mode's peak is sampled every {SAMPLE_SECONDS} s while it attacks (the process "
+          f"holds the other modes' models too)")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=float) + "\n")
     for mode in ("textattack", "one_at_a_time"):

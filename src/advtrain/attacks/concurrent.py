@@ -27,8 +27,14 @@ What keeps each example's result the one-at-a-time run's:
   logits, as they do in one batch of a one-at-a-time run. Texts are sorted by length before they are cut into
   forwards (little padding). A text's logits can still differ from a one-at-a-time run's in the last bits (CPU matrix
   kernels depend on the batch's shape); ``benchmarks/attack_broker.py`` measures how often that changes a record.
-- Gradients (A2T's word ranking) run in the worker, under the broker's model lock, so no forward runs while the
-  model is in train mode for them.
+- Gradients (A2T's word ranking) run for the worker, under the broker's model lock, so no forward runs while the
+  model is in train mode for them, on one thread kept for them (:class:`_GradientThread`) while the worker waits.
+
+Memory: glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what a thread frees
+in that arena for its next allocations. A gradient's activations (hundreds of MB at 512 positions) computed on each
+of 32 workers' threads left each of their arenas holding a gradient's worth: the A2T training job grew to 12.5 GB on
+2 cores (16 arenas). On one gradient thread (and the broker's one thread for forwards) the freed memory is reused
+instead (``benchmarks/attack_memory.py``: 11.1 GB -> 2.0 GB, the same records).
 
 A worker whose example raises records the error and goes on with the next example; :func:`attack_all` raises
 :class:`AttackErrors` naming every failed example once all the others are done.
@@ -36,6 +42,7 @@ A worker whose example raises records the error and goes on with the next exampl
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 import threading
@@ -62,19 +69,39 @@ class AttackErrors(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ worker attacks
+class _GradientThread:
+    """One thread that runs every worker's gradients, so their activations are freed into (and reused from) one
+    malloc arena rather than one per worker (see the module docstring)."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attack-gradients")
+
+    def run(self, fn, *args):
+        # The caller holds the baton and waits: the global random generators the dropout draws from are the
+        # caller's stream, whichever thread draws from them.
+        return self._pool.submit(fn, *args).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class _BrokeredVictim:
     """What a worker's goal function calls as its model: queries go to the broker, the rest to the real wrapper."""
 
-    def __init__(self, wrapper, broker: QueryBroker, service: Service):
-        self._wrapper, self._broker, self._service = wrapper, broker, service
+    def __init__(self, wrapper, broker: QueryBroker, service: Service, gradients: _GradientThread | None = None):
+        self._wrapper, self._broker, self._service, self._gradients = wrapper, broker, service, gradients
 
     def __call__(self, text_input_list):
         return self._broker.query(self._service, text_input_list)
 
     def get_grad(self, text_input):
-        # In the worker (its random stream drives the dropout TextAttack leaves on); no forward meanwhile.
+        # The worker's random stream drives the dropout TextAttack leaves on; no forward meanwhile.
         with self._broker.model_lock:
-            return self._wrapper.get_grad(text_input)
+            if self._gradients is None:
+                return self._wrapper.get_grad(text_input)
+            return self._gradients.run(self._wrapper.get_grad, text_input)
 
     def __getattr__(self, name):
         return getattr(self._wrapper, name)
@@ -86,15 +113,17 @@ def _sentence_encoder_class():
     return SentenceEncoder
 
 
-def worker_attack(attack, broker: QueryBroker, services: dict):
+def worker_attack(attack, broker: QueryBroker, services: dict, gradients: _GradientThread | None = None):
     """A copy of ``attack`` with its own goal function, search method and caches, whose model queries and
-    sentence-encoder calls go to ``broker``; ``services`` maps id(model or constraint) to its :class:`Service`."""
+    sentence-encoder calls go to ``broker``; ``services`` maps id(model or constraint) to its :class:`Service`.
+    Gradients run on ``gradients`` (None: on the worker's thread)."""
     import lru
 
     goal = copy.copy(attack.goal_function)
     if goal.use_cache:
         goal._call_model_cache = lru.LRU(goal._call_model_cache.get_size())
-    goal.model = _BrokeredVictim(attack.goal_function.model, broker, services[id(attack.goal_function.model)])
+    goal.model = _BrokeredVictim(attack.goal_function.model, broker, services[id(attack.goal_function.model)],
+                                 gradients)
     goal.batch_size = sys.maxsize  # one request per call: the broker does the batching
     encoder = _sentence_encoder_class()
     constraints = []
@@ -169,8 +198,9 @@ def attack_all(attack, jobs: Sequence[tuple], seed_of: Callable[[str, int], int]
     else:
         services = _services(attack)
         queue = list(reversed(jobs))  # pop() takes them in order; only the baton holder pops
-        with QueryBroker(batch_tokens) as broker:
-            copies = [worker_attack(attack, broker, services) for _ in range(workers)]
+        gradients = _GradientThread()
+        with QueryBroker(batch_tokens) as broker, contextlib.closing(gradients):
+            copies = [worker_attack(attack, broker, services, gradients) for _ in range(workers)]
             broker.expect(workers)
 
             def work(mine):

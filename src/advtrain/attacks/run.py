@@ -13,6 +13,9 @@ made from the settings' ``seed`` (``attacks.seed``) and the example itself (text
 which shard it is in, on the examples attacked before or beside it, or on whether the run was resumed.
 (TextAttack seeds once per run, so PSO's random draws and A2T's dropout-on gradient would otherwise depend on them.)
 
+Progress: a line in the log every 30 s or 5% of the shard (done, succeeded, failed, skipped, queries, elapsed,
+remaining), a bar on a terminal (:mod:`advtrain.progress`).
+
 Resuming: with the shard's ``checkpoint_dir`` set, each finished example's record is appended to ``records.jsonl`` there (made
 durable every ``checkpoint_interval`` examples). A rerun keeps the records of this shard's examples, provided
 ``attack_run.json`` in the same folder shows the same model, recipe, examples and settings, and attacks only the rest;
@@ -40,6 +43,7 @@ from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name, recipe_settings
 from advtrain.attacks.victim import load_model_wrapper
+from advtrain.progress import AttackProgress
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +276,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
         checkpoint = open(folder / CHECKPOINT_FILE, "a", encoding="utf-8")  # closed below
     resumed = len(done)
     todo = [(i, str(mine[i][0]), int(mine[i][1])) for i in positions if i not in done]
-    progress = max(1, len(todo) // 20)
+    progress = AttackProgress(f"[attack] {recipe}, shard {shard_index + 1} of {num_shards}", len(mine), resumed)
 
     def finished(position, result):
         record = _record(position, mine[position], result, shard_index)
@@ -282,8 +286,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
             checkpoint.flush()  # survives a killed process; fsync below survives a crashed machine
             if (len(done) - resumed) % settings.checkpoint_interval == 0:
                 os.fsync(checkpoint.fileno())
-        if (len(done) - resumed) % progress == 0:
-            print(f"[attack] {len(done)} of {len(mine)} examples done", file=sys.stderr, flush=True)
+        progress.add(record["result_type"], record["num_queries"])
 
     broker_stats: dict = {}
     try:
@@ -291,6 +294,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
                    concurrency=settings.concurrency, batch_tokens=settings.batch_tokens, on_result=finished,
                    stats=broker_stats)
     finally:
+        progress.close()
         if checkpoint is not None:
             checkpoint.close()
     records = [done[i] for i in positions]

@@ -26,6 +26,9 @@ counts, seconds, and a fingerprint holding the global step they were generated a
 epoch N resumes from the checkpoint of epoch N - 1 and reads them back instead of attacking again; attacks never leave
 a trace on the random number generators (their state is restored after generation), so the resumed run trains exactly
 like an uninterrupted one.
+
+Generation reports its progress (examples done, succeeded, failed, skipped, queries, elapsed, remaining) in the log
+every 30 s or 5% of the examples, and as a bar on a terminal (:mod:`advtrain.progress`).
 """
 
 from __future__ import annotations
@@ -82,18 +85,23 @@ def model_wrapper(model, tokenizer, max_length: int):
     return padded_wrapper(model, tokenizer, max_length)
 
 
-def attack_records(attack, examples: list[tuple], seed_of, concurrency: int = 1,
-                   batch_tokens: int = 8192) -> list[dict]:
+def attack_records(attack, examples: list[tuple], seed_of, concurrency: int = 1, batch_tokens: int = 8192,
+                   progress: str | None = None, bar: bool | None = None) -> list[dict]:
     """Attack ``examples`` ((text, label, training-set index)), each seeded by ``seed_of(text, label)`` with fresh
     caches, ``concurrency`` at a time through the query broker; one record per example (see attacks.run._record).
 
     The caches hold the goal function's and constraints' results for texts; the model changes between epochs.
+    ``progress``: report progress under this label (:class:`~advtrain.progress.AttackProgress`; ``bar`` as there).
     """
     from advtrain.attacks.concurrent import attack_all
     from advtrain.attacks.run import _record
+    from advtrain.progress import AttackProgress
 
-    results = attack_all(attack, [(pos, text, label) for pos, (text, label, _) in enumerate(examples)], seed_of,
-                         concurrency=concurrency, batch_tokens=batch_tokens)
+    jobs = [(pos, text, label) for pos, (text, label, _) in enumerate(examples)]
+    with contextlib.ExitStack() as stack:
+        watch = stack.enter_context(AttackProgress(progress, len(jobs), bar=bar)) if progress else None
+        results = attack_all(attack, jobs, seed_of, concurrency=concurrency, batch_tokens=batch_tokens,
+                             on_result=watch.on_result if watch else None)
     return [_record(ex[2], ex, results[pos], 0) for pos, ex in enumerate(examples)]
 
 
@@ -126,8 +134,10 @@ def _worker_attack(weights_path: str, examples: list[tuple], seed: int, epoch: i
     model.load_state_dict(torch.load(weights_path, map_location=next(model.parameters()).device))
     model.eval()
     with preserved_rng():
+        # Plain lines (no bars): the workers share the parent's terminal.
         return attack_records(_WORKER["attack"], examples, _epoch_seed(seed, epoch), settings["concurrency"],
-                              settings["batch_tokens"])
+                              settings["batch_tokens"], f"[adversarial_input] epoch {epoch}, worker {os.getpid()}",
+                              bar=False)
 
 
 @contextlib.contextmanager
@@ -253,7 +263,8 @@ class InputAdversary:
                 if self.settings["workers"] > 1:
                     return self._generate_in_workers(model, epoch, examples)
                 return attack_records(self._attack(model), examples, _epoch_seed(self.settings["seed"], epoch),
-                                      self.settings["concurrency"], self.settings["batch_tokens"])
+                                      self.settings["concurrency"], self.settings["batch_tokens"],
+                                      f"[adversarial_input] epoch {epoch}, generating")
             finally:
                 # A2T's gradient word ranking backpropagates through the model: drop those gradients.
                 model.zero_grad(set_to_none=True)
