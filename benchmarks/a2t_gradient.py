@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from attack_broker import SHARED, minilm, mr_sentences, stock_wrapper, victim_model  # noqa: E402
+from attack_broker import SHARED, _asr, minilm, prepare, stock_wrapper  # noqa: E402
 
 PARITY = ("result_type", "perturbed_text", "num_queries")
 
@@ -73,7 +73,7 @@ def gradient_timing(ours, stock, texts) -> dict:
             worst = max(worst, float(np.abs(short - padded).max() / (np.abs(padded).max() + 1e-12)))
     finally:
         del model.train  # the class's method again
-    return {"median_seconds": {k: statistics.median(v) for k, v in seconds.items()},
+    return {"texts": len(texts), "median_seconds": {k: statistics.median(v) for k, v in seconds.items()},
             "ratio": statistics.median(seconds["textattack"]) / statistics.median(seconds["ours"]),
             "max_relative_difference_without_dropout": worst}
 
@@ -96,21 +96,11 @@ def identical_pct(a: dict, b: dict) -> float:
     return 100.0 * same / len(a)
 
 
-def asr(recs: dict) -> float:
-    kinds = [r["result_type"] for r in recs.values()]
-    attacked = sum(k != "Skipped" for k in kinds)
-    return sum(k == "Successful" for k in kinds) / attacked if attacked else float("nan")
-
-
 def main():
     args = parse_args()
-    torch.set_num_threads(args.threads)
+    sentences, model_dir, description = prepare(args)
     from advtrain.attacks import load_model_wrapper
-    from advtrain.attacks import resources as res
 
-    res.import_textattack(args.nltk_data)
-    sentences = mr_sentences(Path(args.mr))
-    model_dir, description = victim_model(args, sentences)
     examples = sentences[args.train_examples + 200:][: args.examples]
     resources = {"sentence_encoder": minilm(), "nltk_data": args.nltk_data, "word_neighbours": args.word_neighbours}
     ours = load_model_wrapper(model_dir, args.max_length, args.nltk_data)
@@ -127,7 +117,7 @@ def main():
             "textattack_other_seed": records(stock, resources, examples, args.other_seed, args.query_budget)}
     figures["a2t"] = {
         "seconds": {k: r["seconds"] for k, r in runs.items()},
-        "asr": {k: asr(r["records"]) for k, r in runs.items()},
+        "asr": {k: _asr(r["records"].values())["asr"] for k, r in runs.items()},
         "identical_pct": {
             "ours_vs_textattack": identical_pct(runs["ours"]["records"], runs["textattack"]["records"]),
             "textattack_vs_textattack_other_seed": identical_pct(runs["textattack"]["records"],
@@ -142,7 +132,7 @@ def main():
     print(f"victim: {description}; {figures['device']}, {figures['threads']} thread(s), load "
           f"{figures['load_average_start']} -> {figures['load_average_end']}, peak RSS {figures['peak_rss_mb']:.0f} MB")
     print(f"get_grad at max_length {args.max_length}: TextAttack {g['median_seconds']['textattack'] * 1e3:.1f} ms, "
-          f"own length {g['median_seconds']['ours'] * 1e3:.1f} ms (median of 20; {g['ratio']:.1f}x); largest "
+          f"own length {g['median_seconds']['ours'] * 1e3:.1f} ms (median of {g['texts']}; {g['ratio']:.1f}x); largest "
           f"relative difference without dropout {g['max_relative_difference_without_dropout']:.2e}")
     print(f"A2T on {len(examples)} MR sentences, one at a time: seconds {a['seconds']}; ASR {a['asr']}")
     print(f"records identical (result, text, queries): {a['identical_pct']}")

@@ -327,14 +327,20 @@ def check(name, value, target, higher=True) -> str:
     return f"{name}: {value:.2f} (target {'>=' if higher else '<='} {target}: {'PASS' if ok else 'FAIL'})"
 
 
-def main():
-    args = parse_args()
+def prepare(args) -> tuple[list[tuple[str, int]], str, str]:
+    """Torch threads, TextAttack imported with the NLTK data, MR's sentences and the victim (``victim_model``):
+    (sentences, model folder, description); shared with ``a2t_gradient.py``."""
     torch.set_num_threads(args.threads)
     from advtrain.attacks import resources as res
 
     res.import_textattack(args.nltk_data)
     sentences = mr_sentences(Path(args.mr))
-    model_dir, description = victim_model(args, sentences)
+    return (sentences, *victim_model(args, sentences))
+
+
+def main():
+    args = parse_args()
+    sentences, model_dir, description = prepare(args)
     resources = {"sentence_encoder": args.sentence_encoder or minilm(), "nltk_data": args.nltk_data}
     if args.word_embedding:
         resources["word_embedding"] = args.word_embedding
