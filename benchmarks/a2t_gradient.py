@@ -16,7 +16,6 @@ On the victim of ``attack_broker.py`` (MiniLM fine-tuned on MR, or ``--model``) 
 import argparse
 import json
 import os
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -100,6 +99,7 @@ def main():
     args = parse_args()
     sentences, model_dir, description = prepare(args)
     from advtrain.attacks import load_model_wrapper
+    from advtrain.memory import peak_rss_mib
 
     examples = sentences[args.train_examples + 200:][: args.examples]
     resources = {"sentence_encoder": minilm(), "nltk_data": args.nltk_data, "word_neighbours": args.word_neighbours}
@@ -127,7 +127,7 @@ def main():
         },
     }
     figures["load_average_end"] = os.getloadavg()
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mb"] = peak_rss_mib()
     g, a = figures["gradient"], figures["a2t"]
     print(f"victim: {description}; {figures['device']}, {figures['threads']} thread(s), load "
           f"{figures['load_average_start']} -> {figures['load_average_end']}, peak RSS {figures['peak_rss_mb']:.0f} MB")
