@@ -43,7 +43,7 @@ from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name, recipe_settings
 from advtrain.attacks.victim import load_model_wrapper
-from advtrain.progress import AttackProgress
+from advtrain.progress import AttackProgress, result_kind
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,9 @@ def example_seed(random_seed: int, text: str, label: int) -> int:
 
 
 def _result_type(result) -> str:
-    name = type(result).__name__
-    kind = name[: -len("AttackResult")] if name.endswith("AttackResult") else name
+    kind = result_kind(result)
     if kind not in RESULT_TYPES:
-        raise TypeError(f"unexpected TextAttack result {name}")
+        raise TypeError(f"unexpected TextAttack result {type(result).__name__}")
     return kind
 
 
