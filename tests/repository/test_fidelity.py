@@ -117,7 +117,7 @@ def test_lca_choices_follow_their_keys(study):
     """The quick preset's shorter taggers and sentence cap are listed; another corpus replaces the split's keys."""
     quick = yaml.safe_load((REPO / "config/quick.yaml").read_text())
     found = {u.key: (u.value, u.reference) for u in fidelity.non_reference(quick) if u.row == "lca-choices"}
-    assert found == {"lca.train.epochs": (1, 3), "lca.data.max_sentences": ({"train": 2000}, "every sentence")}
+    assert found == {"lca.train.epochs": (1, 3), "lca.data.max_sentences": ({"train": 800}, "every sentence")}
     other = copy.deepcopy(study)
     other["lca"].update(words_per_neuron=3, data={"source": "conll2000"})
     other["methods"]["LDS"]["train"] = {"epochs": 2}  # the taggers' epochs differ: each method's is listed

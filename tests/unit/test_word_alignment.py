@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -246,3 +248,59 @@ def test_gradient_at_the_texts_length_is_textattacks_padded_gradient(victims, ki
         attacked = AttackedText(text)
         assert list(_search(ours)._get_index_order(attacked)[0]) == list(_search(stock)._get_index_order(attacked)[0])
     assert not stock.model.training and not ours.model.training  # both put the model back in eval mode
+
+
+def _textattack_get_grad_unpadded(wrapper, text: str) -> np.ndarray:
+    """TextAttack 0.3.11's HuggingFaceModelWrapper.get_grad restated line for line (train mode, both forwards with
+    a graph, ``loss.backward()`` into every parameter, the embedding output's gradient from a hook), at the text's
+    own length: the reference for the project's cheaper form."""
+    model = wrapper.model
+    model.train()
+    embedding_layer = model.get_input_embeddings()
+    original_state = embedding_layer.weight.requires_grad
+    embedding_layer.weight.requires_grad = True
+    emb_grads = []
+
+    def grad_hook(module, grad_in, grad_out):
+        emb_grads.append(grad_out[0])
+
+    hook = embedding_layer.register_full_backward_hook(grad_hook)
+    model.zero_grad()
+    enc = wrapper.tokenizer([text], add_special_tokens=True, return_tensors="pt", truncation=True)
+    labels = model(**enc).logits.argmax(dim=1)
+    model(**enc, labels=labels)[0].backward()
+    gradient = emb_grads[0][0].cpu().numpy()
+    embedding_layer.weight.requires_grad = original_state
+    hook.remove()
+    model.zero_grad()
+    model.eval()
+    return gradient
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "byte-level-bpe"])
+def test_gradient_with_dropout_is_textattacks_bit_for_bit(victims, kind):
+    """With dropout on (A2T's attacks run get_grad in train mode) and the same random state, the project's get_grad
+    (label forward without a graph, only the input's gradient) returns TextAttack's gradient exactly: the same
+    dropout draws, the same kernels for the input's gradient."""
+    from advtrain.attacks.victim import padded_wrapper
+
+    tiny = victims[kind]
+    # The tiny victims have no dropout: the same weights in a model whose dropouts (attention's included) are 0.1.
+    config = copy.deepcopy(tiny.model.config)
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+        if hasattr(config, key):
+            setattr(config, key, 0.1)
+    model = type(tiny.model)(config)
+    model.load_state_dict(tiny.model.state_dict())
+    model.eval()
+    stock = SimpleNamespace(model=model, tokenizer=tiny.tokenizer)
+    ours = padded_wrapper(model, tiny.tokenizer)
+    for seed, text in enumerate(PLAIN + PUNCTUATED):
+        torch.manual_seed(seed)
+        reference = _textattack_get_grad_unpadded(stock, text)
+        torch.manual_seed(seed)
+        gradient = ours.get_grad(text)["gradient"]
+        assert np.array_equal(gradient, reference), (kind, text, float(np.abs(gradient - reference).max()))
+        torch.manual_seed(seed + 1000)  # another draw: dropout does change the gradient
+        assert not np.array_equal(ours.get_grad(text)["gradient"], reference)
+    assert not ours.model.training

@@ -49,26 +49,33 @@ def _wrapper_class():
                 gradient of the word-embedding layer's output) over the text's own tokens instead of
                 ``model_max_length`` positions: the same gradient at every token when dropout is off (to float
                 rounding: the attention mask hides the padding); with dropout on, masks drawn over fewer positions,
-                a different draw of the same distribution. ``gradient`` has one row per token of the text."""
+                a different draw of the same distribution. ``gradient`` has one row per token of the text.
+
+                Two savings that leave the result bit for bit TextAttack's (same dropout draws, same kernels for the
+                input's gradient; ``tests/unit/test_word_alignment.py``): the label forward builds no graph, and
+                only the gradient of the embedding output is taken (``torch.autograd.grad``), where TextAttack's
+                ``loss.backward()`` also fills every parameter's gradient, the embedding matrix's included."""
                 self.model.train()
                 embedding_layer = self.model.get_input_embeddings()
                 original_state = embedding_layer.weight.requires_grad
-                embedding_layer.weight.requires_grad = True
-                emb_grads = []
-                def keep_output_gradient(module, inputs, output):
-                    # the gradient of the layer's output, as TextAttack's (module) backward hook takes it
-                    output.register_hook(emb_grads.append)
+                embedding_layer.weight.requires_grad = True  # so the layer's output is part of the graph
+                outputs = []
 
-                hook = embedding_layer.register_forward_hook(keep_output_gradient)
+                def keep_output(module, inputs, output):
+                    outputs.append(output)
+
+                hook = embedding_layer.register_forward_hook(keep_output)
                 try:
-                    self.model.zero_grad()
                     enc = self.tokenizer([text_input], add_special_tokens=True, return_tensors="pt", truncation=True,
                                          max_length=self.tokenizer.model_max_length)
                     enc = enc.to(next(self.model.parameters()).device)
                     # TextAttack's two forwards: the label from the first, the loss (and its dropout) from the second.
-                    labels = self.model(**enc).logits.argmax(dim=1)
-                    self.model(**enc, labels=labels)[0].backward()
-                    gradient = emb_grads[0][0].cpu().numpy()
+                    with torch.no_grad():
+                        labels = self.model(**enc).logits.argmax(dim=1)
+                    outputs.clear()
+                    loss = self.model(**enc, labels=labels)[0]
+                    (gradient,) = torch.autograd.grad(loss, outputs[0])
+                    gradient = gradient[0].cpu().numpy()
                 finally:
                     embedding_layer.weight.requires_grad = original_state
                     hook.remove()
