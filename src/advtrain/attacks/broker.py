@@ -65,7 +65,6 @@ class QueryBroker:
         if batch_tokens < 1:
             raise ValueError(f"batch_tokens must be at least 1; got {batch_tokens}")
         self.batch_tokens = int(batch_tokens)
-        self.model_lock = threading.RLock()
         self._cond = threading.Condition()
         self._baton = threading.Lock()
         self._pending: list[_Request] = []
@@ -174,8 +173,7 @@ class QueryBroker:
                 lengths.append(length)
         rows: list = [None] * len(distinct)
         for chunk in chunks(lengths, self.batch_tokens):
-            with self.model_lock:
-                out = service.forward([distinct[i] for i in chunk])
+            out = service.forward([distinct[i] for i in chunk])
             if len(out) != len(chunk):
                 raise RuntimeError(f"{service.name}: {len(out)} rows for {len(chunk)} texts")
             for i, row in zip(chunk, out, strict=True):

@@ -27,8 +27,10 @@ What keeps each example's result the one-at-a-time run's:
   logits, as they do in one batch of a one-at-a-time run. Texts are sorted by length before they are cut into
   forwards (little padding). A text's logits can still differ from a one-at-a-time run's in the last bits (CPU matrix
   kernels depend on the batch's shape); ``benchmarks/attack_broker.py`` measures how often that changes a record.
-- Gradients (A2T's word ranking) run for the worker, under the broker's model lock, so no forward runs while the
-  model is in train mode for them, on one thread kept for them (:class:`_GradientThread`) while the worker waits.
+- Gradients (A2T's word ranking) run for the worker, which keeps the baton, on one thread kept for them
+  (:class:`_GradientThread`), on a train-mode twin of the model over the same weights
+  (``BatchPaddedWrapper.gradient_model``): the broker's forwards of the other workers' queries, in eval mode on the
+  model itself, go on meanwhile.
 
 Memory: glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what a thread frees
 in that arena for its next allocations. A gradient's activations (hundreds of MB at 512 positions) computed on each
@@ -97,11 +99,12 @@ class _BrokeredVictim:
         return self._broker.query(self._service, text_input_list)
 
     def get_grad(self, text_input):
-        # The worker's random stream drives the dropout TextAttack leaves on; no forward meanwhile.
-        with self._broker.model_lock:
-            if self._gradients is None:
-                return self._wrapper.get_grad(text_input)
-            return self._gradients.run(self._wrapper.get_grad, text_input)
+        # The worker keeps the baton: its random stream drives the dropout TextAttack leaves on. The broker's
+        # forwards of the other workers' queries go on meanwhile: the gradient runs on the wrapper's train-mode
+        # twin of the model (victim.gradient_model), which shares the weights and only reads them.
+        if self._gradients is None:
+            return self._wrapper.get_grad(text_input)
+        return self._gradients.run(self._wrapper.get_grad, text_input)
 
     def __getattr__(self, name):
         return getattr(self._wrapper, name)

@@ -14,6 +14,7 @@ not the queries, most of an A2T attack's time. Here it runs at the text's own le
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 _CLASS = None
@@ -54,9 +55,12 @@ def _wrapper_class():
                 Two savings that leave the result bit for bit TextAttack's (same dropout draws, same kernels for the
                 input's gradient; ``tests/unit/test_word_alignment.py``): the label forward builds no graph, and
                 only the gradient of the embedding output is taken (``torch.autograd.grad``), where TextAttack's
-                ``loss.backward()`` also fills every parameter's gradient, the embedding matrix's included."""
-                self.model.train()
-                embedding_layer = self.model.get_input_embeddings()
+                ``loss.backward()`` also fills every parameter's gradient, the embedding matrix's included.
+
+                It runs on :meth:`gradient_model`, the same weights in train mode, so the model itself stays in eval
+                mode and the query broker's forwards can run on it meanwhile."""
+                model = self.gradient_model()
+                embedding_layer = model.get_input_embeddings()
                 original_state = embedding_layer.weight.requires_grad
                 embedding_layer.weight.requires_grad = True  # so the layer's output is part of the graph
                 outputs = []
@@ -68,19 +72,30 @@ def _wrapper_class():
                 try:
                     enc = self.tokenizer([text_input], add_special_tokens=True, return_tensors="pt", truncation=True,
                                          max_length=self.tokenizer.model_max_length)
-                    enc = enc.to(next(self.model.parameters()).device)
+                    enc = enc.to(next(model.parameters()).device)
                     # TextAttack's two forwards: the label from the first, the loss (and its dropout) from the second.
                     with torch.no_grad():
-                        labels = self.model(**enc).logits.argmax(dim=1)
+                        labels = model(**enc).logits.argmax(dim=1)
                     outputs.clear()
-                    loss = self.model(**enc, labels=labels)[0]
+                    loss = model(**enc, labels=labels)[0]
                     (gradient,) = torch.autograd.grad(loss, outputs[0])
                     gradient = gradient[0].cpu().numpy()
                 finally:
                     embedding_layer.weight.requires_grad = original_state
                     hook.remove()
-                    self.model.eval()
                 return {"ids": enc["input_ids"], "gradient": gradient}
+
+            def gradient_model(self):
+                """A second module tree over the model's own parameter and buffer tensors (no copy of the weights,
+                so it follows every update of training), kept in train mode: TextAttack's ``get_grad`` switches the
+                one model to train mode and back, which would stop every other forward meanwhile."""
+                twin = getattr(self, "_gradient_model", None)
+                if twin is None:
+                    shared = {id(t): t for t in itertools.chain(self.model.parameters(), self.model.buffers())}
+                    twin = copy.deepcopy(self.model, shared)
+                    twin.train()
+                    self._gradient_model = twin
+                return twin
 
         _CLASS = BatchPaddedWrapper
     return _CLASS
