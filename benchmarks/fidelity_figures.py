@@ -16,7 +16,11 @@ the package and ``config.yaml`` now; "reference" is the reference code's value (
 
 Issue 22's items 2-7 (PSO, gradient clipping, AdamW's epsilon, IMDB's split, the LCA probe, ALUM's optimiser) come
 from one module each, ``benchmarks/fidelity_i22_<topic>.py`` (``figures(parse_args(argv))``, ``ISSUE_22``'s arguments;
-run a module alone for its options, e.g. ``--minilm``). ``--issue 16`` or ``--issue 22`` prints one issue's figures.
+run a module alone for its options). ``--issue 16`` or ``--issue 22`` prints one issue's figures. The optimiser's runs
+(items 3, 4, 7) read MR from ``--data`` (default ``../shared/data``) when it is there, as the ledger's figures did, else
+synthetic reviews; ``--minilm`` adds PSO's MiniLM figures (item 2) to the tiny victim's.
+
+    python benchmarks/fidelity_figures.py --issue 22 --minilm      # issue 22's ledger figures (CPU minutes)
 
     python benchmarks/fidelity_figures.py
     python benchmarks/fidelity_figures.py --issue 16 --seeds 10 --attacks results/attacks --json /tmp/fidelity.json
@@ -195,13 +199,19 @@ ISSUE_22 = {"2_pso_search": ("fidelity_i22_pso", []),
             "5_imdb_split": ("fidelity_i22_data", []), "6_lca_probe": ("fidelity_i22_lca", [])}
 
 
-def issue22() -> dict:
-    """Each issue-22 module's figures at its default (CI-sized where it has a choice) arguments."""
+def issue22(data: Path | None = None, minilm: bool = False) -> dict:
+    """Each issue-22 module's figures at its default (CI-sized where it has a choice) arguments; the optimiser's runs
+    on MR's sentences from ``data`` (the ledger's figures) when it holds them, else on synthetic reviews; PSO also on
+    MiniLM with ``minilm`` (the ledger's second figure)."""
     import importlib
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     figures = {}
     for item, (name, argv) in ISSUE_22.items():
+        if name == "fidelity_i22_optim" and data is not None and (data / "mr" / "rt-polarity.pos").is_file():
+            argv = [*argv, "--data", str(data)]
+        if name == "fidelity_i22_pso" and minilm:
+            argv = [*argv, "--minilm"]
         module = importlib.import_module(name)
         print(f"== issue 22, {item}: benchmarks/{name}.py {' '.join(argv)}", flush=True)
         figures[item] = module.figures(module.parse_args(argv))
@@ -215,6 +225,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="synthetic probes for item 7")
     parser.add_argument("--attacks", type=Path, help="results/attacks of a run (gathered <attack>.json files)")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
+                        help="issue 22's optimiser runs on MR from here when it holds mr/ (default ../shared/data)")
+    parser.add_argument("--minilm", action="store_true", help="issue 22's PSO figures on MiniLM too (CPU minutes)")
     args = parser.parse_args()
     study = yaml.safe_load(args.config.read_text())
     figures = {}
@@ -224,7 +237,7 @@ def main() -> None:
             "7_lca_top10_overlap_with_neurox": item7(args.seeds), "8_lca_pooling": item8(study),
             "9_asr_denominators": item9(args.attacks)}
     if args.issue in ("22", "all"):
-        figures["issue 22"] = issue22()
+        figures["issue 22"] = issue22(args.data, args.minilm)
     for name, value in figures.items():
         print(f"== {name}")
         print(json.dumps(value, indent=1, default=str))
