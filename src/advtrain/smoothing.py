@@ -261,6 +261,7 @@ class Smoothing:
     settings: dict
     mask_token: str = FALLBACK_MASK
     table: dict[str, list[str]] = field(default_factory=dict)
+    max_length: int | None = None  # tokens a training copy is cut at (the run's `train.max_length`; not saved)
 
     @property
     def kind(self) -> str:
@@ -306,16 +307,20 @@ def load(model_dir: str | Path) -> Smoothing | None:
     return Smoothing(resolve(settings), token, table)
 
 
-def build(settings: dict, tokenizer=None, resources: dict | None = None) -> Smoothing:
+def build(settings: dict, tokenizer=None, resources: dict | None = None, max_length: int | None = None) -> Smoothing:
     """The ``smoothing`` part of a method: RanMASK's mask token is the tokenizer's; SAFER's table comes from the
-    counter-fitted embedding (``attacks.resources.word_embedding``)."""
-    settings = resolve(settings)
+    counter-fitted embedding (``attacks.resources.word_embedding``) or its stand-in neighbour table."""
+    smoothing = _build(resolve(settings), tokenizer, resources or {})
+    smoothing.max_length = max_length
+    return smoothing
+
+
+def _build(settings: dict, tokenizer, resources: dict) -> Smoothing:
     if settings["kind"] == "ranmask":
         token = getattr(tokenizer, "mask_token", None) or FALLBACK_MASK
         return Smoothing(settings, token)
     from advtrain.attacks import resources as res
 
-    resources = resources or {}
     if resources.get("word_neighbours"):  # the stand-in table (Jia et al.'s, also in SAFER's repository)
         return Smoothing(settings, table=neighbour_table(res.load_word_neighbours(resources["word_neighbours"]),
                                                          int(settings["perturbation_size"])))

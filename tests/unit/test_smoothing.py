@@ -142,3 +142,74 @@ def test_safer_radius_at_every_word_is_the_references_certificate(p):
     sorted_tv = sm.text_overlaps(text, tv)
     radius = sm.safer_radius(p, sorted_tv, 0.01)
     assert (radius == len(sorted_tv)) == bool(ref.safer_certified(p, ref.calculate_tv(tv).get_tv(text), 0.01))
+
+
+# ------------------------------------------------------------------------------------------------ the victim
+class FakeWrapper:
+    """Logits from the text (the share of masked words), and the texts of every call."""
+
+    tokenizer = None
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.model = object()
+
+    def __call__(self, texts):
+        import torch
+
+        self.calls.append(list(texts))
+        share = [t.split().count("[MASK]") / max(len(t.split()), 1) for t in texts]
+        return torch.tensor([[s, 1 - s + 0.01 * len(t)] for s, t in zip(share, texts, strict=True)])
+
+
+TEXTS = ["a fine and moving film about two friends", "dull", "the plot goes nowhere at all , sadly"]
+
+
+@pytest.mark.parametrize("aggregate", ["logits", "votes"])
+def test_the_ensemble_victim_predicts_with_the_copies(aggregate):
+    from advtrain.attacks.victim import EnsembleVictim
+
+    s = sm.Smoothing(sm.resolve({"kind": "ranmask", "ensemble_size": 5, "aggregate": aggregate}), "[MASK]")
+    inner = FakeWrapper()
+    out = EnsembleVictim(inner, s, batch_size=4)(TEXTS)
+    copies = s.expand(TEXTS)
+    assert [t for call in inner.calls for t in call] == copies and max(map(len, inner.calls)) == 4
+    assert out.numpy() == pytest.approx(s.combine(FakeWrapper()(copies).numpy()), abs=1e-6)
+    assert out.shape == (3, 2)
+
+
+def test_the_ensemble_victim_sends_its_copies_through_the_broker():
+    """Each worker's texts become their copies before the broker; the broker's forwards hold every worker's copies
+    and each worker gets its texts' ensemble, as without the broker."""
+    import threading
+
+    from advtrain.attacks.broker import QueryBroker
+    from advtrain.attacks.concurrent import _BrokeredVictim
+    from advtrain.attacks.services import victim_service
+    from advtrain.attacks.victim import EnsembleVictim
+
+    s = sm.Smoothing(sm.resolve({"kind": "ranmask", "ensemble_size": 6}), "[MASK]")
+    inner = FakeWrapper()
+    victim = EnsembleVictim(inner, s, batch_size=2)
+    service = victim_service(inner)
+    results = {}
+    with QueryBroker(10_000) as broker:
+        broker.expect(len(TEXTS))
+
+        def work(i):
+            broker.acquire()
+            try:
+                results[i] = victim.over(_BrokeredVictim(inner, broker, service))([TEXTS[i]])
+            finally:
+                broker.release()
+                broker.worker_done()
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(TEXTS))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert len(service.batch_sizes) >= 1 and sum(service.batch_sizes) <= len(TEXTS) * 6
+    assert max(service.batch_sizes) > 6  # more than one worker's copies in a forward
+    for i, text in enumerate(TEXTS):
+        assert results[i].numpy() == pytest.approx(EnsembleVictim(FakeWrapper(), s)([text]).numpy(), abs=1e-6)
