@@ -213,3 +213,32 @@ def test_the_ensemble_victim_sends_its_copies_through_the_broker():
     assert max(service.batch_sizes) > 6  # more than one worker's copies in a forward
     for i, text in enumerate(TEXTS):
         assert results[i].numpy() == pytest.approx(EnsembleVictim(FakeWrapper(), s)([text]).numpy(), abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ certification
+def test_certify_example_and_certified_accuracy():
+    from advtrain.certification import certified_accuracy, certified_table, certify_example
+
+    text = "a b c d e f g h i j"
+    s = sm.Smoothing(sm.resolve({"kind": "ranmask", "ensemble_size": 10, "certify_samples": 100, "mask_rate": 0.8}),
+                     "[MASK]")
+
+    def always(label):
+        return lambda texts: np.full(len(texts), label)
+
+    # Every copy votes 1: the by-hand case of test_ranmask_certificate_by_hand (radius 2).
+    assert certify_example(always(1), s, text, 1)["radius"] == 2
+    assert certify_example(always(0), s, text, 1)["radius"] is None  # a wrong guess is not certified
+    safer = sm.Smoothing(sm.resolve({"kind": "safer", "certify_samples": 50}), table=TABLE)
+    record = certify_example(always(1), safer, "a good film", 1, sm.overlaps(TABLE))
+    # overlaps: good 2/3 (test_overlaps_are_safers_tv_table), film 1 (S_film = S_movie), a 1 (not in the table);
+    # p = 1: 1 - 1 + 2/3 >= 0.51 at every radius: all 3 words
+    assert record["p"] == 1.0 and record["radius"] == 3
+    records = [{"radius": 2}, {"radius": 0}, {"radius": None}, {"radius": -1}]
+    assert certified_accuracy(records) == {0: 0.5, 1: 0.25, 2: 0.25}
+    table = certified_table([{"dataset": "MR", "method": "RanMASK", "seed": 1, "kind": "ranmask", "examples": 4,
+                              "ensemble_accuracy": 0.75, "certified_accuracy": {"0": 0.5, "1": 0.25, "2": 0.25}}],
+                            [{"dataset": "MR", "method": "RanMASK", "seed": 1, "attack": "textfooler",
+                              "accuracy_under_attack": 0.5}], max_radius=3)
+    assert table.iloc[0][["ensemble_accuracy", "under_textfooler", "r0", "r1", "r2", "r3"]].tolist() == \
+        [75.0, 50.0, 50.0, 25.0, 25.0, 0.0]
