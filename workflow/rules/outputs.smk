@@ -97,9 +97,7 @@ def get_final_outputs(wildcards=None):
         *expand("results/tables/fidelity.{ext}", ext=["csv", "md", "tex"]),
         # RanMASK / SAFER: certified accuracy at each radius beside their empirical numbers
         *(
-            expand(
-                "results/tables/certified_accuracy.{ext}", ext=["csv", "md", "tex"]
-            )
+            expand("results/tables/certified_accuracy.{ext}", ext=["csv", "md", "tex"])
             if SMOOTHING_METHODS
             else []
         ),
