@@ -62,9 +62,9 @@ def problems(config: dict) -> list[str]:
         if part:
             run(input_schedule.check_schedule, part, cfg.train_settings(config, method)["epochs"],
                 f"methods.{method}.adversarial_input")
-            for kind in resource_needs.adversarial_input_kinds(config, method, resources):
-                if kind in local:
-                    run(attack_res.check_local, kind, local[kind])
+        for kind in resource_needs.adversarial_input_kinds(config, method, resources):  # and SAFER's table
+            if kind in local:
+                run(attack_res.check_local, kind, local[kind])
 
     # AT-DA: the augmenters the methods name, and the local models of those the selected methods use (a model that
     # is the pretrained model's folder was checked as `model.path`).

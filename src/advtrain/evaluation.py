@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from advtrain import device, models
 from advtrain.data import read_split
 from advtrain.predictions import save_predictions
+from advtrain.smoothing import load as load_smoothing
 
 
 def load_classifier(model_dir: str | Path):
@@ -20,20 +21,29 @@ def load_classifier(model_dir: str | Path):
 
 
 @torch.no_grad()
-def predict(model, tokenizer, texts: Sequence[str], batch_size: int, max_length: int,
-            precision: str = "auto", desc: str = "predicting") -> np.ndarray:
-    """Predicted labels. Batches are built from length-sorted texts so little compute goes to padding."""
+def logits(model, tokenizer, texts: Sequence[str], batch_size: int, max_length: int,
+           precision: str = "auto", desc: str = "predicting") -> np.ndarray:
+    """The logits of each text. Batches are built from length-sorted texts so little compute goes to padding."""
     order = np.argsort([len(t) for t in texts])[::-1]
-    preds = np.empty(len(texts), dtype=np.int64)
+    out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
     dev = device.device()
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, mininterval=5):
         idx = order[start : start + batch_size]
         enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                         return_tensors="pt").to(dev)
         with device.autocast(precision):
-            logits = model(**enc).logits
-        preds[idx] = logits.argmax(-1).cpu().numpy()
-    return preds
+            out[idx] = model(**enc).logits.float().cpu().numpy()
+    return out
+
+
+def predict(model, tokenizer, texts: Sequence[str], batch_size: int, max_length: int,
+            precision: str = "auto", desc: str = "predicting", smoothing=None) -> np.ndarray:
+    """Predicted labels; with ``smoothing`` (RanMASK, SAFER: :mod:`advtrain.smoothing`), the ensemble's over each
+    text's noisy copies (ledger row ``smoothing-ensemble``)."""
+    if smoothing is None:
+        return logits(model, tokenizer, texts, batch_size, max_length, precision, desc).argmax(-1)
+    copies = smoothing.expand(list(texts))
+    return smoothing.combine(logits(model, tokenizer, copies, batch_size, max_length, precision, desc)).argmax(-1)
 
 
 def evaluate(model_dir: str | Path, test_splits: dict[str, str | Path], batch_size: int, max_length: int,
@@ -44,10 +54,12 @@ def evaluate(model_dir: str | Path, test_splits: dict[str, str | Path], batch_si
     :func:`advtrain.predictions.save_predictions`), so that per-example tests can pair the models on the same examples.
     """
     model, tokenizer = load_classifier(model_dir)
+    smoothing = load_smoothing(model_dir)  # a RanMASK / SAFER model predicts with its ensemble
     accuracy, examples, predictions = {}, {}, {}
     for name, path in test_splits.items():
         df = read_split(path)
-        preds = predict(model, tokenizer, df["text"].tolist(), batch_size, max_length, precision, desc=name)
+        preds = predict(model, tokenizer, df["text"].tolist(), batch_size, max_length, precision, desc=name,
+                        smoothing=smoothing)
         labels = df["label"].to_numpy()
         accuracy[name] = float((preds == labels).mean())
         examples[name] = int(len(df))

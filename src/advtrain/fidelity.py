@@ -385,6 +385,32 @@ def _decoder_padding(config):
              "BERT-base-uncased (encoder): [PAD] padding, the classifier reads [CLS]")]
 
 
+def _smoothing_settings(kind: str, keys: tuple[str, ...]):
+    """Each method whose `smoothing` part is ``kind`` against the reference values (advtrain.smoothing.DEFAULTS)."""
+    def check(config):
+        from advtrain.smoothing import DEFAULTS
+
+        out = []
+        for method in _methods_with(config, "smoothing"):
+            part = cfg.method_parts(config, method)["smoothing"]
+            if part.get("kind") != kind:
+                continue
+            for key in keys:
+                value = DEFAULTS[kind][key] if part.get(key) is None else part[key]
+                out += _differ(f"methods.{method}.smoothing.{key}", value, DEFAULTS[kind][key])
+        return out
+    return check
+
+
+def _fixed_for_smoothing(kinds: tuple[str, ...], value: str, reference: str):
+    """A departure no key switches, in effect whenever a method with a `smoothing` part of one of ``kinds`` runs."""
+    def check(config):
+        methods = [m for m in _methods_with(config, "smoothing")
+                   if cfg.method_parts(config, m)["smoothing"].get("kind") in kinds]
+        return [(f"methods.{_group(methods)}.smoothing", value, reference)] if methods else []
+    return check
+
+
 # ------------------------------------------------------------------------------------------ the rows
 
 ROWS: tuple[Row, ...] = (
@@ -501,6 +527,31 @@ ROWS: tuple[Row, ...] = (
     # The toy study.
     Row("toy-perturbation", "Toy study: eps, mu, sigma, points per run",
         ("toy.epsilon", "toy.step_size", "toy.init_std", "toy.n_points")),
+    # Issue 27, item 4: randomised smoothing (advtrain.smoothing). <RanMASK>, <SAFER>: methods whose `smoothing`
+    # part is of that kind.
+    Row("ranmask", "RanMASK: training noise (masked words)", ("methods.<RanMASK>.smoothing.mask_rate",),
+        _smoothing_settings("ranmask", ("mask_rate",))),
+    Row("safer", "SAFER: training noise (random synonym substitution)",
+        ("methods.<SAFER>.smoothing.similarity", "methods.<SAFER>.smoothing.perturbation_size"),
+        _smoothing_settings("safer", ("similarity", "perturbation_size"))),
+    Row("safer-perturbation-set", "SAFER: a word's perturbation set", ("attacks.resources.word_neighbours",),
+        _fixed_for_smoothing(("safer",), "the word and its own counter-fitted neighbours",
+                             "the nearest words of its connected component in the similarity graph")),
+    Row("smoothing-ensemble", "RanMASK / SAFER prediction: the ensemble (evaluation and the attacks' victim)",
+        ("methods.<RanMASK>.smoothing.ensemble_size", "methods.<RanMASK>.smoothing.aggregate",
+         "methods.<SAFER>.smoothing.ensemble_size", "methods.<SAFER>.smoothing.aggregate"),
+        lambda config: [*_smoothing_settings("ranmask", ("ensemble_size", "aggregate"))(config),
+                        *_smoothing_settings("safer", ("ensemble_size", "aggregate"))(config)]),
+    Row("smoothing-seeding", "RanMASK / SAFER: the random draws of the noisy copies",
+        ("methods.<RanMASK>.smoothing.seed", "methods.<SAFER>.smoothing.seed"),
+        _fixed_for_smoothing(("ranmask", "safer"), "each text's copies from a generator seeded by the text",
+                             "NumPy's global generator, whatever text comes")),
+    Row("ranmask-certify", "RanMASK certification: samples, level, radius",
+        ("methods.<RanMASK>.smoothing.certify_samples", "methods.<RanMASK>.smoothing.alpha"),
+        _smoothing_settings("ranmask", ("certify_samples", "alpha"))),
+    Row("safer-certify", "SAFER certification: samples, Monte-Carlo error, radius",
+        ("methods.<SAFER>.smoothing.certify_samples", "methods.<SAFER>.smoothing.mc_error"),
+        _smoothing_settings("safer", ("certify_samples", "mc_error"))),
 )
 
 

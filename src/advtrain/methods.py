@@ -56,6 +56,19 @@ def _input_adversary(settings: dict, **context):
     return build_input_adversary(settings, **context)
 
 
+def _smoothing_kinds() -> tuple[str, ...]:
+    from advtrain.smoothing import KINDS
+
+    return KINDS
+
+
+def _smoothing(settings: dict, **context):
+    from advtrain.smoothing import build
+
+    return build(settings, tokenizer=context.get("tokenizer"), resources=context.get("resources"),
+                 max_length=context.get("max_length"))
+
+
 #: A method's keys that are not parts: ``train`` (its fine-tuning settings over ``model``) and ``family`` (the
 #: family the claims table counts it in, advtrain.claims; training ignores it).
 SETTINGS = ("train", "family")
@@ -65,4 +78,6 @@ PARTS: dict[str, Part] = {p.name: p for p in (
     Part("adversarial_embedding", "kind", _embedding_kinds, _embedding_adversary, "embedding_adversary", tagger=True),
     Part("adversarial_input", "recipe", _training_recipes, _input_adversary, "input_adversary"),
     Part("augment", "augmenters", None),  # augmented rows join the training data (advtrain.augment.training_frame)
+    # RanMASK / SAFER: noisy copies in training, an ensemble of them in prediction (advtrain.smoothing)
+    Part("smoothing", "kind", _smoothing_kinds, _smoothing, "smoothing"),
 )}

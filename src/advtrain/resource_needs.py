@@ -7,7 +7,7 @@ a configured local path, or where its fetch rule writes it.
 
 from __future__ import annotations
 
-from advtrain import augment
+from advtrain import augment, smoothing
 from advtrain import config as cfg
 from advtrain import sources as res
 from advtrain.attacks import required_resources
@@ -48,11 +48,13 @@ def adversarial_input_methods(config: dict) -> list[str]:
 
 
 def adversarial_input_kinds(config: dict, method: str, resources: dict) -> list[str]:
-    """The kinds the recipe of ``method``'s adversarial_input part reads (none for other methods)."""
-    part = cfg.method_parts(config, method).get("adversarial_input")
-    if not part:
-        return []
-    return list(dict.fromkeys(required_resources(part["recipe"], configured(resources))))
+    """The kinds ``method``'s training reads: its adversarial_input part's recipe's, and its smoothing part's
+    (SAFER's perturbation sets, :func:`advtrain.smoothing.resource_kinds`); none for other methods."""
+    parts = cfg.method_parts(config, method)
+    kinds = smoothing.resource_kinds(parts.get("smoothing"), configured(resources))
+    if parts.get("adversarial_input"):
+        kinds = [*required_resources(parts["adversarial_input"]["recipe"], configured(resources)), *kinds]
+    return list(dict.fromkeys(kinds))
 
 
 def fetch_needed(kinds: list[str], resources: dict, model_dir: str) -> bool:
@@ -69,7 +71,7 @@ def offline(config: dict, resources: dict) -> bool:
         return True
     model_dir = res.model_location(config)[0]
     recipes = list(config["attacks"]["recipes"])
-    at_ip = [kind for m in adversarial_input_methods(config)
+    at_ip = [kind for m in cfg.selected_methods(config)  # AT-IP's recipes and SAFER's table
              for kind in adversarial_input_kinds(config, m, resources)]
     return not (res.needs_network(config)
                 or fetch_needed(attack_kinds(recipes, resources), resources, model_dir)

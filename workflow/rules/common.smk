@@ -62,6 +62,8 @@ os.environ.update(TA_CACHE_DIR=str(Path(CACHE, "textattack").resolve()))
 TRAIN_DATASETS = cfg.training_datasets(config)
 OOD_DATASETS = cfg.ood_datasets(config)
 METHODS = cfg.selected_methods(config)
+# RanMASK / SAFER (a `smoothing` part): certified at each radius (rule certify, table certified_accuracy).
+SMOOTHING_METHODS = [m for m in METHODS if cfg.method_parts(config, m).get("smoothing")]
 SEEDS = config["seeds"]
 # The `gpu` resource counts GPU slots (profiles/default: GPUs x slots per GPU). Attack shards take one slot and may
 # share a GPU; every other GPU job takes a whole GPU. advtrain.device.claim_job_gpu picks the GPU.

@@ -18,3 +18,23 @@ rule evaluate:
         ood=OOD_DATASETS,
     script:
         "../scripts/evaluate.py"
+
+
+rule certify:
+    input:
+        model="results/models/{dataset}/{method}/seed{seed}/model",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        "results/certify/{dataset}/{method}/seed{seed}.json",
+    log:
+        "logs/certify/{dataset}/{method}/seed{seed}.log",
+    conda:
+        "../../envs/train.yaml"
+    resources:
+        gpu=GPU_SLOTS,
+    params:
+        settings=lambda w: cfg.train_settings(config, w.method),
+        num_examples=ATTACKS["num_examples"],
+        seed=ATTACKS["seed"],
+    script:
+        "../scripts/certify.py"

@@ -95,5 +95,11 @@ def get_final_outputs(wildcards=None):
             "results/figures/{stem}.{ext}", stem=figure_stems(), ext=["png", "pdf"]
         ),
         *expand("results/tables/fidelity.{ext}", ext=["csv", "md", "tex"]),
+        # RanMASK / SAFER: certified accuracy at each radius beside their empirical numbers
+        *(
+            expand("results/tables/certified_accuracy.{ext}", ext=["csv", "md", "tex"])
+            if SMOOTHING_METHODS
+            else []
+        ),
         "results/summary.md",
     ]

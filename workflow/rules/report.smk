@@ -219,3 +219,24 @@ rule summary:
         absent=lambda w: absent_stems(),
     script:
         "../scripts/summary.py"
+
+
+rule certified_accuracy:
+    input:
+        certified=expand(
+            "results/certify/{dataset}/{method}/seed{seed}.json",
+            dataset=TRAIN_DATASETS,
+            method=SMOOTHING_METHODS,
+            seed=SEEDS,
+        ),
+        attacks=get_attack_summaries(methods=SMOOTHING_METHODS),
+    output:
+        csv="results/tables/certified_accuracy.csv",
+        md="results/tables/certified_accuracy.md",
+        tex="results/tables/certified_accuracy.tex",
+    log:
+        "logs/report/certified_accuracy.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/certified_accuracy.py"

@@ -56,6 +56,7 @@ import numpy as np
 
 from advtrain.attacks.broker import QueryBroker
 from advtrain.attacks.services import Service, encoder_service, victim_service
+from advtrain.attacks.victim import EnsembleVictim
 
 
 class AttackErrors(RuntimeError):
@@ -125,8 +126,11 @@ def worker_attack(attack, broker: QueryBroker, services: dict, gradients: _Gradi
     goal = copy.copy(attack.goal_function)
     if goal.use_cache:
         goal._call_model_cache = lru.LRU(goal._call_model_cache.get_size())
-    goal.model = _BrokeredVictim(attack.goal_function.model, broker, services[id(attack.goal_function.model)],
-                                 gradients)
+    model = attack.goal_function.model
+    brokered = _BrokeredVictim(_forward_runner(model), broker, services[id(model)], gradients)
+    # A smoothing victim expands each text into its noisy copies before the broker, so the copies of every
+    # pending text share its forwards.
+    goal.model = model.over(brokered) if isinstance(model, EnsembleVictim) else brokered
     goal.batch_size = sys.maxsize  # one request per call: the broker does the batching
     encoder = _sentence_encoder_class()
     constraints = []
@@ -141,8 +145,14 @@ def worker_attack(attack, broker: QueryBroker, services: dict, gradients: _Gradi
                         attack.transformation_cache_size, attack.constraint_cache_size)
 
 
+def _forward_runner(model):
+    """The wrapper whose forwards the broker runs: a smoothing victim's inner wrapper (the copies are its texts)."""
+    return model.inner if isinstance(model, EnsembleVictim) else model
+
+
 def _services(attack) -> dict:
-    services = {id(attack.goal_function.model): victim_service(attack.goal_function.model)}
+    model = attack.goal_function.model
+    services = {id(model): victim_service(_forward_runner(model))}
     encoder = _sentence_encoder_class()
     for constraint in attack.constraints:
         if isinstance(constraint, encoder):

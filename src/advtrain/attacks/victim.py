@@ -18,6 +18,9 @@ import itertools
 from pathlib import Path
 
 _CLASS = None
+#: Copies per forward of a smoothing victim attacked one example at a time (RanMASK's attack wrapper batches 600 for
+#: SST-2, ``classifier.py:157-161``); under the query broker, ``attacks.batch_tokens`` cuts them instead.
+ENSEMBLE_BATCH = 600
 
 
 def _wrapper_class():
@@ -115,6 +118,45 @@ def padded_wrapper(model, tokenizer, max_length: int | None = None):
     return _wrapper_class()(model, tokenizer)
 
 
+class EnsembleVictim:
+    """The victim of a smoothing method (RanMASK, SAFER): a text's prediction is the ensemble of its noisy copies, as
+    TextDefender's attacks query its ensemble wrapper (``main.py:718-720``; ledger row ``smoothing-ensemble``).
+
+    ``inner`` runs the copies: the padded wrapper, or under the query broker a worker's brokered victim
+    (:meth:`over`), so the copies of all pending texts share the broker's large forwards. TextAttack counts one
+    query per text, as for any victim; each text's copies are the same whenever it is asked
+    (:meth:`advtrain.smoothing.Smoothing.copies`). A2T's gradient is the plain text's, as TextDefender's wrappers
+    compute it (``huggingface_model_ensemble_wrapper.py:105-161``).
+    """
+
+    def __init__(self, inner, smoothing, batch_size: int | None = None):
+        self.inner, self.smoothing = inner, smoothing
+        #: Copies per call of ``inner`` (None: all of a call's copies at once, the broker cuts them).
+        self.batch_size = batch_size
+
+    def over(self, inner) -> EnsembleVictim:
+        """The same ensemble over another runner of the copies (a worker's brokered victim)."""
+        return EnsembleVictim(inner, self.smoothing, None)
+
+    def __call__(self, text_input_list):
+        import torch
+
+        texts = [str(t) for t in text_input_list]
+        copies = self.smoothing.expand(texts)
+        step = self.batch_size or len(copies) or 1
+        rows = [self.inner(copies[i:i + step]) for i in range(0, len(copies), step)]
+        logits = torch.cat([torch.as_tensor(r).detach().float().cpu() for r in rows]) if rows else torch.empty(0, 2)
+        return torch.as_tensor(self.smoothing.combine(logits.numpy()), dtype=torch.float32)
+
+    def get_grad(self, text_input):
+        return self.inner.get_grad(text_input)
+
+    def __getattr__(self, name):  # model, tokenizer, batch_sizes: the inner wrapper's
+        if name in ("inner", "smoothing", "batch_size"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
 def load_model_wrapper(model_dir: str | Path, max_length: int | None = None, nltk_data: str | Path | None = None):
     """:func:`padded_wrapper` around a fine-tuned classifier folder, in eval mode, on the GPU when there is one.
 
@@ -133,4 +175,8 @@ def load_model_wrapper(model_dir: str | Path, max_length: int | None = None, nlt
     model, tokenizer = load_classifier(model_dir)
     model.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
-    return padded_wrapper(model, tokenizer, max_length)
+    wrapper = padded_wrapper(model, tokenizer, max_length)
+    from advtrain.smoothing import load as load_smoothing
+
+    smoothing = load_smoothing(model_dir)  # a RanMASK / SAFER model predicts with its ensemble
+    return wrapper if smoothing is None else EnsembleVictim(wrapper, smoothing, ENSEMBLE_BATCH)

@@ -47,11 +47,13 @@ def build_parts(parts: dict, **context) -> dict:
     return kwargs
 
 
-def tokenized(path: str | Path | pd.DataFrame, tokenizer, max_length: int) -> datasets.Dataset:
+def tokenized(path: str | Path | pd.DataFrame, tokenizer, max_length: int,
+              keep_text: bool = False) -> datasets.Dataset:
+    """The split tokenised; ``keep_text`` keeps the raw text too (a smoothing method's noise is drawn from it)."""
     df = path if isinstance(path, pd.DataFrame) else read_split(path)
     ds = datasets.Dataset.from_pandas(df, preserve_index=False)
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True,
-                remove_columns=["text"], desc=f"tokenising {path.attrs.get('name', 'rows') if isinstance(path, pd.DataFrame) else Path(path).name}")
+                remove_columns=[] if keep_text else ["text"], desc=f"tokenising {path.attrs.get('name', 'rows') if isinstance(path, pd.DataFrame) else Path(path).name}")
     return ds.rename_column("label", "labels")
 
 
@@ -115,7 +117,7 @@ def fine_tune(
     model, tokenizer = models.load_classifier(model_path, num_labels=2)
     # AT-DA: the augmenters' rows (generated before training) join the training split.
     train_ds = tokenized(training_frame(train_path, list(augmented_paths), spec.get("parts", {}).get("augment")),
-                         tokenizer, settings["max_length"])
+                         tokenizer, settings["max_length"], keep_text=bool(spec.get("parts", {}).get("smoothing")))
     val_ds = tokenized(validation_path, tokenizer, settings["max_length"])
 
     precision = device.precision(settings.get("precision", "auto"))
@@ -140,6 +142,9 @@ def fine_tune(
 
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
+    if trainer.smoothing is not None:
+        # Beside the weights: evaluation and the attacks predict with the ensemble of the model it trained.
+        trainer.smoothing.save(output_dir)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     metrics = {
         "seed": seed,
@@ -158,6 +163,8 @@ def fine_tune(
         "resumed_from": resume,
         "timing": job_timing.record,
     }
+    if trainer.smoothing is not None:
+        metrics["smoothing"] = trainer.smoothing.settings
     if trainer.input_adversary is not None:
         # Counts and generation/training seconds per epoch; the examples themselves go next to the final model.
         metrics["adversarial_input"] = trainer.input_adversary.summary(settings["epochs"])

@@ -6,8 +6,32 @@ the schedule are too unless a method follows a reference trainer's (``advtrain.t
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from transformers import Trainer
+
+#: The raw text a smoothing method's training rows keep, for its noise (advtrain.smoothing).
+TEXT_COLUMN = "text"
+
+
+class NoisyCollator:
+    """A training batch of fresh noisy copies: one copy per example at every step, as RanMASK's and TextDefender's
+    mask and SAFER trainers draw them (RanMASK ``trainer/mask.py:67-73``, TextDefender ``trainer/safer.py:52-58``),
+    re-tokenised with ``smoothing.max_length``. Rows without a text (evaluation) go to ``collator`` as they are.
+    One NumPy generator seeded with the run's seed draws every copy (a resumed run draws a new stream)."""
+
+    def __init__(self, smoothing, tokenizer, collator, seed: int):
+        self.smoothing, self.tokenizer, self.collator = smoothing, tokenizer, collator
+        self.rng = np.random.RandomState(seed)
+
+    def __call__(self, features):
+        if features and TEXT_COLUMN in features[0]:
+            texts = [f.pop(TEXT_COLUMN) for f in features]
+            noisy = [self.smoothing.noisy(t, 1, self.rng)[0] for t in texts]
+            enc = self.tokenizer(noisy, truncation=True, max_length=self.smoothing.max_length)
+            features = [{**{k: v for k, v in f.items() if k not in enc}, **{k: enc[k][i] for k in enc}}
+                        for i, f in enumerate(features)]
+        return self.collator(features)
 
 
 class AdvTrainer(Trainer):
@@ -20,8 +44,8 @@ class AdvTrainer(Trainer):
     (``advtrain.training.optim``).
     """
 
-    def __init__(self, *args, embedding_adversary=None, input_adversary=None, optimizer_name: str = "adamw_torch",
-                 lr_schedule: str = "linear", **kwargs):
+    def __init__(self, *args, embedding_adversary=None, input_adversary=None, smoothing=None,
+                 optimizer_name: str = "adamw_torch", lr_schedule: str = "linear", **kwargs):
         if input_adversary is not None:
             from advtrain.training.input_space import INDEX_COLUMN, InputAdversaryCallback
 
@@ -29,7 +53,13 @@ class AdvTrainer(Trainer):
             train = kwargs["train_dataset"]
             kwargs["train_dataset"] = train.add_column(INDEX_COLUMN, list(range(len(train))))
             kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), InputAdversaryCallback(input_adversary)]
+        if smoothing is not None:
+            # RanMASK / SAFER: the training rows keep their text (fine_tune), each batch is re-tokenised from noisy
+            # copies; evaluation batches (no text) are padded as they are.
+            kwargs["data_collator"] = NoisyCollator(smoothing, kwargs["processing_class"], kwargs["data_collator"],
+                                                    kwargs["args"].seed)
         super().__init__(*args, **kwargs)
+        self.smoothing = smoothing
         self.embedding_adversary = embedding_adversary
         self.input_adversary = input_adversary
         self.optimizer_name = optimizer_name
@@ -68,6 +98,8 @@ class AdvTrainer(Trainer):
 
             if INDEX_COLUMN not in self._signature_columns:  # kept by remove_unused_columns, popped before forward
                 self._signature_columns.append(INDEX_COLUMN)
+        if self.smoothing is not None and TEXT_COLUMN not in self._signature_columns:  # popped by NoisyCollator
+            self._signature_columns.append(TEXT_COLUMN)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         from advtrain.training.input_space import INDEX_COLUMN
