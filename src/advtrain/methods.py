@@ -8,7 +8,9 @@ key of the part tells what it is (its kind), where its kinds are registered, and
   divergence goes in ``advtrain.training.embedding._DIVERGENCES``); ``adversarial_input``: a recipe record with
   ``training=True`` in :data:`advtrain.attacks.recipes.REGISTRY`; augmenters (``augmentation.augmenters.<name>.kind``,
   which an ``augment`` part names): an entry in :data:`advtrain.augment.KINDS`;
-- a new part is one :class:`Part` record in :data:`PARTS` plus its implementation.
+- a new part is one :class:`Part` record in :data:`PARTS` plus its implementation;
+- ``flooding`` (Flooding-X): how its level is chosen, ``select``, is one of
+  :data:`advtrain.training.flooding.SELECTIONS`.
 
 The schema (``workflow/schemas/config.schema.yaml``) restates the names; ``tests/repository/test_registries.py`` checks it
 against these registries. Torch-free: the workflow reads this while it builds the DAG.
@@ -56,6 +58,18 @@ def _input_adversary(settings: dict, **context):
     return build_input_adversary(settings, **context)
 
 
+def _flooding_selections() -> tuple[str, ...]:
+    from advtrain.training.flooding import SELECTIONS
+
+    return SELECTIONS
+
+
+def _flooding(settings: dict, **context):
+    from advtrain.training.flooding import build_flooding
+
+    return build_flooding(settings)
+
+
 #: A method's keys that are not parts: ``train`` (its fine-tuning settings over ``model``) and ``family`` (the
 #: family the claims table counts it in, advtrain.claims; training ignores it).
 SETTINGS = ("train", "family")
@@ -65,4 +79,5 @@ PARTS: dict[str, Part] = {p.name: p for p in (
     Part("adversarial_embedding", "kind", _embedding_kinds, _embedding_adversary, "embedding_adversary", tagger=True),
     Part("adversarial_input", "recipe", _training_recipes, _input_adversary, "input_adversary"),
     Part("augment", "augmenters", None),  # augmented rows join the training data (advtrain.augment.training_frame)
+    Part("flooding", "select", _flooding_selections, _flooding, "flooding"),  # |J - b| + b on the whole objective
 )}
