@@ -168,3 +168,20 @@ def test_pairwise_identity_and_the_flood():
 def test_bad_settings_name_their_key(part, key):
     with pytest.raises(ValueError, match=key):
         resolve(part)
+
+
+@pytest.mark.parametrize(("part", "message"), [
+    ({"select": "fixed"}, "methods.FX.flooding: 'level' is a required property"),
+    ({"select": "accordance", "level": 0.1}, "methods.FX.flooding: level is for select: fixed"),
+    ({"select": "fixed", "level": 0.1, "window": 3}, "methods.FX.flooding: threshold and window choose the level"),
+    ({"select": "accordance", "window": 1}, "methods.FX.flooding.window: 1 is less than the minimum of 2"),
+])
+def test_the_schema_names_the_key_of_a_bad_part(part, message):
+    import yaml
+    from conftest import REPO
+
+    from advtrain.config import explain_validation_errors
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["methods"]["FX"] = {"flooding": part}
+    assert explain_validation_errors(config, REPO / "workflow/schemas/config.schema.yaml").startswith(message)
