@@ -125,23 +125,54 @@ def test_accordance_is_the_mean_pairwise_cosine_and_nothing_changes_until_a_leve
     assert [w["loss"] for w in windows] == pytest.approx([sum(losses[:4]) / 4, sum(losses[4:]) / 4], rel=1e-6)
 
 
-def test_the_level_is_the_loss_of_the_first_window_at_the_threshold(tiny, tmp_path):
-    """Windows of 2 steps and a threshold the first window reaches: b is its mean loss, flooding acts from step 3."""
-    part = {"select": "accordance", "threshold": 1.0, "window": 2}
-    ours, trainer = run(tiny, part, n=16, batch_size=4, epochs=3, ckpt=tmp_path / "a")
+def expected_choice(windows: list[dict], threshold: float) -> int | None:
+    """Index of the window the level comes from: the first at or below the threshold after one above it."""
+    above = False
+    for i, w in enumerate(windows):
+        if w["accordance"] > threshold:
+            above = True
+        elif above:
+            return i
+    return None
+
+
+@pytest.fixture(scope="module")
+def measured(tiny, tmp_path_factory):
+    """Windows of 2 steps over 3 epochs of a run that never floods, and a threshold that one of them falls to from
+    above: the first window whose accordance is below an earlier one's."""
+    part = {"select": "accordance", "threshold": -1.0, "window": 2}
+    _, trainer = run(tiny, part, n=16, batch_size=4, epochs=3, ckpt=tmp_path_factory.mktemp("measure"))
+    windows = trainer.flooding.summary()["windows"]
+    values = [w["accordance"] for w in windows]
+    k = next(i for i in range(1, len(values)) if values[i] < max(values[:i]))
+    return windows, values[k]
+
+
+def test_the_level_is_the_loss_of_the_first_window_fallen_to_the_threshold(tiny, tmp_path, measured):
+    """Until the level is chosen the run is the measuring run; b is the chosen window's mean loss, then it floods."""
+    windows, threshold = measured
+    k = expected_choice(windows, threshold)
+    ours, trainer = run(tiny, {"select": "accordance", "threshold": threshold, "window": 2}, n=16, batch_size=4,
+                        epochs=3, ckpt=tmp_path / "a")
     summary = trainer.flooding.summary()
-    raw = [loss for loss, _ in trainer.losses[:2]]
-    assert summary["selected_at_step"] == 2 and summary["level"] == pytest.approx(sum(raw) / 2, rel=1e-6)
-    assert len(summary["windows"]) == 1
-    b = summary["level"]
-    after = [loss for loss, level in trainer.losses[2:]]
-    assert all(level == b for _, level in trainer.losses[2:]) and min(after) >= b - 1e-6
+    assert summary["windows"] == windows[: k + 1]  # the same run until then, bit for bit on a CPU
+    assert summary["level"] == windows[k]["loss"] and summary["selected_at_step"] == windows[k]["step"]
+    b, chosen = summary["level"], 2 * (k + 1)  # losses recorded before the level was set, one per step
+    assert all(level is None for _, level in trainer.losses[:chosen])
+    assert all(level == b for _, level in trainer.losses[chosen:]) and min(x for x, _ in trainer.losses[chosen:]) >= b
     plain, _ = run(tiny, None, n=16, batch_size=4, epochs=3, ckpt=tmp_path / "b")
     assert largest_difference(ours, plain) > 100 * TOLERANCE
 
 
-def test_a_resumed_run_keeps_its_windows_and_level(tiny, tmp_path):
-    part = {"select": "accordance", "threshold": 1.0}
+def test_a_level_is_never_chosen_before_a_window_above_the_threshold(tiny, tmp_path):
+    """At threshold 1 no window is above it: no level, whatever the windows (a model at chance is never flooded)."""
+    _, trainer = run(tiny, {"select": "accordance", "threshold": 1.0, "window": 2}, n=16, batch_size=4, epochs=1,
+                     ckpt=tmp_path / "a")
+    assert trainer.flooding.level is None and len(trainer.flooding.windows) == 2
+
+
+def test_a_resumed_run_keeps_its_windows_and_level(tiny, tmp_path, measured):
+    part = {"select": "accordance", "threshold": measured[1], "window": 2}
     whole, trainer = run(tiny, part, n=16, batch_size=4, epochs=3, ckpt=tmp_path / "whole")
     run(tiny, part, n=16, batch_size=4, epochs=3, ckpt=tmp_path / "cut", stop_after=2)
     resumed, again = run(tiny, part, n=16, batch_size=4, epochs=3, ckpt=tmp_path / "cut")

@@ -36,14 +36,15 @@ def test_flooding_x_trains_evaluates_and_is_attacked(tmp_path, tiny_model, tiny_
     metrics = json.loads((run / "metrics.json").read_text())
     flooding = metrics["flooding"]
     assert flooding["select"] == "accordance" and flooding["window"] == "epoch"
-    # One window per epoch until the level is chosen (at the first window whose accordance is <= 0), none after.
+    # One window per epoch until the level is chosen: at the first window whose accordance falls to the threshold
+    # (0) from above it; none after. Never chosen: plain fine-tuning, a window for every epoch.
     windows = flooding["windows"]
     assert windows and all(w["steps"] >= 2 for w in windows)
-    reached = [w for w in windows if w["accordance"] <= flooding["threshold"]]
+    above = [w["accordance"] > flooding["threshold"] for w in windows]
     if flooding["level"] is None:
-        assert not reached and len(windows) == metrics["epochs"]
+        assert len(windows) == metrics["epochs"] and not any(not a and any(above[:i]) for i, a in enumerate(above))
     else:
-        assert windows[-1] == reached[0]
+        assert not above[-1] and any(above[:-1])
         assert flooding["level"] == windows[-1]["loss"] and flooding["selected_at_step"] == windows[-1]["step"]
     ev = json.loads((tmp_path / "results/eval/MR/Flooding-X/seed1.json").read_text())
     assert set(ev["accuracy"]) == {"in_distribution", "YELP"}

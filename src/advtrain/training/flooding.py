@@ -10,8 +10,10 @@ affect the loss of each batch"). Our reading of it (docs/fidelity.md, ``flooding
 - a step on batch s moves batch t's loss by -lr * g_s . g_t (first order), so the mean cosine between the step
   gradients of one window (an epoch unless ``window`` says otherwise), over pairs s != t, is the window's
   accordance: positive while the steps help each other's batches, <= 0 when on average they no longer do;
-- b is the mean training loss of the first window whose accordance is at most ``threshold`` (0); flooding acts from
-  the next step on. Until then the run is plain fine-tuning, which is what a separate preliminary run with the same
+- b is the mean training loss of the first window whose accordance has fallen to ``threshold`` (0) or below from
+  above it (an earlier window was above); flooding acts from the next step on. "Fallen from above": at the start
+  the step gradients of a model at chance can disagree too (the tests' tiny BERT: -0.02 over its first epoch, loss
+  0.696), and a level at the loss of chance stops training altogether. Until then the run is plain fine-tuning, which is what a separate preliminary run with the same
   seed would have been up to that point, so the train job chooses b itself (one job, no second run).
 
 The mean pairwise cosine needs no stored gradients: with u_s = g_s / ||g_s|| and S = sum of the window's u_s,
@@ -76,6 +78,7 @@ class Flooding(TrainerCallback):
         self.level: float | None = self.settings.get("level") if self.select == "fixed" else None
         self.windows: list[dict] = []  # one record per closed window, until the level is chosen
         self.selected_at_step: int | None = None
+        self._was_above = False  # a window above the threshold has been seen
         self._reset()
 
     @property
@@ -103,6 +106,7 @@ class Flooding(TrainerCallback):
         chosen = [e for e in state.log_history if LEVEL_KEY in e]
         if chosen:
             self.level, self.selected_at_step = chosen[0][LEVEL_KEY], chosen[0]["step"]
+        self._was_above = any(w["accordance"] > self.settings["threshold"] for w in self.windows)
         self._params = [p for p in model.parameters() if p.requires_grad] if model is not None else []
         self._reset()
 
@@ -138,7 +142,9 @@ class Flooding(TrainerCallback):
                       "loss": float(self._loss_sum) / max(self._loss_count, 1)}
             self.windows.append(record)
             entry = {"step": record["step"], "epoch": record["epoch"], **{key: record[k] for k, key in LOG_KEYS.items()}}
-            if record["accordance"] <= self.settings["threshold"]:
+            if record["accordance"] > self.settings["threshold"]:
+                self._was_above = True
+            elif self._was_above:  # fallen to the threshold from above it
                 self.level, self.selected_at_step = record["loss"], record["step"]
                 entry[LEVEL_KEY] = self.level
             state.log_history.append(entry)  # saved with the checkpoint's trainer_state.json
