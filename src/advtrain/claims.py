@@ -56,7 +56,9 @@ DEFAULT_FAMILIES = {
 #: config.yaml `methods`); one with several parts (e.g. BackTranslation_PGD-AT) belongs to no family unless its
 #: config says so, since it would stand for two families at once.
 PART_FAMILIES = {"augment": "AT-DA", "adversarial_input": "AT-IP", "adversarial_embedding": "AT-EP",
-                 "smoothing": "smoothing"}  # RanMASK, SAFER (issue 27): certified by randomised smoothing
+                 "smoothing": "smoothing",  # RanMASK, SAFER (issue 27): certified by randomised smoothing
+                 # Flooding-X changes the loss only: no adversarial examples, so it is no AT family (not the baseline).
+                 "flooding": "regularisation"}
 
 #: Metrics: what the run pairs per example, and what the paper's tables show.
 METRICS = {

@@ -89,6 +89,9 @@ def _describe(error, schema) -> list[str]:
             extra = []  # a map with free keys: the error is in a value, reported by its context
         if extra:
             return [f"{key_path([*where, k])}: unknown key{hint}" for k in extra]
+    if error.validator == "not" and isinstance(error.validator_value, dict) and "description" in error.validator_value:
+        # "should not be valid under {...}" names no key: a forbidden combination says what it forbids.
+        return [f"{key_path(where)}: {error.validator_value['description']}"]
     if error.context:
         # anyOf/oneOf: report the most specific sub-errors.
         best = sorted(error.context, key=lambda e: -len(e.absolute_path))

@@ -409,6 +409,29 @@ def _fixed_for_smoothing(kinds: tuple[str, ...], value: str, reference: str):
                    if cfg.method_parts(config, m)["smoothing"].get("kind") in kinds]
         return [(f"methods.{_group(methods)}.smoothing", value, reference)] if methods else []
     return check
+#: Flooding-X's training script, qinliu9/Flooding-X train/run_flood.py (commit 6498878): --lr 2e-5 (l. 50),
+#: --bsz 32 (l. 47; its IMDB and QNLI scripts 16), --epochs 10 (l. 49), --weight_decay 0.01 (l. 51), --adam_epsilon
+#: 1e-8 (l. 52), --warmup_ratio 0.1 (l. 53), transformers' AdamW (l. 146-151), no clipping (l. 165-176), texts up
+#: to 512 tokens (train/utils.py l. 22 MAX_SEQ_LEN, l. 122).
+FLOODING_X_TRAIN = {"optimizer": "adamw_hf", "learning_rate": 2e-5, "batch_size": 32, "epochs": 10,
+                    "weight_decay": 0.01, "adam_epsilon": 1e-8, "warmup_ratio": 0.1, "max_grad_norm": 0,
+                    "max_length": 512}
+
+
+def _flooding_methods(config: dict) -> list[str]:
+    return _methods_with(config, "flooding")
+
+
+def _flooding_select(config):
+    """How each Flooding-X method gets b: the reference scripts fix it by hand (run_flood_*.sh; AdvBench4Text 0.1);
+    the accordance criterion is the paper's, which no reference code implements."""
+    out = []
+    for method in _flooding_methods(config):
+        part = cfg.method_parts(config, method)["flooding"]
+        if part.get("select") == "accordance":
+            out.append((f"methods.{method}.flooding.select", "accordance (chosen in the run, our reading of the paper)",
+                        "fixed by hand per dataset (run_flood_*.sh: SST-2 0.1 / 0.2, IMDB 0.02, QNLI 0.036)"))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ the rows
@@ -524,6 +547,14 @@ ROWS: tuple[Row, ...] = (
     Row("mr-encoding", "MR's text encoding (local rt-polarity files)", ("datasets.<name>.source.local.encoding",)),
     Row("empty-texts", "Rows without text (empty, null, NaN/NA in a csv/tsv)", ("datasets.<name>.empty_texts",),
         _empty_texts),
+    # Issue 27, item 3: Flooding-X (Liu et al. 2022).
+    Row("flooding-x", "Flooding-X: the flooded loss and how its level b is set",
+        ("methods.<FL>.flooding.select", "methods.<FL>.flooding.level"), _flooding_select),
+    Row("flooding-accordance", "Flooding-X: gradient accordance and the level it picks",
+        ("methods.<FL>.flooding.threshold", "methods.<FL>.flooding.window")),
+    Row("flooding-x-train", "Flooding-X's fine-tuning settings against run_flood.py",
+        tuple(f"methods.<FL>.train.{k}" for k in FLOODING_X_TRAIN),
+        _train_against(_flooding_methods, FLOODING_X_TRAIN)),
     # The toy study.
     Row("toy-perturbation", "Toy study: eps, mu, sigma, points per run",
         ("toy.epsilon", "toy.step_size", "toy.init_std", "toy.n_points")),

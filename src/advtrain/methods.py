@@ -8,7 +8,9 @@ key of the part tells what it is (its kind), where its kinds are registered, and
   divergence goes in ``advtrain.training.embedding._DIVERGENCES``); ``adversarial_input``: a recipe record with
   ``training=True`` in :data:`advtrain.attacks.recipes.REGISTRY`; augmenters (``augmentation.augmenters.<name>.kind``,
   which an ``augment`` part names): an entry in :data:`advtrain.augment.KINDS`;
-- a new part is one :class:`Part` record in :data:`PARTS` plus its implementation.
+- a new part is one :class:`Part` record in :data:`PARTS` plus its implementation;
+- ``flooding`` (Flooding-X): how its level is chosen, ``select``, is one of
+  :data:`advtrain.training.flooding.SELECTIONS`.
 
 The schema (``workflow/schemas/config.schema.yaml``) restates the names; ``tests/repository/test_registries.py`` checks it
 against these registries. Torch-free: the workflow reads this while it builds the DAG.
@@ -67,6 +69,16 @@ def _smoothing(settings: dict, **context):
 
     return build(settings, tokenizer=context.get("tokenizer"), resources=context.get("resources"),
                  max_length=context.get("max_length"))
+def _flooding_selections() -> tuple[str, ...]:
+    from advtrain.training.flooding import SELECTIONS
+
+    return SELECTIONS
+
+
+def _flooding(settings: dict, **context):
+    from advtrain.training.flooding import build_flooding
+
+    return build_flooding(settings)
 
 
 #: A method's keys that are not parts: ``train`` (its fine-tuning settings over ``model``) and ``family`` (the
@@ -80,4 +92,5 @@ PARTS: dict[str, Part] = {p.name: p for p in (
     Part("augment", "augmenters", None),  # augmented rows join the training data (advtrain.augment.training_frame)
     # RanMASK / SAFER: noisy copies in training, an ensemble of them in prediction (advtrain.smoothing)
     Part("smoothing", "kind", _smoothing_kinds, _smoothing, "smoothing"),
+    Part("flooding", "select", _flooding_selections, _flooding, "flooding"),  # |J - b| + b on the whole objective
 )}

@@ -17,6 +17,7 @@ PARTS = {
     "adversarial_input": {"recipe": "a2t", "clean_epochs": 1, "fraction": 0.1, "query_budget": 40,
                           "model_batch_size": 16},
     "augment": {"augmenters": ["copy"], "fraction": 0.5},
+    "flooding": {"select": "accordance", "window": 2},  # the accordance measured every 2 steps
 }
 
 
@@ -42,6 +43,8 @@ def test_each_pair_of_parts_trains(env, augmented, tmp_path, pair):  # noqa: F81
     assert metrics["spec"]["parts"] == parts
     # Augmentation adds half of the 100 augmented rows to the 100 originals.
     assert metrics["train_examples"] == (150 if "augment" in parts else 100)
+    if "flooding" in parts:
+        assert metrics["flooding"]["select"] == "accordance" and metrics["flooding"]["windows"]
     if "adversarial_input" in parts:
         epochs = {e["epoch"]: e for e in metrics["adversarial_input"]["epochs"]}
         assert epochs[1]["kind"] == "clean" and epochs[2]["kind"] == "adversarial" and epochs[2]["attacked"] > 0

@@ -127,8 +127,8 @@ def test_a_misspelt_part_is_an_unknown_key_not_another_method(name):
     with pytest.raises(ConfigError) as err:
         check_method_layers([("config.yaml", BASE), ("local.yaml", overlay)])
     assert str(err.value) == (f"methods.{name}.adverserial_embedding: unknown key in local.yaml (allowed here: "
-                              "adversarial_embedding, adversarial_input, augment, family, smoothing, train); did "
-                              "you mean adversarial_embedding?")
+                              "adversarial_embedding, adversarial_input, augment, family, flooding, smoothing, train); "
+                              "did you mean adversarial_embedding?")
 
 
 def test_method_keys_are_the_schemas():

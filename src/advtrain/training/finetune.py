@@ -169,6 +169,8 @@ def fine_tune(
         # Counts and generation/training seconds per epoch; the examples themselves go next to the final model.
         metrics["adversarial_input"] = trainer.input_adversary.summary(settings["epochs"])
         trainer.input_adversary.export(Path(output_dir) / "adversarial_examples")
+    if trainer.flooding is not None:
+        metrics["flooding"] = trainer.flooding.summary()  # the level used and, if chosen, the accordance trace
     if not keep_checkpoints:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics

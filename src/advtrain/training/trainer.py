@@ -40,11 +40,13 @@ class AdvTrainer(Trainer):
     ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the embeddings and returns the
     adversarial term; ``None`` is plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``)
     generates adversarial examples at epoch starts and appends them to the batches of their originals.
+    ``flooding`` (``advtrain.training.flooding``) floods the training objective, |J - b| + b, after the other parts'
+    terms; with ``select: accordance`` it is also the callback that chooses b.
     ``optimizer_name`` and ``lr_schedule`` are ``train.optimizer`` and ``train.lr_schedule``
     (``advtrain.training.optim``).
     """
 
-    def __init__(self, *args, embedding_adversary=None, input_adversary=None, smoothing=None,
+    def __init__(self, *args, embedding_adversary=None, input_adversary=None, smoothing=None, flooding=None,
                  optimizer_name: str = "adamw_torch", lr_schedule: str = "linear", **kwargs):
         if input_adversary is not None:
             from advtrain.training.input_space import INDEX_COLUMN, InputAdversaryCallback
@@ -58,10 +60,13 @@ class AdvTrainer(Trainer):
             # copies; evaluation batches (no text) are padded as they are.
             kwargs["data_collator"] = NoisyCollator(smoothing, kwargs["processing_class"], kwargs["data_collator"],
                                                     kwargs["args"].seed)
+        if flooding is not None and flooding.select == "accordance":  # it measures the step gradients
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), flooding]
         super().__init__(*args, **kwargs)
         self.smoothing = smoothing
         self.embedding_adversary = embedding_adversary
         self.input_adversary = input_adversary
+        self.flooding = flooding
         self.optimizer_name = optimizer_name
         self.lr_schedule = lr_schedule
 
@@ -117,4 +122,6 @@ class AdvTrainer(Trainer):
         # Only while training: evaluation reports the clean loss.
         if self.embedding_adversary is not None and model.training:
             loss = loss + self.embedding_adversary.loss(model, inputs, outputs.logits)
+        if self.flooding is not None and model.training:
+            loss = self.flooding.apply(loss)
         return (loss, outputs) if return_outputs else loss
