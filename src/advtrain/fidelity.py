@@ -168,6 +168,19 @@ def _alum_methods(config: dict) -> list[str]:
             if cfg.method_parts(config, m)["adversarial_embedding"].get("kind") == "alum"]
 
 
+#: TextDefender's training settings for its trainers (base.py:39-46, args.py:67-83, main.py:507-518 and 700): torch's
+#: AdamW at 2e-5, eps 1e-8, weight decay 1e-6 (not on biases and LayerNorm), clipping at 1.0, batch 32, 128 tokens,
+#: 10 epochs, cosine annealing over the steps without warm-up.
+TEXTDEFENDER_TRAIN = {"optimizer": "adamw_torch", "learning_rate": 2e-5, "batch_size": 32, "max_length": 128,
+                      "epochs": 10, "weight_decay": 1e-6, "adam_epsilon": 1e-8, "max_grad_norm": 1.0,
+                      "lr_schedule": "cosine", "warmup_ratio": 0.0, "warmup_steps": 0}
+
+
+def _textdefender_kind_methods(config: dict) -> list[str]:
+    return [m for m in _methods_with(config, "adversarial_embedding")
+            if cfg.method_parts(config, m)["adversarial_embedding"].get("kind") in ("tavat", "infobert")]
+
+
 def _group(names: list[str]) -> str:
     return names[0] if len(names) == 1 else "{" + ", ".join(names) + "}"
 
@@ -583,6 +596,17 @@ ROWS: tuple[Row, ...] = (
     Row("safer-certify", "SAFER certification: samples, Monte-Carlo error, radius",
         ("methods.<SAFER>.smoothing.certify_samples", "methods.<SAFER>.smoothing.mc_error"),
         _smoothing_settings("safer", ("certify_samples", "mc_error"))),
+    # Issue 27, item 2: TextDefender's TAVAT and InfoBERT (advtrain.training.textdefender).
+    Row("tavat", "TAVAT against TextDefender's trainer/tavat.py", ("methods.<TAVAT>.adversarial_embedding.*",),
+        _embedding_settings(("tavat",), None)),
+    Row("infobert", "InfoBERT against TextDefender's trainer/infobert.py",
+        ("methods.<InfoBERT>.adversarial_embedding.*",), _embedding_settings(("infobert",), None)),
+    Row("textdefender-accumulation", "TAVAT, InfoBERT: how the K perturbed forwards make the update", ()),
+    Row("tavat-memory", "TAVAT: the token memory (its update, padding, checkpoints)", ()),
+    Row("infobert-critic", "InfoBERT: the InfoNCE critic and the random draws", ()),
+    Row("tavat-infobert-train", "TAVAT, InfoBERT: fine-tuning settings against TextDefender's",
+        ("methods.<TAVAT>.train.*", "methods.<InfoBERT>.train.*"),
+        _train_against(_textdefender_kind_methods, TEXTDEFENDER_TRAIN)),
 )
 
 

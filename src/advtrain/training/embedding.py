@@ -425,6 +425,10 @@ def build_embedding_adversary(settings: Mapping | None) -> EmbeddingAdversary | 
     kind = settings.get("kind")
     if kind not in DEFAULTS:
         raise ValueError(f"adversarial_embedding.kind: {kind!r} is not one of {tuple(DEFAULTS)}")
+    from advtrain.training import textdefender
+
+    if kind in textdefender.KINDS:  # TAVAT, InfoBERT: TextDefender's trainers, their own settings
+        return textdefender.build(settings)
     known = {f.name for f in fields(EmbeddingAdversary)}
     unknown = sorted(set(settings) - known)
     if unknown:

@@ -75,6 +75,15 @@ DEFAULTS: dict[str, dict] = {
         "detach_clean": False,
         "weight": 1.0,
     },
+    # TextDefender's trainers (RockyLzy/TextDefender, advtrain.training.textdefender; docs/fidelity.md rows `tavat`,
+    # `infobert`): their own keys. TAVAT: trainer/tavat.py:32-44 (--adv-steps 2, --adv-learning-rate 5e-2,
+    # --adv-init-mag 2e-1, --adv-max-norm 5e-1, --use-global-embedding True).
+    "tavat": {"steps": 2, "step_size": 5e-2, "init_mag": 2e-1, "max_norm": 5e-1, "token_memory": True},
+    # InfoBERT: trainer/infobert.py:32-51 (--adv-steps 3, --adv-learning-rate 4e-2, --adv-init-mag 8e-2,
+    # --adv-max-norm 0 = no bound, --alpha 5e-3, --beta 5e-3, --cl 0.5, --ch 0.9, --info-seed 42); the InfoNCE chunk is
+    # its args.batch_size (args.py:71, 32).
+    "infobert": {"steps": 3, "step_size": 4e-2, "init_mag": 8e-2, "max_norm": 0.0, "alpha": 5e-3, "beta": 5e-3,
+                 "anchor_low": 0.5, "anchor_high": 0.9, "anchor_chunk": 32, "anchor_seed": 42},
 }
 #: The ``adversarial_embedding.kind`` values (the schema's enum; tests/repository/test_registries.py keeps them equal).
 KINDS = tuple(DEFAULTS)

@@ -113,6 +113,11 @@ class AdvTrainer(Trainer):
         weights = None
         if self.input_adversary is not None and model.training and indices is not None:
             inputs, weights = self.input_adversary.extend(inputs, indices)
+        adversary = self.embedding_adversary
+        if getattr(adversary, "replaces_loss", False) and model.training and not return_outputs:
+            # FreeLB-style methods (TAVAT, InfoBERT): the loss is the perturbed forwards' alone, as their reference
+            # trainers compute it, so no clean forward is run.
+            return adversary.loss(model, inputs)
         outputs = model(**inputs)
         loss = outputs.loss
         if weights is not None:
