@@ -118,7 +118,8 @@ def test_compute_loss_runs_no_clean_forward():
     model = _model()
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
-    trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary({"kind": "tavat"}), input_adversary=None)
+    trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary({"kind": "tavat"}), input_adversary=None,
+                              flooding=None, smoothing=None)
     loss = AdvTrainer.compute_loss(trainer, model, _batch(1))
     assert len(calls) == 2 and loss.requires_grad
     model.eval()  # evaluation: the clean loss
