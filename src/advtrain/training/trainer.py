@@ -14,8 +14,9 @@ class AdvTrainer(Trainer):
     """``Trainer`` whose loss is the clean loss plus the terms of the method's parts.
 
     ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the embeddings and returns the
-    adversarial term; ``None`` is plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``)
-    generates adversarial examples at epoch starts and appends them to the batches of their originals.
+    adversarial term, added to the clean loss times its ``clean_weight`` (FreeLB: 0, no clean term); ``None`` is
+    plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``) generates adversarial examples
+    at epoch starts and appends them to the batches of their originals.
     ``optimizer_name`` and ``lr_schedule`` are ``train.optimizer`` and ``train.lr_schedule``
     (``advtrain.training.optim``).
     """
@@ -76,13 +77,19 @@ class AdvTrainer(Trainer):
         weights = None
         if self.input_adversary is not None and model.training and indices is not None:
             inputs, weights = self.input_adversary.extend(inputs, indices)
+        # Only while training: evaluation reports the clean loss.
+        adversary = self.embedding_adversary if model.training else None
+        if adversary is not None and not adversary.needs_clean_forward:
+            # FreeLB: no clean term and nothing compares with the clean logits, so the clean forward would only cost
+            # a pass (and draw dropout masks that the reference does not).
+            loss = adversary.loss(model, inputs, None)
+            return (loss, None) if return_outputs else loss
         outputs = model(**inputs)
         loss = outputs.loss
         if weights is not None:
             # TextAttack's adversarial-training loss: batch mean of per-example cross-entropy, adversarial ones x alpha.
             per_example = torch.nn.functional.cross_entropy(outputs.logits.float(), inputs["labels"], reduction="none")
             loss = (per_example * weights).mean()
-        # Only while training: evaluation reports the clean loss.
-        if self.embedding_adversary is not None and model.training:
-            loss = loss + self.embedding_adversary.loss(model, inputs, outputs.logits)
+        if adversary is not None:
+            loss = adversary.clean_weight * loss + adversary.loss(model, inputs, outputs.logits)
         return (loss, outputs) if return_outputs else loss
