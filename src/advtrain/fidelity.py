@@ -607,6 +607,13 @@ ROWS: tuple[Row, ...] = (
     Row("tavat-infobert-train", "TAVAT, InfoBERT: fine-tuning settings against TextDefender's",
         ("methods.<TAVAT>.train.*", "methods.<InfoBERT>.train.*"),
         _train_against(_textdefender_kind_methods, TEXTDEFENDER_TRAIN)),
+    # Issue 27, item 1: FreeLB and FreeLB++ against TextDefender's trainer (its defaults are DEFAULTS["freelb"]).
+    Row("freelb", "FreeLB against TextDefender's trainer", ("methods.<FreeLB>.adversarial_embedding.*",),
+        _embedding_settings(("freelb",), None)),
+    Row("freelb-plus", "FreeLB++: FreeLB with K = 10 and no norm bound",
+        ("methods.<FreeLB-plus>.adversarial_embedding.*",), _embedding_settings(("freelb_plus",), None)),
+    Row("freelb-train", "FreeLB / FreeLB++ fine-tuning settings", ("methods.<FreeLB>.train.*",)),
+    Row("freelb-accumulation", "How FreeLB's accumulated gradient is made", ()),
 )
 
 

@@ -221,7 +221,7 @@ def test_build_defaults_and_none():
         ({"kind": "pgd", "projection": "sentence"}, "projection"),
         ({"kind": "pgd", "grad_norm": "l1"}, "grad_norm"),
         ({"kind": "pgd", "step_size": "fast"}, "step_size"),
-        ({"kind": "freelb"}, "kind"),
+        ({"kind": "pgd++"}, "kind"),
         ({"steps": 3}, "kind"),
         ({"kind": "lds", "epsilonn": 0.1}, "epsilonn"),
     ],

@@ -1,4 +1,4 @@
-"""Adversarial training with perturbations in the embedding space: PGD-AT, LDS and ALUM.
+"""Adversarial training with perturbations in the embedding space: PGD-AT, LDS, ALUM, FreeLB and FreeLB++.
 
 All three run one loop (Algorithm 1 of Altinisik et al. 2022; Algorithm 1 of Liu et al. 2020): draw a start
 delta_0, take S ascent steps ``delta <- C(delta + mu * d(g))`` on ``ascent_divergence``, and return
@@ -16,7 +16,10 @@ settings (``DEFAULTS`` per ``kind``):
   ``bound: ball`` projects onto ``||delta|| <= epsilon`` (the papers' Pi); ``bound: sphere`` rescales each unit to
   norm epsilon (mt-dnn's ``_norm_grad``: ``v / (||v|| + 1e-6)``, no clamp);
 - the ascent (``ascent_divergence``, ``ascent_target``, ``ascent_dropout``) and the final term (``divergence``,
-  ``detach_clean``, ``weight``).
+  ``detach_clean``, ``weight``);
+- ``accumulate`` (FreeLB): the term is the mean of the divergence over the K perturbed forwards of the ascent
+  itself (:func:`accumulate_ascent`), not one final forward; ``clean_weight`` scales the clean loss the trainer
+  adds (FreeLB: 0, no clean term; the trainer then skips the clean forward when nothing reads its logits).
 
 Adding a method (e.g. FreeLB) means one divergence function in ``_DIVERGENCES`` and one entry in ``DEFAULTS``.
 """
@@ -110,13 +113,16 @@ def project(
     """Constrain ``delta`` [B, T, H] and zero it at padding (``mask`` [B, T] == 0).
 
     ``bound="ball"``: project onto ``||delta|| <= epsilon`` (unchanged inside); ``"sphere"``: rescale each unit
-    to ``epsilon * delta / (||delta|| + 1e-6)`` (mt-dnn's normalisation).
+    to ``epsilon * delta / (||delta|| + 1e-6)`` (mt-dnn's normalisation); ``"none"``: no constraint (FreeLB's
+    ``adv-max-norm 0``).
     """
     delta = delta * mask.unsqueeze(-1).to(delta.dtype)
     dims = _unit_dims(projection)
     if bound == "sphere":
         size = delta.abs().amax(dim=dims, keepdim=True) if norm == "linf" else delta.norm(dim=dims, keepdim=True)
         return delta * (epsilon / (size + _SPHERE_GUARD))
+    if bound == "none":
+        return delta
     if norm == "linf":
         return delta.clamp(-epsilon, epsilon)
     length = delta.norm(dim=dims, keepdim=True)
@@ -126,9 +132,17 @@ def project(
 def random_start(
     shape: tuple[int, ...], mask: torch.Tensor, init_std: float, init: str = "coordinate", projection: str = "example"
 ) -> torch.Tensor:
-    """delta_0 [B, T, H], zero at padding: N(0, init_std^2) per coordinate (``coordinate``), or a uniformly random
-    direction of L2 norm ``init_std`` over each projection unit's valid coordinates (``sphere``)."""
-    noise = torch.randn(shape, device=mask.device) * mask.unsqueeze(-1).to(torch.float32)
+    """delta_0 [B, T, H], zero at padding: N(0, init_std^2) per coordinate (``coordinate``), a uniformly random
+    direction of L2 norm ``init_std`` over each projection unit's valid coordinates (``sphere``), or FreeLB's
+    U(-1, 1) per valid coordinate times ``init_std / sqrt(valid coordinates of the unit)`` (``uniform``)."""
+    valid = mask.unsqueeze(-1).to(torch.float32)
+    if init == "uniform":
+        # TextDefender's delta_initial: the one draw is zeros_like(embedding).uniform_(-1, 1), so the random stream
+        # (and, on CPU, every later dropout mask) is the reference's.
+        noise = torch.zeros(shape, device=mask.device).uniform_(-1, 1) * valid
+        dims = valid.expand(shape).sum(dim=_unit_dims(projection), keepdim=True)
+        return noise * (init_std / dims.sqrt().clamp_min(1e-12))
+    noise = torch.randn(shape, device=mask.device) * valid
     if init == "coordinate":
         return noise * init_std
     return noise * (init_std / noise.norm(dim=_unit_dims(projection), keepdim=True).clamp_min(1e-12))
@@ -180,6 +194,48 @@ def ascend(
             step = step_size * _direction(grad, grad_norm, norm, projection)
             delta = project(delta.detach() + step, mask, epsilon, norm, projection, bound)
     return delta.detach()
+
+
+def accumulate_ascent(
+    loss_at: Callable[[torch.Tensor], torch.Tensor],
+    mask: torch.Tensor,
+    hidden_size: int,
+    *,
+    steps: int,
+    epsilon: float,
+    step_size: float,
+    init_std: float,
+    norm: str = "l2",
+    projection: str = "example",
+    grad_norm: str = "steepest",
+    init: str = "uniform",
+    bound: str = "none",
+) -> torch.Tensor:
+    """FreeLB's K = ``steps`` ascent steps as one loss: ``(1/K) sum_k loss_at(delta_k)``, every delta_k detached.
+
+    ``loss_at(delta)`` is the batch loss of the perturbed input, with gradient to the parameters. The reference
+    (TextDefender ``trainer/freelb.py``; zhuchen03/FreeLB ``run_glue_freelb.py``) backpropagates ``loss_k / K`` at
+    each step, so the parameters' gradients accumulate, and moves delta along the same backward's gradient. Here
+    each step takes only ``d loss_k / d delta`` (``retain_graph``) and the caller's one backward of the returned mean
+    gives every parameter the same accumulated gradient: the trainer's ``compute_loss`` stays the one place a loss
+    is made. The cost: the K graphs live until that backward (K forwards' activations at once), and each of the
+    K - 1 delta gradients is an input-only backward beyond the reference's K full ones.
+    """
+    # FreeLB projects only the steps: its start (norm <= init_std) is used as drawn, whatever the bound.
+    delta = random_start((*mask.shape, hidden_size), mask, init_std, init, projection)
+    total = None
+    with torch.enable_grad():
+        for step in range(steps):
+            delta.requires_grad_(True)
+            loss = loss_at(delta)
+            total = loss if total is None else total + loss
+            if step == steps - 1:
+                break  # the reference stops before the K-th update: no forward would use it
+            (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
+            grad = torch.nan_to_num(grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
+            step_ = step_size * _direction(grad, grad_norm, norm, projection)
+            delta = project(delta.detach() + step_, mask, epsilon, norm, projection, bound)
+    return total / steps
 
 
 def _reduce(values: torch.Tensor, valid: torch.Tensor, per_example: bool = False) -> torch.Tensor:
@@ -284,7 +340,11 @@ class EmbeddingAdversary:
       ascent runs with dropout too). The final term always compares with the training forward's clean logits;
     - ``detach_clean``: whether the clean logits get gradient from the final term. LDS keeps it (``False``);
       ALUM keeps it too, through mt-dnn's split symmetric KL (``symmetric_kl_mtdnn``). During the ascent the
-      clean side is always constant.
+      clean side is always constant;
+    - ``accumulate`` (FreeLB): the ascent's K forwards are the term (:func:`accumulate_ascent`), with the
+      model's dropout (``ascent_dropout`` true: TextDefender draws new masks at every step; zhuchen03/FreeLB
+      reuses the first step's) and ``divergence`` for both the ascent and the term; ``clean_weight`` (FreeLB:
+      0) scales the trainer's clean loss.
     """
 
     kind: str
@@ -304,6 +364,8 @@ class EmbeddingAdversary:
     ascent_dropout: bool | None = None
     detach_clean: bool | None = None
     weight: float | None = None
+    accumulate: bool | None = None
+    clean_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DEFAULTS:
@@ -329,7 +391,7 @@ class EmbeddingAdversary:
                 )
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"adversarial_embedding.steps: must be an integer >= 0, got {self.steps!r}")
-        for key in ("epsilon", "step_size", "init_std", "weight"):
+        for key in ("epsilon", "step_size", "init_std", "weight", "clean_weight"):
             value = getattr(self, key)
             if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
                 try:
@@ -341,11 +403,25 @@ class EmbeddingAdversary:
                     f"adversarial_embedding.{key}: must be a number >= 0, got {getattr(self, key)!r}"
                 )
             setattr(self, key, float(value))
-        for key in ("detach_clean", "ascent_dropout"):
+        for key in ("detach_clean", "ascent_dropout", "accumulate"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(
                     f"adversarial_embedding.{key}: must be true or false, got {getattr(self, key)!r}"
                 )
+        if self.accumulate and self.steps < 1:
+            raise ValueError("adversarial_embedding.steps: accumulate (FreeLB) averages the losses of `steps` "
+                             "perturbed forwards, so it needs at least 1")
+        if self.accumulate and self.ascent_divergence != self.divergence:
+            raise ValueError(f"adversarial_embedding.ascent_divergence: with accumulate (FreeLB) each forward serves "
+                             f"the ascent and the term, so it must be the divergence {self.divergence!r}, got "
+                             f"{self.ascent_divergence!r}")
+
+    @property
+    def needs_clean_forward(self) -> bool:
+        """Whether the trainer's clean forward is used: for the clean loss, or for a divergence that compares with
+        the clean logits. FreeLB (cross-entropy, clean weight 0) does not need it."""
+        return self.clean_weight > 0 or "cross_entropy" != self.divergence or (
+            not self.accumulate and self.ascent_divergence != "cross_entropy")
 
     def perturbation(
         self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor
@@ -358,22 +434,51 @@ class EmbeddingAdversary:
         site = self._site(model, inputs, torch.empty(inputs["input_ids"].shape[0], 0))
         return site.forward(site.base + delta.to(site.base.dtype))
 
-    def loss(self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor) -> torch.Tensor:
-        """``weight * l(f(x), f(x + delta), y)`` averaged over the batch (valid tokens for token classification)."""
+    def loss(self, model, inputs: Mapping[str, torch.Tensor], clean_logits: torch.Tensor | None) -> torch.Tensor:
+        """``weight * l(f(x), f(x + delta), y)`` averaged over the batch (valid tokens for token classification);
+        with ``accumulate``, its mean over the ascent's K forwards. ``clean_logits`` may be None when
+        :attr:`needs_clean_forward` is false."""
         site = self._site(model, inputs, clean_logits)
+        if self.accumulate:
+            return self.weight * self._accumulated(model, inputs, clean_logits, site)
         delta = self._perturb(model, inputs, clean_logits, site)
         # Non-detached base: the embedding parameters, like every other parameter, learn from this term.
         adv_logits = site.forward(site.base + delta.to(site.base.dtype))
-        clean = clean_logits.detach() if self.detach_clean else clean_logits
+        clean = clean_logits.detach() if self.detach_clean and clean_logits is not None else clean_logits
         divergence = _DIVERGENCES[self.divergence](clean, adv_logits, inputs.get("labels"))
         return self.weight * _reduce(divergence, site.valid)
+
+    def _accumulated(self, model, inputs, clean_logits, site: _Site) -> torch.Tensor:
+        divergence, labels = _DIVERGENCES[self.divergence], inputs.get("labels")
+        clean = clean_logits.detach() if self.detach_clean and clean_logits is not None else clean_logits
+
+        def loss_at(delta: torch.Tensor) -> torch.Tensor:
+            # Non-detached base: as in the reference, every step's loss reaches the word embeddings' weights.
+            logits = site.forward(site.base + delta.to(site.base.dtype))
+            return _reduce(divergence(clean, logits, labels), site.valid)
+
+        with _dropout(model, self.ascent_dropout):
+            return accumulate_ascent(
+                loss_at,
+                site.mask,
+                site.base.shape[-1],
+                steps=self.steps,
+                epsilon=self.epsilon,
+                step_size=self.step_size,
+                init_std=self.init_std,
+                norm=self.norm,
+                projection=self.projection,
+                grad_norm=self.grad_norm,
+                init=self.init,
+                bound=self.bound,
+            )
 
     def _perturb(self, model, inputs, clean_logits, site: _Site) -> torch.Tensor:
         divergence, labels = _DIVERGENCES[self.ascent_divergence], inputs.get("labels")
         # Detached base: the ascent needs only d loss / d delta.
         fixed = site.base.detach()
         with _dropout(model, self.ascent_dropout):
-            target = clean_logits.detach()
+            target = None if clean_logits is None else clean_logits.detach()
             if self.ascent_target == "ascent" and self.ascent_divergence != "cross_entropy" and self.steps > 0:
                 with torch.no_grad():
                     target = site.forward(fixed)
@@ -408,9 +513,11 @@ class EmbeddingAdversary:
             finally:
                 handle.remove()
 
-        # Positions that count: padding never does; neither do labels of -100.
-        valid = mask.bool() if clean_logits.dim() == 3 else torch.ones_like(input_ids[:, 0], dtype=torch.bool)
+        # Positions that count: padding never does; neither do labels of -100. Token classification is told by
+        # its [B, T, C] logits or, without a clean forward (FreeLB), by its [B, T] labels.
         labels = inputs.get("labels")
+        per_token = clean_logits.dim() == 3 if clean_logits is not None else labels is not None and labels.dim() == 2
+        valid = mask.bool() if per_token else torch.ones_like(input_ids[:, 0], dtype=torch.bool)
         if labels is not None:
             valid = valid & (labels != -100)
         return _Site(_module_output(inner, module, kwargs), mask, valid, forward)

@@ -1,4 +1,4 @@
-"""The settings of an ``adversarial_embedding`` part (PGD-AT, LDS, ALUM): each kind's defaults and the choices,
+"""The settings of an ``adversarial_embedding`` part (PGD-AT, LDS, ALUM, FreeLB): each kind's defaults and the choices,
 free of torch so that the start-up checks and the fidelity ledger (:mod:`advtrain.fidelity`) can read them. The
 algorithm is :mod:`advtrain.training.embedding`.
 
@@ -16,8 +16,10 @@ PROJECTIONS = ("example", "token")
 # configured norm (l2: g / ||g|| over the projection unit, linf: sign g); "token_inf": ALUM, g / max|g| per token.
 GRAD_NORMS = ("none", "steepest", "token_inf")
 PERTURB_SITES = ("word_embeddings", "embedding_output")
-INITS = ("coordinate", "sphere")
-BOUNDS = ("ball", "sphere")
+# "uniform": FreeLB's start, U(-1, 1) per valid coordinate times init_std / sqrt(valid coordinates) per unit.
+INITS = ("coordinate", "sphere", "uniform")
+# "none": no constraint, only padding is kept at zero (FreeLB's `adv-max-norm 0`).
+BOUNDS = ("ball", "sphere", "none")
 # "training": the clean logits of the training forward (dropout on), the same tensor the final term compares with;
 # "ascent": the clean input run again, without gradient, in the ascent's own mode (no dropout unless
 # ascent_dropout), so that both sides of the ascent's divergence come from the same function (TRADES).
@@ -44,6 +46,8 @@ _ALGORITHM_1 = {
     "ascent_dropout": False,
     "detach_clean": False,
     "weight": 1.0,
+    "accumulate": False,
+    "clean_weight": 1.0,
 }
 
 DEFAULTS: dict[str, dict] = {
@@ -74,6 +78,34 @@ DEFAULTS: dict[str, dict] = {
         "ascent_dropout": True,
         "detach_clean": False,
         "weight": 1.0,
+        "accumulate": False,
+        "clean_weight": 1.0,
+    },
+    # FreeLB (Zhu et al. 2020) as TextDefender runs it (RockyLzy/TextDefender trainer/freelb.py FreeLBTrainer.train,
+    # trainer/gradient.py delta_initial / delta_update, defaults at freelb.py:28-37): delta_0 = U(-1, 1) on the valid
+    # tokens' word embeddings times 0.05 / sqrt(tokens x hidden) per example; K = 5 forwards of x + delta_k with
+    # dropout on, each loss / K backpropagated into the parameters (no clean term), delta_{k+1} = delta_k + 0.03 *
+    # g / ||g|| per example, no norm bound (adv-max-norm 0). `steps` is K; the reference breaks before the K-th
+    # update, which no forward would use.
+    "freelb": {
+        "perturb": "word_embeddings",
+        "steps": 5,
+        "epsilon": 0.0,
+        "step_size": 0.03,
+        "init": "uniform",
+        "init_std": 0.05,
+        "norm": "l2",
+        "projection": "example",
+        "bound": "none",
+        "grad_norm": "steepest",
+        "divergence": "cross_entropy",
+        "ascent_divergence": "cross_entropy",
+        "ascent_target": "training",
+        "ascent_dropout": True,
+        "detach_clean": False,
+        "weight": 1.0,
+        "accumulate": True,
+        "clean_weight": 0.0,
     },
     # TextDefender's trainers (RockyLzy/TextDefender, advtrain.training.textdefender; docs/fidelity.md rows `tavat`,
     # `infobert`): their own keys. TAVAT: trainer/tavat.py:32-44 (--adv-steps 2, --adv-learning-rate 5e-2,
@@ -85,6 +117,8 @@ DEFAULTS: dict[str, dict] = {
     "infobert": {"steps": 3, "step_size": 4e-2, "init_mag": 8e-2, "max_norm": 0.0, "alpha": 5e-3, "beta": 5e-3,
                  "anchor_low": 0.5, "anchor_high": 0.9, "anchor_chunk": 32, "anchor_seed": 42},
 }
+# FreeLB++ (Li et al. 2021, TextDefender): FreeLB without the norm bound and with K = 10 steps.
+DEFAULTS["freelb_plus"] = {**DEFAULTS["freelb"], "steps": 10}
 #: The ``adversarial_embedding.kind`` values (the schema's enum; tests/repository/test_registries.py keeps them equal).
 KINDS = tuple(DEFAULTS)
 

@@ -38,10 +38,11 @@ class AdvTrainer(Trainer):
     """``Trainer`` whose loss is the clean loss plus the terms of the method's parts.
 
     ``embedding_adversary`` (see ``advtrain.training.embedding``) perturbs the embeddings and returns the
-    adversarial term; ``None`` is plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``)
-    generates adversarial examples at epoch starts and appends them to the batches of their originals.
-    ``flooding`` (``advtrain.training.flooding``) floods the training objective, |J - b| + b, after the other parts'
-    terms; with ``select: accordance`` it is also the callback that chooses b.
+    adversarial term, added to the clean loss times its ``clean_weight`` (FreeLB: 0, no clean term); ``None`` is
+    plain fine-tuning. ``input_adversary`` (see ``advtrain.training.input_space``) generates adversarial examples
+    at epoch starts and appends them to the batches of their originals. ``flooding``
+    (``advtrain.training.flooding``) floods the training objective, |J - b| + b, after the other parts' terms; with
+    ``select: accordance`` it is also the callback that chooses b.
     ``optimizer_name`` and ``lr_schedule`` are ``train.optimizer`` and ``train.lr_schedule``
     (``advtrain.training.optim``).
     """
@@ -113,20 +114,25 @@ class AdvTrainer(Trainer):
         weights = None
         if self.input_adversary is not None and model.training and indices is not None:
             inputs, weights = self.input_adversary.extend(inputs, indices)
-        adversary = self.embedding_adversary
-        if getattr(adversary, "replaces_loss", False) and model.training and not return_outputs:
-            # FreeLB-style methods (TAVAT, InfoBERT): the loss is the perturbed forwards' alone, as their reference
-            # trainers compute it, so no clean forward is run.
+        # Only while training: evaluation reports the clean loss.
+        adversary = self.embedding_adversary if model.training else None
+        if adversary is not None and getattr(adversary, "replaces_loss", False) and not return_outputs:
+            # TAVAT, InfoBERT (advtrain.training.textdefender): the loss is the perturbed forwards' alone, as their
+            # reference trainers compute it, so no clean forward is run.
             return adversary.loss(model, inputs)
+        if adversary is not None and not getattr(adversary, "needs_clean_forward", True):
+            # FreeLB: no clean term and nothing compares with the clean logits, so the clean forward would only cost
+            # a pass (and draw dropout masks that the reference does not).
+            loss = adversary.loss(model, inputs, None)
+            return (loss, None) if return_outputs else loss
         outputs = model(**inputs)
         loss = outputs.loss
         if weights is not None:
             # TextAttack's adversarial-training loss: batch mean of per-example cross-entropy, adversarial ones x alpha.
             per_example = torch.nn.functional.cross_entropy(outputs.logits.float(), inputs["labels"], reduction="none")
             loss = (per_example * weights).mean()
-        # Only while training: evaluation reports the clean loss.
-        if self.embedding_adversary is not None and model.training:
-            loss = loss + self.embedding_adversary.loss(model, inputs, outputs.logits)
+        if adversary is not None:
+            loss = getattr(adversary, "clean_weight", 1.0) * loss + adversary.loss(model, inputs, outputs.logits)
         if self.flooding is not None and model.training:
             loss = self.flooding.apply(loss)
         return (loss, outputs) if return_outputs else loss
