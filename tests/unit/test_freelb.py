@@ -14,6 +14,9 @@ from advtrain.training import embedding
 from advtrain.training.embedding import DEFAULTS, build_embedding_adversary
 from advtrain.training.trainer import AdvTrainer
 
+#: The trainer's other parts, absent (a stub trainer for AdvTrainer.compute_loss).
+NO_OTHER_PARTS = {"input_adversary": None, "flooding": None, "smoothing": None}
+
 
 def _config(num_labels: int) -> BertConfig:
     # Dropout as BERT's (0.1): TextDefender trains with it on, and the comparison draws the same masks.
@@ -45,7 +48,7 @@ def _ours(model, inputs, settings, monkeypatch):
 
     monkeypatch.setattr(embedding, "random_start", record(embedding.random_start))
     monkeypatch.setattr(embedding, "project", record(embedding.project))
-    trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary(settings), input_adversary=None)
+    trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary(settings), **NO_OTHER_PARTS)
     model.zero_grad()
     loss = AdvTrainer.compute_loss(trainer, model, dict(inputs))
     loss.backward()
@@ -109,14 +112,14 @@ def test_no_clean_forward_and_k_forwards():
     model.bert.encoder.register_forward_hook(lambda *_: calls.append(1))
     for kind, steps in (("freelb", 5), ("freelb_plus", 10)):
         calls.clear()
-        trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary({"kind": kind}), input_adversary=None)
+        trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary({"kind": kind}), **NO_OTHER_PARTS)
         assert not trainer.embedding_adversary.needs_clean_forward
         loss = AdvTrainer.compute_loss(trainer, model, _batch())
         assert len(calls) == steps and torch.isfinite(loss)
     # A clean weight brings the clean forward (and its loss) back.
     calls.clear()
     trainer = SimpleNamespace(embedding_adversary=build_embedding_adversary({"kind": "freelb", "clean_weight": 1.0}),
-                              input_adversary=None)
+                              **NO_OTHER_PARTS)
     AdvTrainer.compute_loss(trainer, model, _batch())
     assert len(calls) == 6
 
