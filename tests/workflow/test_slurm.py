@@ -63,7 +63,7 @@ def test_every_gpu_rule_asks_slurm_for_one_gpu_and_cpu_rules_for_none():
     gpu_rules = {name for name, body in _rule_blocks().items()
                  if re.search(r"^\s+gpu=(1|GPU_SLOTS),", body, flags=re.M)}
     assert gpu_rules == {"train", "evaluate", "attack_shard", "attack_validity", "augment_shard", "lca_train",
-                         "lca_activations"}
+                         "lca_activations", "certify"}
     assert profile["executor"] == "slurm"
     assert profile["software-deployment-method"] == "conda"
     assert profile["retries"] >= 1 and profile["jobs"] >= 1
