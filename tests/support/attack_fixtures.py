@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, synthetic_reviews
+from conftest import FILLER, NEGATIVE, POSITIVE, shared_data, synthetic_reviews
 
 # Synonym groups: each group's vectors lie close together (cosine > 0.8), groups are far apart.
 GROUPS: dict[str, list[str]] = {
@@ -211,3 +211,18 @@ def assert_same_records(a: list[dict], b: list[dict]) -> None:
     assert without_scores(a) == without_scores(b)
     for x, y in zip(a, b, strict=True):
         assert [x[k] for k in SCORES] == pytest.approx([y[k] for k in SCORES], rel=1e-5, abs=1e-6)
+
+
+def one_textfooler_shard(root: Path, bert_dir: Path, query_budget: int = 60) -> dict:
+    """The workflow tests' ``attacks`` block: one TextFooler shard of 4 examples on local stand-in resources."""
+    return {
+        "recipes": ["textfooler"], "num_examples": 4, "query_budget": query_budget, "shards": 1,
+        "model_batch_size": 16, "seed": 765,
+        "resources": {
+            "use": None,
+            "word_embedding": str(build_word_embedding(root / "paragramcf")),
+            "sentence_encoder": str(build_sentence_encoder(root / "sentence_encoder", bert_dir)),
+            "masked_lm": str(bert_dir),
+            "nltk_data": str(shared_data("nltk_data")),
+        },
+    }

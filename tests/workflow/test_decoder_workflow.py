@@ -6,8 +6,8 @@ import copy
 import json
 
 import pytest
-from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
+from attack_fixtures import one_textfooler_shard
+from conftest import TWO_JOBS, run_snakemake, tiny_config, write_config
 
 METHODS = {
     "PGD-AT": {"adversarial_embedding": {"kind": "pgd"}},
@@ -40,17 +40,7 @@ def test_embedding_output_on_gpt2_stops_at_start_up(tmp_path, tiny_gpt2, tiny_da
 def test_gpt2_trains_evaluates_and_is_attacked(tmp_path, tiny_gpt2, tiny_data, tiny_model):
     """BERT (plain fine-tuning), PGD-AT and A2T on MR, evaluated, and a TextFooler shard against each."""
     config = gpt2_config(tiny_gpt2, tiny_data, tmp_path)
-    config["attacks"] = {
-        "recipes": ["textfooler"], "num_examples": 4, "query_budget": 60, "shards": 1, "model_batch_size": 16,
-        "seed": 765,
-        "resources": {
-            "use": None,
-            "word_embedding": str(build_word_embedding(tmp_path / "paragramcf")),
-            "sentence_encoder": str(build_sentence_encoder(tmp_path / "sentence_encoder", tiny_model)),
-            "masked_lm": str(tiny_model),
-            "nltk_data": str(shared_data("nltk_data")),
-        },
-    }
+    config["attacks"] = one_textfooler_shard(tmp_path, tiny_model)
     write_config(tmp_path, config)
     # Table 2 and Table 4 need every model trained, evaluated and attacked (the toy study is not needed here).
     run_snakemake(tmp_path, *TWO_JOBS, "results/tables/table2_asr.csv", "results/tables/table4_accuracy.csv")

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import yaml
-from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import REPO, TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
+from attack_fixtures import one_textfooler_shard
+from conftest import REPO, TWO_JOBS, run_snakemake, tiny_config, write_config
 
 from advtrain.config_layers import check_method_layers
 
@@ -36,17 +36,7 @@ def test_freelb_trains_evaluates_and_is_attacked(tmp_path, tiny_model, tiny_data
     config["seeds"] = [1]
     config["methods"].update(DEFENCES)
     config["run"] = {"methods": list(config["methods"]), "datasets": ["MR"]}
-    config["attacks"] = {
-        "recipes": ["textfooler"], "num_examples": 4, "query_budget": 60, "shards": 1, "model_batch_size": 16,
-        "seed": 765,
-        "resources": {
-            "use": None,
-            "word_embedding": str(build_word_embedding(tmp_path / "paragramcf")),
-            "sentence_encoder": str(build_sentence_encoder(tmp_path / "sentence_encoder", tiny_model)),
-            "masked_lm": str(tiny_model),
-            "nltk_data": str(shared_data("nltk_data")),
-        },
-    }
+    config["attacks"] = one_textfooler_shard(tmp_path, tiny_model)
     write_config(tmp_path, config)
     run_snakemake(tmp_path, *TWO_JOBS, "results/tables/table2_asr.csv", "results/tables/table4_accuracy.csv")
     bert = json.loads((tmp_path / "results/models/MR/BERT/seed1/metrics.json").read_text())

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
+from attack_fixtures import one_textfooler_shard
+from conftest import TWO_JOBS, run_snakemake, tiny_config, write_config
 
 ENSEMBLE = 8  # copies per prediction (100 in the study: TextDefender's), small so that the CPU test stays short
 METHODS = {
@@ -24,17 +24,7 @@ def test_smoothing_methods_train_are_evaluated_attacked_and_certified(tmp_path, 
     config["seeds"] = [1]
     config["methods"].update(METHODS)
     config["run"] = {"methods": list(METHODS), "datasets": ["MR"]}
-    config["attacks"] = {
-        "recipes": ["textfooler"], "num_examples": 4, "query_budget": 40, "shards": 1, "model_batch_size": 16,
-        "seed": 765,
-        "resources": {
-            "use": None,
-            "word_embedding": str(build_word_embedding(tmp_path / "paragramcf")),
-            "sentence_encoder": str(build_sentence_encoder(tmp_path / "sentence_encoder", tiny_model)),
-            "masked_lm": str(tiny_model),
-            "nltk_data": str(shared_data("nltk_data")),
-        },
-    }
+    config["attacks"] = one_textfooler_shard(tmp_path, tiny_model, query_budget=40)
     write_config(tmp_path, config)
     run_snakemake(tmp_path, *TWO_JOBS, "results/tables/certified_accuracy.csv",
                   *(f"results/eval/MR/{m}/seed1.json" for m in METHODS))

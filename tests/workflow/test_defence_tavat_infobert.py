@@ -8,8 +8,8 @@ import math
 
 import pytest
 import yaml
-from attack_fixtures import build_sentence_encoder, build_word_embedding
-from conftest import REPO, TWO_JOBS, run_snakemake, shared_data, tiny_config, write_config
+from attack_fixtures import one_textfooler_shard
+from conftest import REPO, TWO_JOBS, run_snakemake, tiny_config, write_config
 
 METHODS = ("TAVAT", "InfoBERT")
 
@@ -21,17 +21,7 @@ def test_tavat_and_infobert_train_evaluate_and_are_attacked(tmp_path, tiny_model
     config["seeds"] = [1]
     config["methods"].update({m: preset["methods"][m] for m in METHODS})
     config["run"] = {"methods": ["BERT", *METHODS], "datasets": ["MR"]}
-    config["attacks"] = {
-        "recipes": ["textfooler"], "num_examples": 4, "query_budget": 60, "shards": 1, "model_batch_size": 16,
-        "seed": 765,
-        "resources": {
-            "use": None,
-            "word_embedding": str(build_word_embedding(tmp_path / "paragramcf")),
-            "sentence_encoder": str(build_sentence_encoder(tmp_path / "sentence_encoder", tiny_model)),
-            "masked_lm": str(tiny_model),
-            "nltk_data": str(shared_data("nltk_data")),
-        },
-    }
+    config["attacks"] = one_textfooler_shard(tmp_path, tiny_model)
     write_config(tmp_path, config)
     run_snakemake(tmp_path, *TWO_JOBS, "results/tables/table2_asr.csv", "results/tables/table4_accuracy.csv")
     for method in METHODS:
