@@ -491,7 +491,7 @@ ROWS: tuple[Row, ...] = (
     # Issue 22: A2T's evaluate.py reads checkpoint-epoch-4, saved before load_best_model_at_end: the last epoch, ours.
     Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", ()),
     Row("a2t-word-window", "A2T recipe: words ranked per example", ("methods.<AT-IP>.train.max_length",)),
-    Row("bert-attack-candidates", "BERT-Attack: candidates per word", ()),
+    Row("bert-attack-candidates", "BERT-Attack: candidates per word (AT-IP and the attack stage)", ()),
     Row("pso-search", "PSO search: mutation ratio and elites' copies (TextAttack 0.3.8 or 0.3.11)",
         ("attacks.pso_search",), _pso_search),
     # Item 5.
@@ -529,9 +529,9 @@ ROWS: tuple[Row, ...] = (
     Row("attack-sample", "Attacked examples", ("attacks.num_examples",), _attacks(_attack_sample)),
     Row("query-budget", "Attack query budget", ("attacks.query_budget",), _attacks(_query_budget)),
     Row("attack-length", "Tokens an attacked model reads", ("model.max_length",), _attacks(_attack_length)),
-    Row("use-substitute", "Universal Sentence Encoder (TextFooler, BAE, BERT-Attack)", ("attacks.resources.use",),
+    Row("use-substitute", "Universal Sentence Encoder (TextFooler, BAE, BERT-Attack, TextBugger)", ("attacks.resources.use",),
         _use_substitute),
-    Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T)", ("attacks.resources.word_neighbours",),
+    Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T, TextBugger)", ("attacks.resources.word_neighbours",),
         _neighbour_table),
     # Statistics (issue 18): beyond the paper, which reports means only.
     Row("paired-tests", "Significance of each method against BERT",
@@ -614,6 +614,11 @@ ROWS: tuple[Row, ...] = (
         ("methods.<FreeLB-plus>.adversarial_embedding.*",), _embedding_settings(("freelb_plus",), None)),
     Row("freelb-train", "FreeLB / FreeLB++ fine-tuning settings", ("methods.<FreeLB>.train.*",)),
     Row("freelb-accumulation", "How FreeLB's accumulated gradient is made", ()),
+    # Issue 28, item 2: the literature's other recipes, TextAttack's builds (tests/unit/test_recipe_parity.py).
+    Row("textbugger-recipe", "TextBugger: TextAttack's TextBuggerLi2018 from local resources", ("attacks.recipes",)),
+    Row("pwws-recipe", "PWWS: TextAttack's PWWSRen2019, WordNet from the local NLTK data",
+        ("attacks.resources.nltk_data",)),
+    Row("deepwordbug-recipe", "DeepWordBug: TextAttack's DeepWordBugGao2018", ("attacks.recipes",)),
 )
 
 

@@ -340,6 +340,7 @@ def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequenc
                    "similarity_checked": checked,
                    "exceeds_similarity_pct": share("exceeds_similarity"),
                    "exceeds_modification_rate_pct": share("exceeds_modification_rate"),
+                   "exceeds_edit_distance_pct": share("exceeds_edit_distance"),  # DeepWordBug's Levenshtein bound
                    "stopword_changed_pct": share("stopword_changed"),
                    "exceeds_any_pct": share("exceeds_any"),
                    "bounds_checked": describe(attack) if attack in BOUNDS else MISSING,
@@ -355,6 +356,7 @@ def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequenc
                                           if n else MISSING),
                 "beyond similarity bound %": _share_text(row["exceeds_similarity_pct"], checked, n),
                 "beyond rate bound %": format_value(row["exceeds_modification_rate_pct"], 1),
+                "beyond edit-distance bound %": format_value(row["exceeds_edit_distance_pct"], 1),
                 "stopword changed %": format_value(row["stopword_changed_pct"], 1),
                 "any bound %": format_value(row["exceeds_any_pct"], 1),
                 "bounds checked": row["bounds_checked"] + (" (attack used USE)" if used_use else ""),

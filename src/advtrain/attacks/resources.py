@@ -35,7 +35,8 @@ kind (config key)         TextAttack's default                         local lay
                           for each word's part of speech)
 ``nltk_data``             ``nltk.download`` on first import            an NLTK data folder with ``corpora/stopwords``,
                           (stopwords, perceptron tagger, universal     ``taggers/averaged_perceptron_tagger_eng``,
-                          tagset)                                      ``taggers/universal_tagset`` (zips are fine)
+                          tagset, wordnet)                             ``taggers/universal_tagset`` (zips are fine);
+                                                                       PWWS also ``corpora/wordnet``
 ========================  ===========================================  =============================================
 """
 
@@ -70,6 +71,11 @@ NLTK_PACKAGES = {"stopwords": "corpora/stopwords", "averaged_perceptron_tagger_e
                  "taggers/averaged_perceptron_tagger_eng", "universal_tagset": "taggers/universal_tagset"}
 FLAIR_MODEL_FILE = "pytorch_model.bin"
 HOWNET_POS = ("adj", "noun", "adv", "verb")
+#: NLTK packages only some recipes read (PWWS's WordNet synonyms): fetched with NLTK_PACKAGES (TextAttack's
+#: post-install step downloads wordnet too), but not required of a local ``nltk_data`` folder at start-up, so that a
+#: folder made before PWWS existed still serves the other recipes; a recipe that reads one checks it when it is built
+#: (:func:`require_nltk_package`).
+NLTK_RECIPE_PACKAGES = {"wordnet": "corpora/wordnet"}
 
 
 def resource_key(kind: str) -> str:
@@ -196,6 +202,19 @@ def configure_nltk(path: str | Path | None) -> Path | None:
         raise ResourceError(f"{key}: NLTK package(s) {', '.join(missing)} not found in {where}. Set `{key}` to an NLTK "
                             "data folder that has them (fetch_nltk_data downloads them).")
     return folder
+
+
+def require_nltk_package(package: str, recipe: str) -> None:
+    """A ResourceError naming `attacks.resources.nltk_data` unless NLTK finds ``package`` (of
+    :data:`NLTK_RECIPE_PACKAGES`), which ``recipe`` reads. Call after :func:`configure_nltk`."""
+    import nltk
+
+    if not _nltk_has(NLTK_RECIPE_PACKAGES[package]):
+        key = resource_key("nltk_data")
+        raise ResourceError(
+            f"{key}: {recipe} needs the NLTK package {package} ({NLTK_RECIPE_PACKAGES[package]}.zip or an unpacked "
+            f"folder), not found in NLTK's search path ({os.pathsep.join(nltk.data.path)}). Set `{key}` to an NLTK "
+            "data folder that has it, or delete the fetched folder so that fetch_nltk_data fetches it again.")
 
 
 def _nltk_has(location: str) -> bool:
@@ -536,7 +555,7 @@ def fetch_nltk_data(dest: str | Path, sources: dict) -> Path:
     """The NLTK packages the recipes read (what TextAttack's post-install step downloads), into ``dest``."""
     from advtrain.downloads import fetch_nltk_packages
 
-    return fetch_nltk_packages(list(NLTK_PACKAGES), dest, index_url=sources["nltk_index"],
+    return fetch_nltk_packages([*NLTK_PACKAGES, *NLTK_RECIPE_PACKAGES], dest, index_url=sources["nltk_index"],
                                key=resource_key("nltk_data"), retries=sources["retries"])
 
 
