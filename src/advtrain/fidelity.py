@@ -331,6 +331,18 @@ def _neighbour_table(config):
              "counter-fitted embedding (paragramcf) with its cosine check")] if recipes else []
 
 
+def _fluency_lm(config):
+    """A causal LM other than OpenAttack's (its GPT2LM loads the hub's gpt2, now openai-community/gpt2)."""
+    lm = ((config.get("attacks") or {}).get("resources") or {}).get("causal_lm")
+    return [("attacks.resources.causal_lm", lm, "openai-community/gpt2 (OpenAttack's GPT2LM)")] if lm else []
+
+
+def _fluency_length(config):
+    """A cut below the LM's positions: OpenAttack cuts nothing (its GPT-2 fails past 1024 tokens)."""
+    length = ((config.get("attacks") or {}).get("fluency") or {}).get("max_length")
+    return [("attacks.fluency.max_length", length, "uncut (the LM's positions)")] if length is not None else []
+
+
 def _attacks(check):
     def run(config):
         return check(config) if (config.get("attacks") or {}).get("recipes") else []
@@ -619,6 +631,11 @@ ROWS: tuple[Row, ...] = (
     Row("pwws-recipe", "PWWS: TextAttack's PWWSRen2019, WordNet from the local NLTK data",
         ("attacks.resources.nltk_data",)),
     Row("deepwordbug-recipe", "DeepWordBug: TextAttack's DeepWordBugGao2018", ("attacks.recipes",)),
+    # Issue 28, item 4: the fluency of the adversarial examples (advtrain.attacks.fluency), as OpenAttack reports it.
+    Row("fluency-perplexity", "Fluency of the adversarial examples: the LM, the tokenisation and the score",
+        ("attacks.resources.causal_lm",), _attacks(_fluency_lm)),
+    Row("fluency-batching", "Fluency: the length scored and the batching",
+        ("attacks.fluency.max_length", "attacks.batch_tokens"), _attacks(_fluency_length)),
 )
 
 

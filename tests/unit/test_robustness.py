@@ -368,6 +368,19 @@ def test_validity_table_and_samples(tmp_path):
     assert row["adversarial_examples"] == 8 and row["words_changed_mean"] == 2.5 and row["words_changed_max"] == 4
     assert row["exceeds_similarity_pct"] == 50.0 and math.isnan(row["exceeds_modification_rate_pct"])
     assert row["attack_encoder"] == "USE" and "(attack used USE)" in display["bounds checked"].iloc[0]
+    # Fluency: validity_frame's perplexities are 50..53 (original) and 80..110 (adversarial) in each run.
+    assert row["perplexity_original_mean"] == 51.5 and row["perplexity_original_median"] == 51.5
+    assert row["perplexity_adversarial_mean"] == 95.0 and row["perplexity_adversarial_median"] == 95.0
+    assert display["perplexity original mean (median)"].iloc[0] == "51.5 (51.5)"
+    assert display["perplexity adversarial mean (median)"].iloc[0] == "95.0 (95.0)"
+    # A one-token text's NaN is skipped; a validity.csv written before the fluency columns shows "—".
+    nan_one = checks[0][1].assign(perturbed_perplexity=[math.nan, 80.0, 90.0, 130.0])
+    row = validity_table([(checks[0][0], nan_one)], ["BERT"])[0].iloc[0]
+    assert row["perplexity_adversarial_mean"] == 100.0 and row["perplexity_adversarial_median"] == 90.0
+    old = [(s, f.drop(columns=["original_perplexity", "perturbed_perplexity"])) for s, f in checks]
+    numeric, display = validity_table(old, ["BERT"])
+    assert math.isnan(numeric["perplexity_adversarial_mean"].iloc[0])
+    assert display["perplexity adversarial mean (median)"].iloc[0] == "—"
     samples = adversarial_samples(checks, ["BERT"], 2, FAST)
     assert len(samples) == 2 and set(samples["seed"]) == {1} and samples["label → prediction"].iloc[0] == "1 → 0"
     assert samples.equals(adversarial_samples(checks, ["BERT"], 2, FAST))  # a fixed draw

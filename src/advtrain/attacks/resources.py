@@ -37,6 +37,9 @@ kind (config key)         TextAttack's default                         local lay
                           (stopwords, perceptron tagger, universal     ``taggers/averaged_perceptron_tagger_eng``,
                           tagset, wordnet)                             ``taggers/universal_tagset`` (zips are fine);
                                                                        PWWS also ``corpora/wordnet``
+``causal_lm``             hub ``openai-community/gpt2`` (OpenAttack's  a transformers causal-LM folder + tokenizer
+                          ``GPT2LM`` fluency metric; not a recipe's:   (:mod:`advtrain.attacks.fluency`)
+                          ``attack_validity``'s perplexities)
 ========================  ===========================================  =============================================
 """
 
@@ -170,6 +173,10 @@ def _check_nltk_data(path: Path) -> None:
 
 def _check_masked_lm(path: Path) -> None:
     require_model_folder(path, resource_key("masked_lm"))
+
+
+def _check_causal_lm(path: Path) -> None:
+    require_model_folder(path, resource_key("causal_lm"))
 
 
 def _check_sentence_encoder(path: Path) -> None:  # the folder only: with --use-conda, the package is the jobs' env's
@@ -383,6 +390,24 @@ def load_masked_lm(path: str | Path):
     return _cached("masked_lm", path, load)
 
 
+def load_causal_lm(path: str | Path):
+    """(model, tokenizer) of a causal LM folder, as OpenAttack's ``GPT2LM`` loads the hub's ``gpt2``."""
+    path = require({"causal_lm": path}, "causal_lm")
+
+    def load(folder: Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        _check_causal_lm(folder)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(folder))
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+        except (OSError, ValueError) as exc:
+            raise _bad("causal_lm", folder, str(exc)) from exc
+        return model.eval(), tokenizer
+
+    return _cached("causal_lm", path, load)
+
+
 def hownet_file(path: str | Path) -> Path:
     """The HowNet candidate bank file; WordSwapHowNet itself unpickles it (dict word -> dict pos -> candidates)."""
     path = require({"hownet": path}, "hownet")
@@ -523,6 +548,11 @@ def fetch_masked_lm(dest: str | Path, sources: dict) -> Path:
     return _snapshot("masked_lm", SOURCES["masked_lm"], dest, sources)
 
 
+def fetch_causal_lm(dest: str | Path, sources: dict) -> Path:
+    """A causal LM from the hub (OpenAttack's fluency model, ``openai-community/gpt2``)."""
+    return _snapshot("causal_lm", SOURCES["causal_lm"], dest, sources)
+
+
 def fetch_use(dest: str | Path, sources: dict, url: str | None = None) -> Path:
     """The Universal Sentence Encoder SavedModel that ``hub.load(url)`` reads, unpacked into ``dest``.
 
@@ -630,6 +660,10 @@ KINDS: dict[str, ResourceKind] = {r.kind: r for r in (
     ResourceKind("nltk_data", "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
                  _DOWNLOADS["nltk_index"], is_file=False, location="nltk_data",
                  fetch=fetch_nltk_data, check=_check_nltk_data, downloads_key="nltk_index"),
+    # Not a recipe's: attack_validity's perplexities of the original and adversarial texts (OpenAttack's GPT2LM).
+    ResourceKind("causal_lm", "a causal language model folder (openai-community/gpt2 for the fluency metric)",
+                 "openai-community/gpt2", is_file=False, location=f"causal_lm/{slug('openai-community/gpt2')}",
+                 fetch=fetch_causal_lm, check=_check_causal_lm),
 )}
 
 #: Views of :data:`KINDS`: each kind's config key, description, source and fetcher.

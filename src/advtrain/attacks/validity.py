@@ -18,6 +18,10 @@ and adversarial texts, and the checks of the recipe's constraints (:data:`BOUNDS
 - stopwords: no changed word is a stopword (``StopwordModification``: TextFooler's own list, NLTK's English list for
   the others), compared as TextAttack does, case-sensitively.
 
+With a ``perplexity`` scorer (:mod:`advtrain.attacks.fluency`), each example also gets the perplexity of its
+original and of its adversarial text under the configured causal LM (``attacks.resources.causal_lm``), as
+OpenAttack's fluency metric reports it.
+
 The encoder is the configured ``attacks.resources.sentence_encoder`` (the one A2T and, without USE, TextFooler and
 BAE use). When an attack used USE, the similarity check uses a different encoder than the attack did, and the table
 says so. PSO and PWWS have no similarity or rate bound; only their stopword bound is checked.
@@ -131,9 +135,11 @@ def mark(text: str, words: Sequence[str], changed: Sequence[int], context: int |
 
 
 def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np.ndarray],
-          attacked_text=None, stopwords: frozenset[str] | None = None, context: int | None = 8) -> pd.DataFrame:
-    """One row per successful record of ``recipe``: size of the change, similarity, the bound checks and the texts
-    with the changed words marked (``context`` words around each change).
+          attacked_text=None, stopwords: frozenset[str] | None = None, context: int | None = 8,
+          perplexity: Callable[[list[str]], np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per successful record of ``recipe``: size of the change, similarity, the bound checks, the
+    perplexities of the original and adversarial texts (with ``perplexity``; NaN without) and the texts with the
+    changed words marked (``context`` words around each change).
 
     ``encode`` maps a list of texts to embeddings (rows); ``attacked_text`` is TextAttack's ``AttackedText`` class
     (imported after NLTK is set up; see :func:`advtrain.attacks.resources.import_textattack`).
@@ -181,10 +187,16 @@ def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np
         rows.append(row)
 
     embeddings = np.asarray(encode(list(texts))) if texts else np.zeros((0, 1))
+    # One scorer call for the run's whole texts (not the windows): the broker batches them all together.
+    full, ordered = sorted({slot for row in rows for slot in row["full"]}), list(texts)
+    fluency = dict.fromkeys(full, math.nan)
+    if perplexity is not None and full:
+        fluency.update(zip(full, np.asarray(perplexity([ordered[i] for i in full]), dtype=float), strict=True))
     out = []
     for row in rows:
         a, b = row.pop("full")
         windows = row.pop("windows")
+        row["original_perplexity"], row["perturbed_perplexity"] = float(fluency[a]), float(fluency[b])
         row["similarity"] = float(similarity(embeddings[a], embeddings[b])[0])
         if sim:
             row["similarity_threshold"] = sim.threshold
@@ -201,7 +213,7 @@ def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np
                "bound_similarity", "similarity_checked", "exceeds_similarity", "max_words",
                "exceeds_modification_rate", "edit_distance", "exceeds_edit_distance", "stopwords_changed",
                "stopword_changed", "exceeds_any",
-               "original_marked", "perturbed_marked"]
+               "original_perplexity", "perturbed_perplexity", "original_marked", "perturbed_marked"]
     return pd.DataFrame(out).reindex(columns=columns)
 
 
