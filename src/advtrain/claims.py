@@ -242,7 +242,8 @@ class Run:
         seeds = tuple(config.get("seeds") or (1,))
         return cls(methods=methods, families=method_families({m: config["methods"].get(m) for m in methods}),
                    datasets=tuple(run.get("datasets") or [d for d, s in datasets.items() if s.get("role") == "train"]),
-                   ood=tuple(d for d, s in datasets.items() if s.get("role") == "ood"),
+                   ood=tuple(d for d, s in datasets.items() if s.get("role") == "ood")
+                   if run.get("ood_datasets") is None else tuple(run["ood_datasets"]),
                    attacks=tuple((config.get("attacks") or {}).get("recipes") or ()), seeds=seeds,
                    lca_methods=tuple(m for m in lca.get("methods") or () if m in methods),
                    lca_seeds=tuple(lca.get("seeds") or seeds), omitted=dict(omitted or {}))

@@ -149,8 +149,15 @@ def reference_problems(config: dict):
             yield f"run.datasets[{i}]: unknown dataset {name!r} (defined under `datasets`: {', '.join(datasets)})"
         elif datasets[name]["role"] != "train":
             yield f"run.datasets[{i}]: dataset {name!r} has role 'ood' and cannot be trained on"
+    for i, name in enumerate(run.get("ood_datasets") or []):
+        if name not in datasets:
+            yield (f"run.ood_datasets[{i}]: unknown dataset {name!r} (defined under `datasets`: "
+                   f"{', '.join(datasets)})")
+        elif datasets[name]["role"] != "ood":
+            yield f"run.ood_datasets[{i}]: dataset {name!r} has role 'train', not 'ood'"
     if not training_datasets(config):
         yield "datasets: no dataset with role 'train'"
+    yield from _label_space_problems(config)
     for name, ds in datasets.items():
         kind, source = effective_source(ds)
         if kind == "local":
@@ -170,6 +177,21 @@ def reference_problems(config: dict):
         yield f"toy.switch_epoch: {toy['switch_epoch']} is after the last epoch (toy.epochs: {toy['epochs']})"
     if toy["x_low"] >= toy["x_high"]:
         yield f"toy.x_low: {toy['x_low']} must be below toy.x_high ({toy['x_high']})"
+
+
+def _label_space_problems(config: dict):
+    """Every model is evaluated on every ood dataset: where both sides configure `num_labels`, they must agree (the
+    data's own counts are compared when the evaluation reads them, advtrain.data.check_label_space)."""
+    datasets = config["datasets"]
+    trained = [n for n in training_datasets(config) if n in datasets]
+    for ood in ood_datasets(config):
+        k = (datasets.get(ood) or {}).get("num_labels")
+        for name in trained:
+            other = datasets[name].get("num_labels")
+            if k is not None and other is not None and k != other:
+                yield (f"datasets.{ood}.num_labels: {k} classes, but the training dataset {name} has {other} "
+                       f"(datasets.{name}.num_labels): an ood dataset must share the training datasets' labels; "
+                       "leave it out with `run.ood_datasets`")
 
 
 def _local_source_problems(where: str, local: dict):
@@ -208,7 +230,11 @@ def training_datasets(config: dict) -> list[str]:
 
 
 def ood_datasets(config: dict) -> list[str]:
-    return [n for n, d in config["datasets"].items() if d["role"] == "ood"]
+    """`run.ood_datasets`, or (null) every dataset with role ood."""
+    names = (config.get("run") or {}).get("ood_datasets")
+    if names is None:
+        names = [n for n, d in config["datasets"].items() if d["role"] == "ood"]
+    return list(names)
 
 
 def selected_methods(config: dict) -> list[str]:

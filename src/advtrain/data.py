@@ -1,6 +1,9 @@
 """Datasets: read a source (hub copy or local files), check it, carve and sample splits, write parquet + summary.
 
-Every split leaves here as a ``text,label`` frame with labels 0/1. Anything else is a ``DataError`` that names
+Every split leaves here as a ``text,label`` frame with labels 0..k-1: k (``num_labels``) is the dataset's
+``num_labels`` when configured, else the largest label + 1 (every class in between must occur), recorded in the
+split's parquet (``DataFrame.attrs``) and summary, where training and evaluation read it. Anything else is a
+``DataError`` that names
 the file (and line, where there is one) and the problem: a recorded sha256 that does not match, a text file whose
 last line has no line break (probably truncated), rows without text (unless ``empty_texts: drop``), a missing label.
 Each split's summary records the files its rows came from (path, sha256, bytes, rows, rows left out).
@@ -350,10 +353,13 @@ def read_hf_split(path: Path, split: str) -> pd.DataFrame:
 
 def normalise(
     df: pd.DataFrame, where: str, text_column: str = "text", label_column: str = "label",
-    label_map: dict | None = None, lines: list[int] | Callable | None = None,
+    label_map: dict | None = None, lines: list[int] | Callable | None = None, num_labels: int | None = None,
+    key: str = "num_labels",
 ) -> pd.DataFrame:
-    """Select and rename the text and label columns; map labels to 0/1; reject anything else.
+    """Select and rename the text and label columns; map labels to class indices 0, 1, ...; reject anything else.
 
+    ``num_labels``: the classes the dataset has (configured under ``key``); a label outside 0..num_labels-1 is an
+    error naming its row. Unset: any label that is a whole number >= 0 (:func:`class_count` then checks the set).
     ``lines``: the line in the file of each row of the frame as read, which ``df`` (its index) is or is a subset of:
     errors then name the line (or the row as read) rather than the row of ``df``.
     """
@@ -387,15 +393,65 @@ def normalise(
             raise DataError(f"{where}: labels {unmapped} are not in the source's label_map")
         out["label"] = [mapping[str(v)] for v in out["label"]]
     labels = pd.to_numeric(out["label"], errors="coerce")
-    bad = labels.isna() | ~labels.isin([0, 1])
+    bad = labels.isna() | (labels < 0) | (labels != labels.round())
+    if num_labels is not None:
+        bad |= labels >= num_labels
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        allowed = (f"one of the {num_labels} classes 0..{num_labels - 1} (`{key}: {num_labels}`)"
+                   if num_labels is not None else "a class index (a whole number 0, 1, 2, ...)")
         raise DataError(
-            f"{where}: label {out['label'].iloc[row]!r} in {place(row)} is not 0 or 1; add a `label_map` "
+            f"{where}: label {out['label'].iloc[row]!r} in {place(row)} is not {allowed}; add a `label_map` "
             "to the dataset's config"
         )
     out["label"] = labels.astype("int64")
     return out
+
+
+def class_count(name: str, ds_config: dict, frames: dict[str, tuple[pd.DataFrame, str, list]]) -> int:
+    """The dataset's number of classes: ``num_labels`` when configured (:func:`normalise` has checked every label
+    against it), else the largest label + 1 over the source's splits, every class below it present in one of them
+    (labels 1/2 with no 0 are a numbering to map, not three classes)."""
+    configured = ds_config.get("num_labels")
+    if configured is not None:
+        return int(configured)
+    seen = set().union(*(set(df["label"].tolist()) for df, _, _ in frames.values()))
+    count = max(seen, default=0) + 1
+    absent = sorted(set(range(count)) - seen)
+    if absent:
+        origins = "; ".join(where for _, where, _ in frames.values())
+        raise DataError(
+            f"datasets.{name} ({origins}): the labels run to {count - 1} but class{'es' if len(absent) > 1 else ''} "
+            f"{', '.join(map(str, absent))} never occur: number the classes 0..k-1 with `datasets.{name}.label_map` "
+            f"(e.g. YELP polarity's 1/2: {{1: 0, 2: 1}}), or set `datasets.{name}.num_labels` if a class is absent "
+            "from these rows"
+        )
+    return max(count, 2)
+
+
+def label_count(path: str | Path, df: pd.DataFrame | None = None) -> int:
+    """The number of classes of a split written by :func:`write_split` (recorded in its parquet); a frame without
+    the record (a test's, an augmenter's): its largest label + 1, at least 2."""
+    df = read_split(path) if df is None else df
+    recorded = df.attrs.get("num_labels")
+    return int(recorded) if recorded is not None else max(int(df["label"].max()) + 1, 2)
+
+
+def check_label_space(df: pd.DataFrame, where: str, num_labels: int, model: str) -> None:
+    """A test split scored by a model with ``num_labels`` classes must have the same classes: an out-of-distribution
+    set shares the training set's label space (YELP's negative/positive for IMDB and MR; not AG News' 4 topics)."""
+    recorded = df.attrs.get("num_labels")
+    if recorded is not None and int(recorded) != num_labels:
+        raise DataError(
+            f"{where}: {recorded} classes, but {model} has {num_labels}: an out-of-distribution set must share the "
+            "training set's labels. Leave it out with `run.ood_datasets`, or give it the training set's classes "
+            "(`label_map`, `num_labels`)"
+        )
+    outside = np.flatnonzero(df["label"].to_numpy() >= num_labels)
+    if outside.size:
+        row = int(outside[0])
+        raise DataError(f"{where}: label {int(df['label'].iloc[row])} in row {row + 1} is not one of the "
+                        f"{num_labels} classes of {model}")
 
 
 #: The cells pandas.read_csv reads as missing by default (its ``na_values``), as the ``datasets`` csv loader (pandas)
@@ -493,14 +549,15 @@ def _origin(name: str, ds_config: dict, hf_path: str | None) -> dict[str, tuple[
     """Every split the source provides: its rows (normalised to text/label, rows without text left out or an error
     as `empty_texts` says), where they came from, and the record of each file read (path, sha256, bytes, rows)."""
     kind, source = effective_source(ds_config)
-    label_map = ds_config.get("label_map")
+    label_map, num_labels = ds_config.get("label_map"), ds_config.get("num_labels")
     policy, policy_key = ds_config.get("empty_texts", "error"), f"datasets.{name}.empty_texts"
 
     def checked(df, where, record, lines=None, spelled=False, text_column="text", label_column="label"):
         kept, dropped = keep_texts(df, where, text_column, lines=lines, spelled=spelled, policy=policy,
                                    key=policy_key)
         record = {**record, "rows": int(len(df)), "empty_texts_dropped": dropped}
-        return normalise(kept, where, text_column, label_column, label_map, lines), record
+        return normalise(kept, where, text_column, label_column, label_map, lines, num_labels,
+                         f"datasets.{name}.num_labels"), record
 
     frames: dict[str, tuple[pd.DataFrame, str, list[dict]]] = {}
     if kind == "hf":
@@ -554,6 +611,7 @@ def prepare(name: str, ds_config: dict, hf_path: str | None,
     """The requested splits of a dataset, checked, carved and sampled as configured, each with the record of the
     files its rows came from (a carved split: the train split's)."""
     frames = _origin(name, ds_config, hf_path)
+    classes = class_count(name, ds_config, frames)  # before carving and sampling: the source's classes
     seed = int(ds_config.get("split_seed", 42))
     missing = [s for s in splits if s not in frames]
     if missing:
@@ -577,6 +635,8 @@ def prepare(name: str, ds_config: dict, hf_path: str | None,
         df, origin, records = frames[split]
         df = sample(df, limits.get(split), seed)
         check_split(df, f"datasets.{name} ({origin})", split)
+        df = df.copy()
+        df.attrs["num_labels"] = classes  # travels in the parquet (pandas writes attrs) to training and evaluation
         out[split] = (df, records)
     return out
 
@@ -590,17 +650,17 @@ def prepare_dataset(name: str, ds_config: dict, hf_path: str | None, splits: lis
 
 
 def summarise(df: pd.DataFrame) -> dict:
-    """Row count, label balance and a content hash (order-sensitive) of a split."""
+    """Row count, number of classes, label balance and a content hash (order-sensitive) of a split; the positive
+    fraction for two classes."""
     digest = hashlib.sha256()
     for text, label in zip(df["text"], df["label"], strict=True):
         digest.update(f"{label}\t{text}\n".encode())
     counts = df["label"].value_counts().sort_index()
-    return {
-        "rows": int(len(df)),
-        "labels": {str(k): int(v) for k, v in counts.items()},
-        "positive_fraction": float(df["label"].mean()),
-        "sha256": digest.hexdigest(),
-    }
+    classes = label_count("", df)
+    summary = {"rows": int(len(df)), "num_labels": classes, "labels": {str(k): int(v) for k, v in counts.items()}}
+    if classes == 2:
+        summary["positive_fraction"] = float(df["label"].mean())
+    return {**summary, "sha256": digest.hexdigest()}
 
 
 def write_split(df: pd.DataFrame, parquet_path: str | Path, summary_path: str | Path,
@@ -608,7 +668,9 @@ def write_split(df: pd.DataFrame, parquet_path: str | Path, summary_path: str | 
     """The split as parquet and its summary as JSON; ``sources``: the record of each file its rows came from
     (path, sha256, bytes, rows read, rows without text left out)."""
     Path(parquet_path).parent.mkdir(parents=True, exist_ok=True)
-    df[["text", "label"]].to_parquet(parquet_path, index=False)
+    out = df[["text", "label"]]
+    out.attrs = {"num_labels": label_count("", df)}
+    out.to_parquet(parquet_path, index=False)
     summary = summarise(df)
     if sources is not None:
         summary["sources"] = sources

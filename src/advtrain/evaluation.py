@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from advtrain import device, models
-from advtrain.data import read_split
+from advtrain.data import check_label_space, read_split
 from advtrain.predictions import save_predictions
 from advtrain.smoothing import load as load_smoothing
 
@@ -58,6 +58,8 @@ def evaluate(model_dir: str | Path, test_splits: dict[str, str | Path], batch_si
     accuracy, examples, predictions = {}, {}, {}
     for name, path in test_splits.items():
         df = read_split(path)
+        # An ood set scored by this model must have its classes (YELP's two for a 4-class AG News model would not).
+        check_label_space(df, f"{path} ({name})", model.config.num_labels, f"the model {model_dir}")
         preds = predict(model, tokenizer, df["text"].tolist(), batch_size, max_length, precision, desc=name,
                         smoothing=smoothing)
         labels = df["label"].to_numpy()

@@ -225,7 +225,7 @@ def _imdb_validation(config):
 
 def _empty_texts(config):
     """Datasets of the run whose rows without text are left out: the reference code kept every row it loaded."""
-    used = set(cfg.training_datasets(config)) | {n for n, d in config["datasets"].items() if d["role"] == "ood"}
+    used = set(cfg.training_datasets(config)) | set(cfg.ood_datasets(config))
     return [(f"datasets.{name}.empty_texts", "drop", "error") for name in sorted(used)
             if name in config["datasets"] and config["datasets"][name].get("empty_texts", "error") == "drop"]
 
@@ -636,6 +636,11 @@ ROWS: tuple[Row, ...] = (
         ("attacks.resources.causal_lm",), _attacks(_fluency_lm)),
     Row("fluency-batching", "Fluency: the length scored and the batching",
         ("attacks.fluency.max_length", "attacks.batch_tokens"), _attacks(_fluency_length)),
+    # Issue 28, item 1: datasets with more than two classes (advtrain.data.class_count).
+    Row("k-class-labels", "The number of classes and the label space an ood set must share",
+        ("datasets.<name>.num_labels", "datasets.<name>.label_map", "run.ood_datasets")),
+    Row("agnews-sst2-splits", "AG News and SST-2 (config/agnews.yaml, config/sst2.yaml): their splits",
+        ("datasets.<name>.carve", "datasets.<name>.source.hf.splits")),
 )
 
 

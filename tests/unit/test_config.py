@@ -91,7 +91,9 @@ BAD_CONFIGS = [
     ("carve-negative", ("datasets", "IMDB", "carve"), {"validation": -0.1}, "datasets.IMDB.carve.validation"),
     ("max-examples-zero", ("datasets", "MR", "max_examples"), {"train": 0}, "datasets.MR.max_examples.train"),
     ("split-seed-negative", ("datasets", "IMDB", "split_seed"), -1, "datasets.IMDB.split_seed"),
-    ("label-map-2", ("datasets", "YELP", "label_map"), {1: 0, 2: 2}, "datasets.YELP.label_map.2"),
+    ("label-map-negative", ("datasets", "YELP", "label_map"), {1: 0, 2: -1}, "datasets.YELP.label_map.2"),
+    ("num-labels-one", ("datasets", "YELP", "num_labels"), 1, "datasets.YELP.num_labels"),
+    ("ood-datasets-string", ("run", "ood_datasets"), "YELP", "run.ood_datasets"),
     # unknown method parts
     ("method-mixup", ("methods", "PGD-AT", "mixup"), {"kind": "synonym"}, "methods.PGD-AT.mixup"),
     ("augment-typo", ("methods", "PGD-AT", "augment"), {"augmenters": ["ssmba"], "kind": "eda"},

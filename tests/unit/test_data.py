@@ -241,13 +241,15 @@ def test_normalise_custom_columns_selects_and_renames():
     assert out["label"].tolist() == [1, 0]
 
 
-@pytest.mark.parametrize(("labels", "bad", "row"), [
-    ([0, 1, 2], "2", 3), (["0", "pos", "1"], "pos", 2), ([1, -1, 0], "-1", 2), ([0.5, 1, 0], "0.5", 1),
+@pytest.mark.parametrize(("labels", "bad", "row", "num_labels"), [
+    ([0, 1, 2], "2", 3, 2), (["0", "pos", "1"], "pos", 2, None), ([1, -1, 0], "-1", 2, None),
+    ([0.5, 1, 0], "0.5", 1, None),
 ])
-def test_normalise_rejects_labels_other_than_0_1(labels, bad, row):
+def test_normalise_rejects_labels_that_are_not_class_indices(labels, bad, row, num_labels):
+    """Whole numbers >= 0, below `num_labels` when it is given (tests/unit/test_kclass.py: more classes)."""
     df = pd.DataFrame({"text": ["a", "b", "c"], "label": labels})
     with pytest.raises(DataError) as err:
-        normalise(df, "f.csv")
+        normalise(df, "f.csv", num_labels=num_labels)
     msg = str(err.value)
     assert msg.startswith("f.csv:")
     assert bad in msg and f"row {row}" in msg and "label_map" in msg
@@ -863,7 +865,7 @@ def test_summarise_hash_and_counts():
     s = summarise(df)
     assert s["rows"] == 4
     assert s["labels"] == {"0": 1, "1": 3}
-    assert s["positive_fraction"] == pytest.approx(0.75)
+    assert s["positive_fraction"] == pytest.approx(0.75) and s["num_labels"] == 2
     expected = hashlib.sha256(b"1\ta\n0\tb\n1\tc\n1\td\n").hexdigest()
     assert s["sha256"] == expected
 

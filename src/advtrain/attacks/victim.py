@@ -145,7 +145,10 @@ class EnsembleVictim:
         copies = self.smoothing.expand(texts)
         step = self.batch_size or len(copies) or 1
         rows = [self.inner(copies[i:i + step]) for i in range(0, len(copies), step)]
-        logits = torch.cat([torch.as_tensor(r).detach().float().cpu() for r in rows]) if rows else torch.empty(0, 2)
+        if not rows:  # no texts: no rows, as many columns as the model has classes
+            model = getattr(self.inner, "model", None)
+            return torch.empty(0, int(getattr(getattr(model, "config", None), "num_labels", 2)))
+        logits = torch.cat([torch.as_tensor(r).detach().float().cpu() for r in rows])
         return torch.as_tensor(self.smoothing.combine(logits.numpy()), dtype=torch.float32)
 
     def get_grad(self, text_input):

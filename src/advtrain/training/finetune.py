@@ -1,4 +1,5 @@
-"""Fine-tune a pretrained encoder for sentiment classification with a method's parts.
+"""Fine-tune a pretrained encoder for text classification (k classes, as the training split records) with a
+method's parts.
 
 Checkpoints go to a folder outside the rule's outputs, one per epoch, so a killed job that is rerun resumes from
 the last finished epoch (Snakemake deletes the outputs of a failed job, not this folder).
@@ -24,7 +25,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from advtrain import device, models
 from advtrain.augment import training_frame
-from advtrain.data import read_split
+from advtrain.data import check_label_space, label_count, read_split
 from advtrain.methods import PARTS
 from advtrain.training import timing
 from advtrain.training.trainer import AdvTrainer
@@ -114,7 +115,12 @@ def fine_tune(
     set_seed(seed)
     # Seeded before the classifier head is initialised, so a seed fixes the whole run. Decoder-only models (GPT-2,
     # Llama) get their padding token here (advtrain.models.prepare).
-    model, tokenizer = models.load_classifier(model_path, num_labels=2)
+    # The head has the dataset's classes (datasets.<name>.num_labels, or the labels' count: advtrain.data); the
+    # validation split must have the same ones.
+    num_labels = label_count(train_path)
+    check_label_space(read_split(validation_path), str(validation_path), num_labels,
+                      f"the training split {train_path}")
+    model, tokenizer = models.load_classifier(model_path, num_labels=num_labels)
     # AT-DA: the augmenters' rows (generated before training) join the training split.
     train_ds = tokenized(training_frame(train_path, list(augmented_paths), spec.get("parts", {}).get("augment")),
                          tokenizer, settings["max_length"], keep_text=bool(spec.get("parts", {}).get("smoothing")))
@@ -152,6 +158,7 @@ def fine_tune(
         "device": str(device.device()),
         "precision": precision,
         "train_examples": len(train_ds),
+        "num_labels": num_labels,
         "epochs": settings["epochs"],
         "steps": int(trainer.state.global_step),
         "wall_seconds": train_seconds,
