@@ -149,3 +149,37 @@ def test_protocol_in_config_and_shards():
     # The protocol's constraints read USE (or its stand-in) and the counter-fitted swap (PSO's own: HowNet)
     assert "word_embedding" not in protocols.required_resources("paper", "pso")
     assert {"word_embedding", "sentence_encoder"} <= set(protocols.required_resources("textdefender", "pso"))
+
+
+def test_textdefender_table_has_its_columns():
+    """Clean%, then per attack Aua%, Suc% and #Query, from the gathered summaries (mean ± sd over seeds)."""
+    from advtrain.attacks.metrics import summarise
+    from advtrain.tables import textdefender_table
+
+    def run(method, seed, attack, kinds, queries):
+        records = [{"result_type": k, "num_queries": q, "words_changed": 1, "words_total": 10}
+                   for k, q in zip(kinds, queries, strict=True)]
+        return {"dataset": "MR", "method": method, "seed": seed, "attack": attack, **summarise(records)}
+
+    summaries = [run("BERT", 1, "textfooler", ["Successful", "Failed", "Skipped", "Successful"], [10, 40, 1, 20]),
+                 run("BERT", 2, "textfooler", ["Successful", "Failed", "Failed", "Skipped"], [30, 50, 60, 1]),
+                 run("BERT", 1, "pso", ["Failed", "Failed", "Skipped", "Successful"], [100, 200, 1, 300])]
+    numeric, display = textdefender_table(summaries, ["BERT", "PGD-AT"])
+    assert list(display.columns) == ["dataset", "method", "Clean%", "TextFooler Aua%", "TextFooler Suc%",
+                                     "TextFooler #Query", "PSO Aua%", "PSO Suc%", "PSO #Query", "seeds"]
+    row = display.iloc[0]
+    # TextFooler: seed 1 Clean 75, Aua 25, Suc 66.7, #Query 70/3; seed 2 Clean 75, Aua 50, Suc 33.3, #Query 140/3
+    assert row["Clean%"] == "75.0 ± 0.0" and row["TextFooler Aua%"] == "37.5 ± 17.7"
+    assert row["TextFooler Suc%"] == "50.0 ± 23.6" and row["TextFooler #Query"] == "35.0 ± 16.5"
+    assert (row["PSO Aua%"], row["PSO Suc%"], row["PSO #Query"]) == ("50.0", "33.3", "200.0")
+    assert list(display["method"]) == ["BERT"]  # PGD-AT has no runs
+    tf = numeric[numeric["attack"] == "TextFooler"].iloc[0]
+    assert tf["accuracy_under_attack_mean"] == pytest.approx(37.5) and tf["seeds"] == 2
+
+
+def test_schema_lists_the_protocols():
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    key = schema["properties"]["attacks"]["properties"]["protocol"]
+    assert tuple(key["enum"]) == protocols.PROTOCOLS and key["default"] == protocols.DEFAULT
