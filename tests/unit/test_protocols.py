@@ -183,3 +183,20 @@ def test_schema_lists_the_protocols():
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     key = schema["properties"]["attacks"]["properties"]["protocol"]
     assert tuple(key["enum"]) == protocols.PROTOCOLS and key["default"] == protocols.DEFAULT
+
+
+def test_effort_counts_failures_at_each_examples_budget():
+    """Under a per-example budget (records with `query_budget`), a failure "ran out the budget" at its own budget."""
+    from advtrain.attacks.metrics import outcomes, summarise
+    from advtrain.robustness import effort_table
+
+    records = [{"index": i, "result_type": k, "num_queries": q, "words_changed": 0, "words_total": w,
+                "query_budget": 50 * w} for i, (k, q, w) in enumerate(
+                    [("Failed", 250, 5), ("Failed", 250, 6), ("Successful", 40, 6), ("Skipped", 1, 9)])]
+    summary = {"dataset": "MR", "method": "BERT", "seed": 1, "attack": "textfooler", "query_budget": None,
+               **summarise(records), "examples": outcomes(records)}
+    assert summary["examples"]["query_budget"] == [250, 300, 300, 450]
+    numeric, display = effort_table([summary], ["BERT"])
+    assert numeric.iloc[0]["failures_at_budget"] == 1  # 250 of 250; the other failure stopped at 250 of 300
+    assert display.iloc[0]["budget"] == "per example"
+    assert display.iloc[0]["failed at budget (% of attacked)"] == "1 (33.3)"
