@@ -331,6 +331,18 @@ def _neighbour_table(config):
              "counter-fitted embedding (paragramcf) with its cosine check")] if recipes else []
 
 
+def _fluency_lm(config):
+    """A causal LM other than OpenAttack's (its GPT2LM loads the hub's gpt2, now openai-community/gpt2)."""
+    lm = ((config.get("attacks") or {}).get("resources") or {}).get("causal_lm")
+    return [("attacks.resources.causal_lm", lm, "openai-community/gpt2 (OpenAttack's GPT2LM)")] if lm else []
+
+
+def _fluency_length(config):
+    """A cut below the LM's positions: OpenAttack cuts nothing (its GPT-2 fails past 1024 tokens)."""
+    length = ((config.get("attacks") or {}).get("fluency") or {}).get("max_length")
+    return [("attacks.fluency.max_length", length, "uncut (the LM's positions)")] if length is not None else []
+
+
 def _attacks(check):
     def run(config):
         return check(config) if (config.get("attacks") or {}).get("recipes") else []
@@ -521,7 +533,7 @@ ROWS: tuple[Row, ...] = (
     # Issue 22: A2T's evaluate.py reads checkpoint-epoch-4, saved before load_best_model_at_end: the last epoch, ours.
     Row("at-ip-best-epoch", "AT-IP: which epoch's weights are kept", ()),
     Row("a2t-word-window", "A2T recipe: words ranked per example", ("methods.<AT-IP>.train.max_length",)),
-    Row("bert-attack-candidates", "BERT-Attack: candidates per word", ()),
+    Row("bert-attack-candidates", "BERT-Attack: candidates per word (AT-IP and the attack stage)", ()),
     Row("pso-search", "PSO search: mutation ratio and elites' copies (TextAttack 0.3.8 or 0.3.11)",
         ("attacks.pso_search",), _pso_search),
     # Item 5.
@@ -559,9 +571,9 @@ ROWS: tuple[Row, ...] = (
     Row("attack-sample", "Attacked examples", ("attacks.num_examples",), _attacks(_attack_sample)),
     Row("query-budget", "Attack query budget", ("attacks.query_budget",), _attacks(_query_budget)),
     Row("attack-length", "Tokens an attacked model reads", ("model.max_length",), _attacks(_attack_length)),
-    Row("use-substitute", "Universal Sentence Encoder (TextFooler, BAE, BERT-Attack)", ("attacks.resources.use",),
+    Row("use-substitute", "Universal Sentence Encoder (TextFooler, BAE, BERT-Attack, TextBugger)", ("attacks.resources.use",),
         _use_substitute),
-    Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T)", ("attacks.resources.word_neighbours",),
+    Row("neighbour-table", "Counter-fitted embedding (TextFooler, A2T, TextBugger)", ("attacks.resources.word_neighbours",),
         _neighbour_table),
     # Statistics (issue 18): beyond the paper, which reports means only.
     Row("paired-tests", "Significance of each method against BERT",
@@ -644,6 +656,16 @@ ROWS: tuple[Row, ...] = (
         ("methods.<FreeLB-plus>.adversarial_embedding.*",), _embedding_settings(("freelb_plus",), None)),
     Row("freelb-train", "FreeLB / FreeLB++ fine-tuning settings", ("methods.<FreeLB>.train.*",)),
     Row("freelb-accumulation", "How FreeLB's accumulated gradient is made", ()),
+    # Issue 28, item 2: the literature's other recipes, TextAttack's builds (tests/unit/test_recipe_parity.py).
+    Row("textbugger-recipe", "TextBugger: TextAttack's TextBuggerLi2018 from local resources", ("attacks.recipes",)),
+    Row("pwws-recipe", "PWWS: TextAttack's PWWSRen2019, WordNet from the local NLTK data",
+        ("attacks.resources.nltk_data",)),
+    Row("deepwordbug-recipe", "DeepWordBug: TextAttack's DeepWordBugGao2018", ("attacks.recipes",)),
+    # Issue 28, item 4: the fluency of the adversarial examples (advtrain.attacks.fluency), as OpenAttack reports it.
+    Row("fluency-perplexity", "Fluency of the adversarial examples: the LM, the tokenisation and the score",
+        ("attacks.resources.causal_lm",), _attacks(_fluency_lm)),
+    Row("fluency-batching", "Fluency: the length scored and the batching",
+        ("attacks.fluency.max_length", "attacks.batch_tokens"), _attacks(_fluency_length)),
     # Issue 28, item 3: TextDefender's attack protocol (advtrain.attacks.protocols, config/textdefender.yaml).
     Row("textdefender-protocol", "TextDefender's attack protocol", ("attacks.protocol",), _attacks(_protocol)),
     Row("textdefender-sample", "TextDefender's protocol: the attacked examples", ("attacks.num_examples", "attacks.seed"),

@@ -13,8 +13,15 @@ from advtrain import sources as res
 from advtrain.attacks import protocols, required_resources
 from advtrain.attacks.resources import KINDS
 
-#: What attack_validity reads for every adversarial example: the sentence encoder, and NLTK for the texts' words.
-VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder")
+#: What attack_validity reads for every adversarial example: the sentence encoder, NLTK for the texts' words, and
+#: the causal LM for the texts' perplexities (unless `attacks.fluency.enabled` is false: FLUENCY_RESOURCES).
+VALIDITY_RESOURCES = ("nltk_data", "sentence_encoder", "causal_lm")
+FLUENCY_RESOURCES = ("causal_lm",)
+
+
+def fluency_enabled(config: dict) -> bool:
+    """Whether attack_validity scores the texts' perplexities (`attacks.fluency.enabled`, default true)."""
+    return bool(((config.get("attacks") or {}).get("fluency") or {}).get("enabled", True))
 
 
 def configured(resources: dict) -> dict[str, str]:
@@ -31,15 +38,16 @@ def recipe_kinds(recipe: str, resources: dict, protocol: str = protocols.DEFAULT
     return list(dict.fromkeys(kinds))
 
 
-def attack_kinds(recipes: list[str], resources: dict, protocol: str = protocols.DEFAULT) -> list[str]:
+def attack_kinds(recipes: list[str], resources: dict, fluency: bool = True,
+                 protocol: str = protocols.DEFAULT) -> list[str]:
     """Every kind the attack stage reads: its recipes' (under ``attacks.protocol``), USE when configured, and
-    attack_validity's."""
+    attack_validity's (its causal LM only with ``fluency``)."""
     local = configured(resources)
     kinds = [kind for recipe in recipes for kind in protocols.required_resources(protocol, recipe, local)]
     if local.get("use"):
         kinds.append("use")
     if recipes:
-        kinds += VALIDITY_RESOURCES
+        kinds += [kind for kind in VALIDITY_RESOURCES if fluency or kind not in FLUENCY_RESOURCES]
     return list(dict.fromkeys(kinds))
 
 
@@ -75,6 +83,7 @@ def offline(config: dict, resources: dict) -> bool:
     at_ip = [kind for m in cfg.selected_methods(config)  # AT-IP's recipes and SAFER's table
              for kind in adversarial_input_kinds(config, m, resources)]
     return not (res.needs_network(config)
-                or fetch_needed(attack_kinds(recipes, resources, protocols.of(config["attacks"])), resources, model_dir)
+                or fetch_needed(attack_kinds(recipes, resources, fluency_enabled(config), protocols.of(config["attacks"])),
+                                resources, model_dir)
                 or augment.fetch_targets(config, cfg.selected_methods(config))
                 or fetch_needed(at_ip, resources, model_dir))

@@ -306,7 +306,9 @@ def format_p(p: float) -> str:
 def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequence[str],
                    attack_names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (attack, dataset, method), pooled over seeds: words changed (mean, median, p90, max), the whole-text
-    similarity (mean, 10th percentile), and the share of adversarial examples outside the recipe's bounds.
+    similarity (mean, 10th percentile), the share of adversarial examples outside the recipe's bounds, and the
+    perplexity of the original and the adversarial texts under the causal LM (mean, as OpenAttack's "Avg. Fluency
+    (ppl)", and median; NaN perplexities, texts of one token, skipped).
 
     ``checks``: (gathered summary, its validity frame from :func:`advtrain.attacks.validity.check`) per run.
     """
@@ -332,6 +334,8 @@ def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequenc
             sim = f["similarity"].astype(float)
             checked = int(f["similarity_checked"].fillna(False).astype(bool).sum()) if "similarity_checked" in f \
                 else 0
+            fluency = {side: (f[f"{side}_perplexity"].astype(float).dropna() if f"{side}_perplexity" in f
+                              else pd.Series(dtype=float)) for side in ("original", "perturbed")}
             row = {"attack": _label(attack, attack_names), "dataset": dataset, "method": method,
                    "seeds": len(runs), "adversarial_examples": n,
                    "words_changed_mean": words.mean() if n else math.nan,
@@ -344,10 +348,15 @@ def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequenc
                    "similarity_checked": checked,
                    "exceeds_similarity_pct": share("exceeds_similarity"),
                    "exceeds_modification_rate_pct": share("exceeds_modification_rate"),
+                   "exceeds_edit_distance_pct": share("exceeds_edit_distance"),  # DeepWordBug's Levenshtein bound
                    "stopword_changed_pct": share("stopword_changed"),
                    "exceeds_any_pct": share("exceeds_any"),
                    "bounds_checked": describe(attack) if attack in BOUNDS else MISSING,
-                   "attack_encoder": "USE" if used_use else "sentence_encoder"}
+                   "attack_encoder": "USE" if used_use else "sentence_encoder",
+                   "perplexity_original_mean": _stat(fluency["original"], "mean"),
+                   "perplexity_original_median": _stat(fluency["original"], "median"),
+                   "perplexity_adversarial_mean": _stat(fluency["perturbed"], "mean"),
+                   "perplexity_adversarial_median": _stat(fluency["perturbed"], "median")}
             numeric.append(row)
             display.append({
                 "attack": row["attack"], "dataset": dataset, "method": method, "adversarial examples": str(n),
@@ -359,12 +368,24 @@ def validity_table(checks: Sequence[tuple[dict, pd.DataFrame]], methods: Sequenc
                                           if n else MISSING),
                 "beyond similarity bound %": _share_text(row["exceeds_similarity_pct"], checked, n),
                 "beyond rate bound %": format_value(row["exceeds_modification_rate_pct"], 1),
+                "beyond edit-distance bound %": format_value(row["exceeds_edit_distance_pct"], 1),
                 "stopword changed %": format_value(row["stopword_changed_pct"], 1),
                 "any bound %": format_value(row["exceeds_any_pct"], 1),
                 "bounds checked": row["bounds_checked"] + (" (attack used USE)" if used_use else ""),
+                "perplexity original mean (median)": _mean_median(row, "perplexity_original"),
+                "perplexity adversarial mean (median)": _mean_median(row, "perplexity_adversarial"),
                 "seeds": str(len(runs)),
             })
     return pd.DataFrame(numeric), pd.DataFrame(display)
+
+
+def _stat(values: pd.Series, how: str) -> float:
+    return float(getattr(values, how)()) if len(values) else math.nan
+
+
+def _mean_median(row: dict, stem: str) -> str:
+    mean, median = row[f"{stem}_mean"], row[f"{stem}_median"]
+    return MISSING if math.isnan(mean) else f"{mean:.1f} ({median:.1f})"
 
 
 def _share_text(pct: float, checked: int, n: int) -> str:

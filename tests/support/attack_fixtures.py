@@ -5,6 +5,7 @@
 - a flair ``SequenceTagger`` file that tags by lexicon lookup (one-hot embeddings straight to the tag layer);
 - a sentence-transformers folder (the tiny BERT + mean pooling);
 - a victim classifier: the tiny BERT with a sequence-classification head, briefly trained on the synthetic reviews;
+- a causal LM for the fluency metric: the tiny GPT-2 of conftest (:func:`build_causal_lm`);
 - a run's validity checks as attack_validity writes them (:func:`validity_frame`).
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FILLER, NEGATIVE, POSITIVE, shared_data, synthetic_reviews
+from conftest import FILLER, NEGATIVE, POSITIVE, build_tiny_decoder, shared_data, synthetic_reviews
 
 # Synonym groups: each group's vectors lie close together (cosine > 0.8), groups are far apart.
 GROUPS: dict[str, list[str]] = {
@@ -165,6 +166,11 @@ def build_victim(dest: Path, bert_dir: Path, steps: int = 80, seed: int = 0) -> 
     return dest
 
 
+def build_causal_lm(dest: Path) -> Path:
+    """A tiny GPT-2 (2 layers, hidden 32, byte-level BPE) standing in for openai-community/gpt2."""
+    return build_tiny_decoder(dest, kind="gpt2")
+
+
 def build_resources(root: Path, bert_dir: Path, nltk_data: Path) -> dict[str, str]:
     """Every attack resource but USE, as {kind: path} (the shape of config ``attacks.resources``)."""
     return {
@@ -174,6 +180,7 @@ def build_resources(root: Path, bert_dir: Path, nltk_data: Path) -> dict[str, st
         "hownet": str(build_hownet(root / "hownet" / "word_candidates_sense.pkl")),
         "flair_pos": str(build_flair_tagger(root / "flair" / "pytorch_model.bin")),
         "nltk_data": str(nltk_data),
+        "causal_lm": str(build_causal_lm(root / "causal_lm")),
     }
 
 
@@ -187,6 +194,7 @@ def validity_frame(n, exceeds):
         "exceeds_similarity": [i < exceeds for i in range(n)], "max_words": np.nan,
         "exceeds_modification_rate": np.nan, "stopwords_changed": 0, "stopword_changed": False,
         "exceeds_any": [i < exceeds for i in range(n)],
+        "original_perplexity": [50.0 + i for i in range(n)], "perturbed_perplexity": [80.0 + 10 * i for i in range(n)],
         "original_marked": [f"a **good** | film {i}" for i in range(n)],
         "perturbed_marked": [f"a **fine** | film {i}" for i in range(n)]})
 
@@ -224,5 +232,6 @@ def one_textfooler_shard(root: Path, bert_dir: Path, query_budget: int = 60) -> 
             "sentence_encoder": str(build_sentence_encoder(root / "sentence_encoder", bert_dir)),
             "masked_lm": str(bert_dir),
             "nltk_data": str(shared_data("nltk_data")),
+            "causal_lm": str(build_causal_lm(root / "causal_lm")),
         },
     }

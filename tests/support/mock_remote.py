@@ -223,6 +223,7 @@ def nltk_attack_packages() -> dict[str, tuple[str, bytes]]:
         "averaged_perceptron_tagger_eng": ("taggers", zip_bytes({
             "averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng.classes.json": b'["NN", "JJ"]'})),
         "universal_tagset": ("taggers", zip_bytes({"universal_tagset/en-ptb.map": b"NN\tNOUN\nJJ\tADJ\n"})),
+        "wordnet": ("corpora", zip_bytes({"wordnet/lexnames": b"00\tadj.all\t3\n"})),  # PWWS's (fetched too)
     }
 
 

@@ -30,6 +30,7 @@ from advtrain.attacks import (
 )
 from advtrain.attacks import resources as res
 from advtrain.attacks.metrics import summaries_equal
+from advtrain.attacks.recipes import REGISTRY
 from advtrain.attacks.run import read_records, sample_note
 from advtrain.errors import ResourceError
 
@@ -114,7 +115,7 @@ def test_recipe_runs_end_to_end(env, examples, tmp_path, recipe):
     assert summary["original_accuracy"] > 0, "the tiny victim should classify some examples right"
     run_info = summary["run"]
     assert set(required_resources(recipe)) <= set(run_info["resources"])
-    if recipe in ("textfooler", "bae", "bert_attack"):
+    if "use" in REGISTRY[recipe].resources:  # the sentence encoder stands in for USE (TextFooler, BAE, ...)
         assert len(run_info["substitutions"]) == 1
         assert run_info["substitutions"][0].startswith("sentence_encoder: UniversalSentenceEncoder -> sentence-")
     else:
@@ -256,6 +257,37 @@ def test_neighbour_table_stands_in_for_the_embedding(env, wrapper, examples, tmp
     del resources["word_neighbours"]
     with pytest.raises(ResourceError, match=r"attacks\.resources\.word_embedding.*attacks\.resources\.word_neighbours"):
         build_attack("textfooler", wrapper, resources)
+
+
+def test_textbugger_takes_the_neighbour_table_without_a_cosine_check(env, wrapper, tmp_path):
+    """TextBugger's WordSwapEmbedding(max_candidates=5) has no WordEmbeddingDistance: the table stands in for it."""
+    (tmp_path / "nb.json").write_text(json.dumps({"good": ["great", "fine"], "movie": ["film"]}))
+    resources = {k: v for k, v in env["resources"].items() if k != "word_embedding"}
+    resources["word_neighbours"] = str(tmp_path / "nb.json")
+    build = build_attack("textbugger", wrapper, resources)
+    swap = build.attack.transformation.transformations[-1]
+    assert type(swap).__name__ == "WordSwapNeighbourList" and swap.max_candidates == 5
+    [message] = [m for m in build.substitutions if m.startswith("word_embedding:")]
+    assert message.startswith("word_embedding: WordSwapEmbedding(max_candidates=5) -> the neighbour table ")
+    assert "WordEmbeddingDistance" not in message and "cosine" not in message
+
+
+def test_pwws_needs_wordnet_in_the_nltk_data(env, wrapper, tmp_path, monkeypatch):
+    """WordNet is not required of every nltk_data folder (one fetched before PWWS existed serves the others), but
+    PWWS stops at its build naming the key when it is missing."""
+    import shutil
+
+    import nltk
+
+    folder = tmp_path / "nltk_data"
+    for location in res.NLTK_PACKAGES.values():
+        (folder / location).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f"{env['resources']['nltk_data']}/{location}.zip", folder / f"{location}.zip")
+    monkeypatch.setattr(nltk.data, "path", [])
+    resources = {**env["resources"], "nltk_data": str(folder)}
+    build_attack("deepwordbug", wrapper, resources)  # NLTK's stopwords only
+    with pytest.raises(ResourceError, match=r"attacks\.resources\.nltk_data: pwws needs the NLTK package wordnet"):
+        build_attack("pwws", wrapper, resources)
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "{\"a\": \"b\"}", "{\"a\": []}", "not json"])

@@ -528,6 +528,7 @@ def test_lca_local_inputs_are_the_paths_checked_at_start_up():
     ("word_embedding", lambda p: (p.mkdir(), (p / "paragram.npy").touch()), r"missing wordlist\.pickle, nn\.npy"),
     ("sentence_encoder", lambda p: p.mkdir(), r"expected a folder with modules\.json"),
     ("masked_lm", lambda p: p.mkdir(), r"not a complete model folder: missing config\.json"),
+    ("causal_lm", lambda p: p.mkdir(), r"not a complete model folder: missing config\.json"),
     ("hownet", lambda p: p.mkdir(), r"expected the file itself, not a folder"),
     ("flair_pos", lambda p: p.mkdir(), r"expected one pytorch_model\.bin or \*\.pt model file"),
     ("use", lambda p: p.mkdir(), r"expected a TF SavedModel folder with saved_model\.pb"),
@@ -710,11 +711,11 @@ def test_resource_needs_follow_the_configured_resources():
     resources = {"nltk_data": ("cache/nltk", False), "word_embedding": ("cache/we", False),
                  "word_neighbours": ("local/neighbours.json", True), "sentence_encoder": ("cache/se", False),
                  "use": (None, False), "masked_lm": ("models/bert", False), "hownet": ("cache/h", False),
-                 "flair_pos": ("cache/f", False)}
+                 "flair_pos": ("cache/f", False), "causal_lm": ("cache/lm", False)}
     # A local word_neighbours file stands in for the word embedding (not configured locally).
     assert resource_needs.recipe_kinds("textfooler", resources) == ["nltk_data", "word_neighbours", "sentence_encoder"]
     assert resource_needs.attack_kinds(["pso", "a2t_mlm"], resources) == [
-        "nltk_data", "hownet", "flair_pos", "masked_lm", "sentence_encoder"]
+        "nltk_data", "hownet", "flair_pos", "masked_lm", "sentence_encoder", "causal_lm"]
     assert resource_needs.attack_kinds([], resources) == []
     # The masked LM that is the pretrained model's folder is fetched by fetch_model, not as an attack resource.
     assert not resource_needs.fetch_needed(["masked_lm", "word_neighbours"], resources, "models/bert")

@@ -188,7 +188,8 @@ def test_nltk_data_under_a_group_umask_is_readable_by_nltk(remote, tmp_path):
         attack_res.fetch("nltk_data", dest, {**sources_at(remote), "nltk_index": index})
     modes = {p.relative_to(dest).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [dest, *dest.rglob("*")]}
     assert modes == {".": 0o755, "corpora": 0o755, "taggers": 0o755, "corpora/stopwords.zip": 0o644,
-                     "taggers/averaged_perceptron_tagger_eng.zip": 0o644, "taggers/universal_tagset.zip": 0o644}
+                     "taggers/averaged_perceptron_tagger_eng.zip": 0o644, "taggers/universal_tagset.zip": 0o644,
+                     "corpora/wordnet.zip": 0o644}  # PWWS's WordNet, fetched with the others
     with nltk_search_path():
         assert attack_res.configure_nltk(dest) == dest.resolve()
 

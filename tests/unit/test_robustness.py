@@ -330,6 +330,32 @@ def test_validity_checks_the_recipes_bounds(attacked_text):
     assert BOUNDS["textfooler"].similarity.metric == "angular" and "15-word windows" in describe("textfooler")
 
 
+def test_validity_checks_the_literature_recipes_bounds(attacked_text):
+    """Issue 28's recipes: DeepWordBug's Levenshtein distance (whole text, at most 30 characters), BERT-Attack's
+    MaxWordsPerturbed (ceil(0.4 * words)) and whole-text cosine >= 0.2, TextBugger's whole-text angular >= 0.8."""
+    from advtrain.attacks.validity import check, describe
+
+    base = "a fine film with a fine cast and a fine script"  # 11 words
+    bugs = "a fnie film with a fien cast and a fine script"  # 2 words, 4 characters edited
+    many = "a fnie flim with a fien csat and a fnie sricpt"  # 6 words, 12 characters edited
+    long = " ".join([base] * 6)
+    rows = [record(0, base, bugs), record(1, base, many),
+            record(2, long, long.replace("fine", "finely"))]  # 18 words, 2 characters inserted in each
+    dwb = check(rows, "deepwordbug", bag_of_words, attacked_text=attacked_text, stopwords=frozenset())
+    assert list(dwb["edit_distance"]) == [4, 12, 36]
+    assert list(dwb["exceeds_edit_distance"]) == [False, False, True] == list(dwb["exceeds_any"])
+    assert dwb["exceeds_similarity"].isna().all() and dwb["max_words"].isna().all()
+    assert describe("deepwordbug") == "Levenshtein ≤ 30 characters (whole text); no NLTK stopword changed"
+
+    bert = check(rows[:2], "bert_attack", bag_of_words, attacked_text=attacked_text, stopwords=frozenset())
+    assert list(bert["max_words"]) == [5, 5] and list(bert["exceeds_modification_rate"]) == [False, True]
+    assert not bert["exceeds_similarity"].any() and "edit_distance" in bert and bert["edit_distance"].isna().all()
+    assert describe("bert_attack").startswith("cosine ≥ 0.2 (whole text); ≤ ⌈0.4·words⌉ words")
+    bugger = check(rows[:2], "textbugger", bag_of_words, attacked_text=attacked_text, stopwords=frozenset())
+    assert list(bugger["exceeds_similarity"]) == [False, True]  # 6 of 11 words out of the bag: angular < 0.8
+    assert describe("pwws") == "no NLTK stopword changed"
+
+
 def test_validity_table_and_samples(tmp_path):
     frame = validity_frame
     checks = [(summary("BERT", 1, [], []) | {"resources": {"use": "/x"}}, frame(4, 1)),
@@ -342,6 +368,19 @@ def test_validity_table_and_samples(tmp_path):
     assert row["adversarial_examples"] == 8 and row["words_changed_mean"] == 2.5 and row["words_changed_max"] == 4
     assert row["exceeds_similarity_pct"] == 50.0 and math.isnan(row["exceeds_modification_rate_pct"])
     assert row["attack_encoder"] == "USE" and "(attack used USE)" in display["bounds checked"].iloc[0]
+    # Fluency: validity_frame's perplexities are 50..53 (original) and 80..110 (adversarial) in each run.
+    assert row["perplexity_original_mean"] == 51.5 and row["perplexity_original_median"] == 51.5
+    assert row["perplexity_adversarial_mean"] == 95.0 and row["perplexity_adversarial_median"] == 95.0
+    assert display["perplexity original mean (median)"].iloc[0] == "51.5 (51.5)"
+    assert display["perplexity adversarial mean (median)"].iloc[0] == "95.0 (95.0)"
+    # A one-token text's NaN is skipped; a validity.csv written before the fluency columns shows "—".
+    nan_one = checks[0][1].assign(perturbed_perplexity=[math.nan, 80.0, 90.0, 130.0])
+    row = validity_table([(checks[0][0], nan_one)], ["BERT"])[0].iloc[0]
+    assert row["perplexity_adversarial_mean"] == 100.0 and row["perplexity_adversarial_median"] == 90.0
+    old = [(s, f.drop(columns=["original_perplexity", "perturbed_perplexity"])) for s, f in checks]
+    numeric, display = validity_table(old, ["BERT"])
+    assert math.isnan(numeric["perplexity_adversarial_mean"].iloc[0])
+    assert display["perplexity adversarial mean (median)"].iloc[0] == "—"
     samples = adversarial_samples(checks, ["BERT"], 2, FAST)
     assert len(samples) == 2 and set(samples["seed"]) == {1} and samples["label → prediction"].iloc[0] == "1 → 0"
     assert samples.equals(adversarial_samples(checks, ["BERT"], 2, FAST))  # a fixed draw

@@ -35,6 +35,7 @@ ATTACK = {
     "hownet": "resources/attacks/hownet/word_candidates_sense.pkl",
     "flair_pos": "resources/attacks/flair--upos-english-fast/pytorch_model.bin",
     "nltk_data": "resources/attacks/nltk_data",
+    "causal_lm": "resources/attacks/causal_lm/openai-community--gpt2",
 }
 AUGMENT = ["resources/augment/google-bert--bert-base-uncased", "resources/augment/Helsinki-NLP--opus-mt-en-de",
            "resources/augment/Helsinki-NLP--opus-mt-de-en"]
@@ -54,7 +55,7 @@ def configs_card(splits) -> dict:
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory, tiny_model, tiny_marian):
+def remote(tmp_path_factory, tiny_model, tiny_marian, tiny_gpt2):
     """The stand-in server with every repository and file the fetch rules ask for."""
     root = tmp_path_factory.mktemp("remote")
     model = {p.name: p.read_bytes() for p in tiny_model.iterdir() if p.is_file()}
@@ -66,6 +67,7 @@ def remote(tmp_path_factory, tiny_model, tiny_marian):
         server.add_repo("google-bert/bert-base-uncased", model)
         server.add_repo("sentence-transformers/stsb-distilbert-base",
                         build_sentence_encoder(root / "sentence_encoder", tiny_model))
+        server.add_repo("openai-community/gpt2", tiny_gpt2)
         server.add_repo("Helsinki-NLP/opus-mt-en-de", tiny_marian["forward"])
         server.add_repo("Helsinki-NLP/opus-mt-de-en", tiny_marian["backward"])
         server.add_repo(FLAIR["repo"], {"pytorch_model.bin": flair_file.read_bytes(), "README.md": b"tagger"})
@@ -183,6 +185,8 @@ def test_every_fetch_rule_then_a_run_on_what_was_fetched(tmp_path, remote, tiny_
     assert attack_res.sentence_encoder_path(tmp_path / ATTACK["sentence_encoder"])
     model, _ = attack_res.load_masked_lm(tmp_path / ATTACK["masked_lm"])
     assert model.config.hidden_size == 32
+    lm, _ = attack_res.load_causal_lm(tmp_path / ATTACK["causal_lm"])
+    assert lm.config.model_type == "gpt2" and lm.config.n_embd == 32
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     for folder in (MODEL_DIR, AUGMENT[0]):  # what the train and augment jobs load

@@ -162,6 +162,9 @@ def test_every_table_and_figure_in_every_format(study):
     validity = pd.read_csv(workdir / "results/tables/attack_validity.csv")
     assert set(validity["attack"]) == {"TextFooler", "A2T"} and (validity["seeds"] == 2).all()
     assert ((validity["adversarial_examples"] == 0) | validity["similarity_mean"].between(-1, 1)).all()
+    # The fluency columns: perplexities under the tiny GPT-2 (attacks.resources.causal_lm), at least 1 by definition.
+    scored = validity[validity["adversarial_examples"] > 0]
+    assert len(scored) and (scored[["perplexity_original_mean", "perplexity_adversarial_mean"]] >= 1).all().all()
     # The claims: a verdict for every comparison; those this run configures (PGD-AT, the AT-EP family, against BERT
     # in and out of distribution, under both attacks, LCA's ablation) tested, the others said why not.
     claims = pd.read_csv(workdir / "results/tables/claims.csv", keep_default_na=False, na_values=[""])

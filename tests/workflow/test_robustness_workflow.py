@@ -44,7 +44,8 @@ def movies_config(tiny_model, tiny_data, workdir, datasets):
     # Local folders holding the files the start-up check looks for (empty: no attack job runs here).
     resources = {}
     placeholders = {"word_embedding": [WORD_EMBEDDING_FILES[n] for n in ("matrix", "wordlist", "nn")],
-                    "sentence_encoder": ["modules.json"], "nltk_data": [f"{p}.zip" for p in NLTK_PACKAGES.values()]}
+                    "sentence_encoder": ["modules.json"], "nltk_data": [f"{p}.zip" for p in NLTK_PACKAGES.values()],
+                    "causal_lm": ["config.json", "model.safetensors", "tokenizer.json"]}
     for kind, files in placeholders.items():
         (workdir / "res" / kind).mkdir(parents=True, exist_ok=True)
         for name in files:
@@ -148,6 +149,9 @@ def test_every_table_and_figure_shows_a_dataset_added_by_config(tmp_path, tiny_m
                  "attack_validity", "attack_examples"):
         text = (tables / f"{stem}.md").read_text()
         assert "MOVIES" in text and "MR" in text, stem
+    validity = pd.read_csv(tables / "attack_validity.csv")  # the fluency columns, from validity_frame's perplexities
+    assert (validity["perplexity_original_mean"] < validity["perplexity_adversarial_mean"]).all()
+    assert "perplexity adversarial mean (median)" in (tables / "attack_validity.md").read_text()
     paired = pd.read_csv(tables / "paired_examples_vs_bert.csv")
     assert {"accuracy (MOVIES test)", "accuracy (MR test)", "accuracy under A2T"} <= set(paired["metric"])
     points = pd.read_csv(workdir / "results/figures/tradeoff_points.csv")

@@ -127,6 +127,13 @@ def get_validity_runs(wildcards):
     return runs
 
 
+def get_validity_lm(wildcards):
+    """The causal LM of the perplexities in the validity checks; none when `attacks.fluency.enabled` is false."""
+    if resource_needs.fluency_enabled(config):
+        return {"causal_lm": ATTACK_RESOURCES["causal_lm"][0]}
+    return {}
+
+
 def get_validity_records(wildcards):
     return [
         shard for shards in get_validity_runs(wildcards).values() for shard in shards

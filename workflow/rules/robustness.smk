@@ -3,10 +3,12 @@
 # rule here reads records or predictions, so it reruns only when they change.
 
 
-# Per (dataset, attack): each adversarial example's size of change, sentence-encoder similarity and the recipe's
-# bounds, one file per run. One job per cell loads TextAttack and the encoder once for all its runs.
+# Per (dataset, attack): each adversarial example's size of change, sentence-encoder similarity, the recipe's
+# bounds and the perplexity of its original and adversarial text under the causal LM, one file per run. One job
+# per cell loads TextAttack, the encoder and the LM once for all its runs (no LM with attacks.fluency.enabled false).
 rule attack_validity:
     input:
+        unpack(get_validity_lm),
         records=get_validity_records,
         sentence_encoder=ATTACK_RESOURCES["sentence_encoder"][0],
         nltk_data=ATTACK_RESOURCES["nltk_data"][0],
@@ -24,6 +26,8 @@ rule attack_validity:
         gpu=1,
     params:
         runs=get_validity_runs,
+        fluency_max_length=ATTACKS["fluency"]["max_length"],
+        batch_tokens=ATTACKS["batch_tokens"],
     script:
         "../scripts/attack_validity.py"
 

@@ -17,8 +17,9 @@ checks = [(json.loads(Path(v).parent.with_suffix(".json").read_text()), pd.read_
 methods, names = snakemake.params.methods, snakemake.params.attack_names
 numeric, display = validity_table(checks, methods, names)
 write_display_table(numeric, display, Path(snakemake.output.csv).with_suffix(""),
-                    caption="Adversarial examples: words changed, sentence-encoder similarity to the original, and "
-                    "the share outside the recipe's own bounds (pooled over seeds)")
+                    caption="Adversarial examples: words changed, sentence-encoder similarity to the original, "
+                    "the share outside the recipe's own bounds, and the causal LM's perplexity of the original and "
+                    "adversarial texts (pooled over seeds)")
 settings = snakemake.params.statistics
 samples = adversarial_samples(checks, methods, int(settings.get("adversarial_samples", 3)),
                               Bootstrap.from_config(settings), names)

@@ -1,7 +1,10 @@
 """The paper's four attacks as TextAttack 0.3.11 builds them, with every downloaded component made from a local file.
 
 ``bert_attack`` (BERT-Attack, Li et al. 2020) is built too, for input-space adversarial training
-(:mod:`advtrain.training.input_space`); it keeps the published 48 candidates where TextAttack 0.3.11 has 8.
+(:mod:`advtrain.training.input_space`) and the attack stage; it keeps the published 48 candidates where TextAttack
+0.3.11 has 8. The attack stage also has the other recipes the literature reports: ``textbugger``
+(TextBuggerLi2018), ``pwws`` (PWWSRen2019) and ``deepwordbug`` (DeepWordBugGao2018), each TextAttack's build (the
+same in 0.3.8 and 0.3.11), checked against TextAttack's stock build in ``tests/unit/test_recipe_parity.py``.
 
 Each recipe is one :class:`Recipe` record in :data:`REGISTRY` (near the end of this module): its builder, display
 name, aliases, the resources it reads, where it may be used (attack stage, AT-IP), its own ``attacks.*`` settings and
@@ -14,14 +17,16 @@ constraint classes, thresholds, windows, goal function and search), with three k
   :mod:`advtrain.attacks.resources`): the counter-fitted embedding is passed as ``embedding=``; the masked LM as a model
   + tokenizer; A2T's SBERT gets the local folder as ``model_name``; PSO's HowNet bank and flair tagger are read from
   local files by TextAttack's own code (see :func:`_hownet_swap` and ``register_flair_pos``).
-- The Universal Sentence Encoder (TextFooler, BAE, BERT-Attack) needs ``tensorflow_hub``. When it is not importable, or no local
+- The Universal Sentence Encoder (TextFooler, BAE, BERT-Attack, TextBugger) needs ``tensorflow_hub``. When it is not importable, or no local
   USE is configured, TextAttack's ``SBERT`` constraint over ``resources["sentence_encoder"]`` takes its place with the
   USE constraint's threshold, metric, window and comparison settings, and the substitution is reported in
   :attr:`AttackBuild.substitutions`.
-- The counter-fitted embedding (TextFooler, A2T): when ``word_embedding`` is not set but ``word_neighbours`` is, the
+- The counter-fitted embedding (TextFooler, A2T, TextBugger): when ``word_embedding`` is not set but ``word_neighbours`` is, the
   swap draws from that neighbour table (:class:`~advtrain.attacks.neighbour_swap.WordSwapNeighbourList`, same
   ``max_candidates``) and ``WordEmbeddingDistance`` is dropped, because the table's neighbours were chosen within a
   distance that implies the recipe's cosine threshold; reported in :attr:`AttackBuild.substitutions`.
+- PWWS's WordNet is NLTK's ``wordnet`` from ``attacks.resources.nltk_data``; ``WordSwapWordNet``'s
+  ``nltk.download("omw-1.4")`` (other languages' lemmas) is skipped (:func:`_wordnet_swap`).
 - A2T's gradient word ranking (A2T, A2T_MLM) aligns words to the model's tokens by the tokenizer's character offsets
   (:mod:`advtrain.attacks.word_alignment`): TextAttack's alignment strips only ``##``, ``Ġ`` and ``__``, so with
   SentencePiece (``▁``) tokens every word scored 0 and the search ran in word order. WordPiece rankings are unchanged.
@@ -108,8 +113,10 @@ class _Context:
         self.used[kind] = str(path)
         return path
 
-    def word_swap(self, max_candidates: int, min_cos_sim: float) -> tuple:
-        """(transformation, [constraints]): WordSwapEmbedding + WordEmbeddingDistance, or the neighbour-table swap."""
+    def word_swap(self, max_candidates: int, min_cos_sim: float | None) -> tuple:
+        """(transformation, [constraints]): WordSwapEmbedding + WordEmbeddingDistance, or the neighbour-table swap.
+
+        ``min_cos_sim=None``: the recipe has no WordEmbeddingDistance (TextBugger), only the swap."""
         from textattack.constraints.semantics import WordEmbeddingDistance
         from textattack.transformations import WordSwapEmbedding
 
@@ -120,17 +127,24 @@ class _Context:
                     f"to a local paragramcf folder, or `{res.resource_key('word_neighbours')}` to a neighbour table "
                     "to stand in for it (reported as a substitution).")
             embedding = res.load_word_embedding(self.path("word_embedding"))
-            return (WordSwapEmbedding(max_candidates=max_candidates, embedding=embedding),
-                    [WordEmbeddingDistance(embedding=embedding, min_cos_sim=min_cos_sim)])
+            distance = [] if min_cos_sim is None else [WordEmbeddingDistance(embedding=embedding,
+                                                                              min_cos_sim=min_cos_sim)]
+            return WordSwapEmbedding(max_candidates=max_candidates, embedding=embedding), distance
         from advtrain.attacks.neighbour_swap import WordSwapNeighbourList
 
         table = res.load_word_neighbours(self.path("word_neighbours"))
         source = self.used["word_neighbours"]
         most = max(len(v) for v in table.values())
-        self.substitutions.append(
-            f"word_embedding: WordSwapEmbedding(max_candidates={max_candidates}) + WordEmbeddingDistance("
-            f"min_cos_sim={min_cos_sim}) -> the neighbour table {source} (at most {most} neighbours per word, "
-            f"the first {max_candidates} taken; no cosine check: `{res.resource_key('word_embedding')}` is not set)")
+        if min_cos_sim is None:  # the recipe's swap alone: the table's first neighbours for the embedding's nearest
+            self.substitutions.append(
+                f"word_embedding: WordSwapEmbedding(max_candidates={max_candidates}) -> the neighbour table {source} "
+                f"(at most {most} neighbours per word, the first {max_candidates} taken; "
+                f"`{res.resource_key('word_embedding')}` is not set)")
+        else:
+            self.substitutions.append(
+                f"word_embedding: WordSwapEmbedding(max_candidates={max_candidates}) + WordEmbeddingDistance("
+                f"min_cos_sim={min_cos_sim}) -> the neighbour table {source} (at most {most} neighbours per word, "
+                f"the first {max_candidates} taken; no cosine check: `{res.resource_key('word_embedding')}` is not set)")
         return WordSwapNeighbourList(table, max_candidates=max_candidates, source=source), []
 
     def masked_lm(self):
@@ -318,6 +332,117 @@ def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_s
     return Attack(goal_function, constraints, transformation, search_method)
 
 
+def _homoglyph_swap():
+    """TextAttack's own WordSwapHomoglyphSwap, built where its wheel lacks ``shared/intentional_homoglyphs.txt``.
+
+    TextAttack 0.3.11's ``__init__`` reads that file (Unicode's intentional homoglyphs) for the differential-evolution
+    search of "Bad Characters" (Boucher et al. 2021), but its setup.py ships no package data, so the installed class
+    cannot be built. TextBugger's greedy search calls only ``_get_replacement_words``, which reads the class's own
+    ``homos`` table (0.3.8's, unchanged); where the file is missing it is read as empty, and nothing TextBugger does
+    changes.
+    """
+    import builtins
+    import io
+    import os
+
+    from textattack.transformations.word_swaps import word_swap_homoglyph_swap as module
+
+    def read(path, *args, **kwargs):
+        if str(path).endswith("intentional_homoglyphs.txt") and not os.path.exists(path):
+            return io.StringIO("")
+        return builtins.open(path, *args, **kwargs)
+
+    with unittest.mock.patch.object(module, "open", read, create=True):  # the module's `open`, nobody else's
+        return module.WordSwapHomoglyphSwap()
+
+
+def _build_textbugger(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    """TextBuggerLi2018.build: four character bugs and the 5 nearest counter-fitted words, USE ≥ 0.8 (angular).
+
+    TextAttack's ``WordSwapEmbedding(max_candidates=5)`` reads ``WordEmbedding.counterfitted_GLOVE_embedding()``,
+    the ``paragramcf`` folder TextFooler reads (the paper used GloVe); it has no WordEmbeddingDistance.
+    """
+    from textattack import Attack
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+    from textattack.search_methods import GreedyWordSwapWIR
+    from textattack.transformations import (
+        CompositeTransformation,
+        WordSwapNeighboringCharacterSwap,
+        WordSwapRandomCharacterDeletion,
+        WordSwapRandomCharacterInsertion,
+    )
+
+    embedding_swap, _ = ctx.word_swap(max_candidates=5, min_cos_sim=None)
+    transformation = CompositeTransformation([
+        WordSwapRandomCharacterInsertion(random_one=True, letters_to_insert=" ", skip_first_char=True,
+                                         skip_last_char=True),
+        WordSwapRandomCharacterDeletion(random_one=True, skip_first_char=True, skip_last_char=True),
+        WordSwapNeighboringCharacterSwap(random_one=True, skip_first_char=True, skip_last_char=True),
+        _homoglyph_swap(),  # WordSwapHomoglyphSwap()
+        embedding_swap,
+    ])
+    constraints = [RepeatModification(), StopwordModification()]
+    # UniversalSentenceEncoder(threshold=0.8): its own defaults are metric="angular", the whole text, the original
+    constraints.append(ctx.use_constraint(threshold=0.8, metric="angular"))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR(wir_method="delete")
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
+def _wordnet_swap(ctx: _Context):
+    """TextAttack's own WordSwapWordNet, its English synonyms read from ``attacks.resources.nltk_data``'s wordnet.
+
+    ``WordSwapWordNet.__init__`` calls ``nltk.download("omw-1.4")`` (the Open Multilingual Wordnet, for other
+    languages); English lemma names come from wordnet itself, so that call is skipped instead of reaching the network.
+    """
+    import nltk
+    from textattack.transformations import WordSwapWordNet
+
+    res.require_nltk_package("wordnet", ctx.recipe)
+    with unittest.mock.patch.object(nltk, "download", lambda *args, **kwargs: True):
+        return WordSwapWordNet()
+
+
+def _build_pwws(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    """PWWSRen2019.build: WordNet synonyms, words ranked by probability-weighted saliency."""
+    from textattack import Attack
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+    from textattack.search_methods import GreedyWordSwapWIR
+
+    transformation = _wordnet_swap(ctx)
+    constraints = [RepeatModification(), StopwordModification()]
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR("weighted-saliency")
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
+def _build_deepwordbug(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+    """DeepWordBugGao2018.build (``use_all_transformations=True``): four character edits, Levenshtein ≤ 30."""
+    from textattack import Attack
+    from textattack.constraints.overlap import LevenshteinEditDistance
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+    from textattack.search_methods import GreedyWordSwapWIR
+    from textattack.transformations import (
+        CompositeTransformation,
+        WordSwapNeighboringCharacterSwap,
+        WordSwapRandomCharacterDeletion,
+        WordSwapRandomCharacterInsertion,
+        WordSwapRandomCharacterSubstitution,
+    )
+
+    transformation = CompositeTransformation([
+        WordSwapNeighboringCharacterSwap(),
+        WordSwapRandomCharacterSubstitution(),
+        WordSwapRandomCharacterDeletion(),
+        WordSwapRandomCharacterInsertion(),
+    ])
+    constraints = [RepeatModification(), StopwordModification()]
+    constraints.append(LevenshteinEditDistance(30))
+    goal_function = _goal_function(model_wrapper, query_budget, model_batch_size)
+    search_method = GreedyWordSwapWIR()
+    return Attack(goal_function, constraints, transformation, search_method)
+
+
 # ---------------------------------------------------------------------------------------------------- the recipes
 @dataclass(frozen=True)
 class Similarity:
@@ -334,6 +459,8 @@ class Bounds:
     similarity: Similarity | None
     stopwords: str  # "textfooler" (the recipe's own list) or "nltk" (NLTK's English stopwords)
     max_rate: tuple[float, int] | None = None  # MaxModificationRate(max_rate, min_threshold)
+    max_percent: float | None = None  # MaxWordsPerturbed(max_percent): ceil(max_percent * the fewer words) words
+    max_edit_distance: int | None = None  # LevenshteinEditDistance(max_edit_distance), characters of the whole text
 
 
 @dataclass(frozen=True)
@@ -375,7 +502,14 @@ REGISTRY: dict[str, Recipe] = {r.name: r for r in (
     Recipe("pso", "PSO", _build_pso, ("nltk_data", "hownet", "flair_pos"), aliases=("psozang2020",),
            settings={"pso_search": PSO_SEARCH_REFERENCE}, bounds=Bounds(None, "nltk")),
     Recipe("bert_attack", "BERT-Attack", _build_bert_attack, ("nltk_data", "masked_lm", "use"),
-           aliases=("bertattackli2020", "bert-attack", "bertattack"), attack_stage=False, training=True),
+           aliases=("bertattackli2020", "bert-attack", "bertattack"), training=True,
+           bounds=Bounds(Similarity("cosine", 0.2, None, "original"), "nltk", max_percent=0.4)),
+    # The literature's other recipes (issue 28): TextAttack's builds, attack stage only.
+    Recipe("textbugger", "TextBugger", _build_textbugger, ("nltk_data", "word_embedding", "use"),
+           aliases=("textbuggerli2018",), bounds=Bounds(Similarity("angular", 0.8, None, "original"), "nltk")),
+    Recipe("pwws", "PWWS", _build_pwws, ("nltk_data",), aliases=("pwwsren2019",), bounds=Bounds(None, "nltk")),
+    Recipe("deepwordbug", "DeepWordBug", _build_deepwordbug, ("nltk_data",), aliases=("deepwordbuggao2018",),
+           bounds=Bounds(None, "nltk", max_edit_distance=30)),
 )}
 
 #: Views of :data:`REGISTRY`.
@@ -396,7 +530,7 @@ def recipe_settings(name: str, attacks: dict) -> dict:
 
 def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | None = None,
                  model_batch_size: int = 32, **settings) -> AttackBuild:
-    """Build recipe ``name`` (textfooler, bae, a2t, a2t_mlm, pso, bert_attack) against ``model_wrapper``.
+    """Build recipe ``name`` (one of :data:`RECIPES`) against ``model_wrapper``.
 
     ``resources`` maps resource kinds to local paths (config ``attacks.resources``); a missing one raises
     :class:`~advtrain.sources.ResourceError` naming its config key. ``query_budget`` (None: unlimited) caps the

@@ -35,7 +35,11 @@ kind (config key)         TextAttack's default                         local lay
                           for each word's part of speech)
 ``nltk_data``             ``nltk.download`` on first import            an NLTK data folder with ``corpora/stopwords``,
                           (stopwords, perceptron tagger, universal     ``taggers/averaged_perceptron_tagger_eng``,
-                          tagset)                                      ``taggers/universal_tagset`` (zips are fine)
+                          tagset, wordnet)                             ``taggers/universal_tagset`` (zips are fine);
+                                                                       PWWS also ``corpora/wordnet``
+``causal_lm``             hub ``openai-community/gpt2`` (OpenAttack's  a transformers causal-LM folder + tokenizer
+                          ``GPT2LM`` fluency metric; not a recipe's:   (:mod:`advtrain.attacks.fluency`)
+                          ``attack_validity``'s perplexities)
 ========================  ===========================================  =============================================
 """
 
@@ -70,6 +74,11 @@ NLTK_PACKAGES = {"stopwords": "corpora/stopwords", "averaged_perceptron_tagger_e
                  "taggers/averaged_perceptron_tagger_eng", "universal_tagset": "taggers/universal_tagset"}
 FLAIR_MODEL_FILE = "pytorch_model.bin"
 HOWNET_POS = ("adj", "noun", "adv", "verb")
+#: NLTK packages only some recipes read (PWWS's WordNet synonyms): fetched with NLTK_PACKAGES (TextAttack's
+#: post-install step downloads wordnet too), but not required of a local ``nltk_data`` folder at start-up, so that a
+#: folder made before PWWS existed still serves the other recipes; a recipe that reads one checks it when it is built
+#: (:func:`require_nltk_package`).
+NLTK_RECIPE_PACKAGES = {"wordnet": "corpora/wordnet"}
 
 
 def resource_key(kind: str) -> str:
@@ -166,6 +175,10 @@ def _check_masked_lm(path: Path) -> None:
     require_model_folder(path, resource_key("masked_lm"))
 
 
+def _check_causal_lm(path: Path) -> None:
+    require_model_folder(path, resource_key("causal_lm"))
+
+
 def _check_sentence_encoder(path: Path) -> None:  # the folder only: with --use-conda, the package is the jobs' env's
     if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         raise _bad("sentence_encoder", path, "expected a folder with modules.json (or a transformers config.json)")
@@ -196,6 +209,19 @@ def configure_nltk(path: str | Path | None) -> Path | None:
         raise ResourceError(f"{key}: NLTK package(s) {', '.join(missing)} not found in {where}. Set `{key}` to an NLTK "
                             "data folder that has them (fetch_nltk_data downloads them).")
     return folder
+
+
+def require_nltk_package(package: str, recipe: str) -> None:
+    """A ResourceError naming `attacks.resources.nltk_data` unless NLTK finds ``package`` (of
+    :data:`NLTK_RECIPE_PACKAGES`), which ``recipe`` reads. Call after :func:`configure_nltk`."""
+    import nltk
+
+    if not _nltk_has(NLTK_RECIPE_PACKAGES[package]):
+        key = resource_key("nltk_data")
+        raise ResourceError(
+            f"{key}: {recipe} needs the NLTK package {package} ({NLTK_RECIPE_PACKAGES[package]}.zip or an unpacked "
+            f"folder), not found in NLTK's search path ({os.pathsep.join(nltk.data.path)}). Set `{key}` to an NLTK "
+            "data folder that has it, or delete the fetched folder so that fetch_nltk_data fetches it again.")
 
 
 def _nltk_has(location: str) -> bool:
@@ -364,6 +390,24 @@ def load_masked_lm(path: str | Path):
     return _cached("masked_lm", path, load)
 
 
+def load_causal_lm(path: str | Path):
+    """(model, tokenizer) of a causal LM folder, as OpenAttack's ``GPT2LM`` loads the hub's ``gpt2``."""
+    path = require({"causal_lm": path}, "causal_lm")
+
+    def load(folder: Path):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        _check_causal_lm(folder)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(folder))
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+        except (OSError, ValueError) as exc:
+            raise _bad("causal_lm", folder, str(exc)) from exc
+        return model.eval(), tokenizer
+
+    return _cached("causal_lm", path, load)
+
+
 def hownet_file(path: str | Path) -> Path:
     """The HowNet candidate bank file; WordSwapHowNet itself unpickles it (dict word -> dict pos -> candidates)."""
     path = require({"hownet": path}, "hownet")
@@ -504,6 +548,11 @@ def fetch_masked_lm(dest: str | Path, sources: dict) -> Path:
     return _snapshot("masked_lm", SOURCES["masked_lm"], dest, sources)
 
 
+def fetch_causal_lm(dest: str | Path, sources: dict) -> Path:
+    """A causal LM from the hub (OpenAttack's fluency model, ``openai-community/gpt2``)."""
+    return _snapshot("causal_lm", SOURCES["causal_lm"], dest, sources)
+
+
 def fetch_use(dest: str | Path, sources: dict, url: str | None = None) -> Path:
     """The Universal Sentence Encoder SavedModel that ``hub.load(url)`` reads, unpacked into ``dest``.
 
@@ -536,7 +585,7 @@ def fetch_nltk_data(dest: str | Path, sources: dict) -> Path:
     """The NLTK packages the recipes read (what TextAttack's post-install step downloads), into ``dest``."""
     from advtrain.downloads import fetch_nltk_packages
 
-    return fetch_nltk_packages(list(NLTK_PACKAGES), dest, index_url=sources["nltk_index"],
+    return fetch_nltk_packages([*NLTK_PACKAGES, *NLTK_RECIPE_PACKAGES], dest, index_url=sources["nltk_index"],
                                key=resource_key("nltk_data"), retries=sources["retries"])
 
 
@@ -611,6 +660,10 @@ KINDS: dict[str, ResourceKind] = {r.kind: r for r in (
     ResourceKind("nltk_data", "an NLTK data folder (stopwords, averaged_perceptron_tagger_eng, universal_tagset)",
                  _DOWNLOADS["nltk_index"], is_file=False, location="nltk_data",
                  fetch=fetch_nltk_data, check=_check_nltk_data, downloads_key="nltk_index"),
+    # Not a recipe's: attack_validity's perplexities of the original and adversarial texts (OpenAttack's GPT2LM).
+    ResourceKind("causal_lm", "a causal language model folder (openai-community/gpt2 for the fluency metric)",
+                 "openai-community/gpt2", is_file=False, location=f"causal_lm/{slug('openai-community/gpt2')}",
+                 fetch=fetch_causal_lm, check=_check_causal_lm),
 )}
 
 #: Views of :data:`KINDS`: each kind's config key, description, source and fetcher.

@@ -2,7 +2,7 @@
 
 For every successful adversarial example (Successful or Maximized): the words changed (TextAttack's
 ``AttackedText.all_words_diff``, as in the records), the sentence-encoder cosine similarity of the whole original
-and adversarial texts, and three checks of the recipe's constraints (:data:`BOUNDS`), read off the final text:
+and adversarial texts, and the checks of the recipe's constraints (:data:`BOUNDS`), read off the final text:
 
 - similarity: the recipe's sentence-encoder threshold and metric, on the recipe's windows. TextAttack checks the
   window of ``window`` words around each word *when that word is swapped*, against the original (BAE) or against the
@@ -11,13 +11,20 @@ and adversarial texts, and three checks of the recipe's constraints (:data:`BOUN
   counts. Later swaps inside a window lower it, so this is stricter than the recipe: a flagged example may still have
   passed every check the attack made. A2T compares whole texts with the original, which the final text must pass
   exactly (up to the encoder's numerics).
-- modification rate (A2T, A2T-MLM): at most max(ceil(0.1 * words), 4) words changed (``MaxModificationRate``).
+- modification rate (A2T, A2T-MLM): at most max(ceil(0.1 * words), 4) words changed (``MaxModificationRate``);
+  BERT-Attack: at most ceil(0.4 * words) (``MaxWordsPerturbed``, of the fewer of the two texts' words).
+- edit distance (DeepWordBug): the Levenshtein distance of the whole original and final text, at most 30 characters
+  (``LevenshteinEditDistance``, against the original, so the final text must pass it exactly).
 - stopwords: no changed word is a stopword (``StopwordModification``: TextFooler's own list, NLTK's English list for
   the others), compared as TextAttack does, case-sensitively.
 
+With a ``perplexity`` scorer (:mod:`advtrain.attacks.fluency`), each example also gets the perplexity of its
+original and of its adversarial text under the configured causal LM (``attacks.resources.causal_lm``), as
+OpenAttack's fluency metric reports it.
+
 The encoder is the configured ``attacks.resources.sentence_encoder`` (the one A2T and, without USE, TextFooler and
 BAE use). When an attack used USE, the similarity check uses a different encoder than the attack did, and the table
-says so. PSO has no similarity or rate bound; only its stopword bound is checked.
+says so. PSO and PWWS have no similarity or rate bound; only their stopword bound is checked.
 """
 
 from __future__ import annotations
@@ -47,6 +54,10 @@ def describe(recipe: str) -> str:
     if bounds.max_rate:
         rate, least = bounds.max_rate
         parts.append(f"≤ max(⌈{rate:g}·words⌉, {least}) words")
+    if bounds.max_percent:
+        parts.append(f"≤ ⌈{bounds.max_percent:g}·words⌉ words")
+    if bounds.max_edit_distance is not None:
+        parts.append(f"Levenshtein ≤ {bounds.max_edit_distance} characters (whole text)")
     parts.append(f"no {'TextFooler' if bounds.stopwords == 'textfooler' else 'NLTK'} stopword changed")
     return "; ".join(parts)
 
@@ -124,9 +135,11 @@ def mark(text: str, words: Sequence[str], changed: Sequence[int], context: int |
 
 
 def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np.ndarray],
-          attacked_text=None, stopwords: frozenset[str] | None = None, context: int | None = 8) -> pd.DataFrame:
-    """One row per successful record of ``recipe``: size of the change, similarity, the bound checks and the texts
-    with the changed words marked (``context`` words around each change).
+          attacked_text=None, stopwords: frozenset[str] | None = None, context: int | None = 8,
+          perplexity: Callable[[list[str]], np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per successful record of ``recipe``: size of the change, similarity, the bound checks, the
+    perplexities of the original and adversarial texts (with ``perplexity``; NaN without) and the texts with the
+    changed words marked (``context`` words around each change).
 
     ``encode`` maps a list of texts to embeddings (rows); ``attacked_text`` is TextAttack's ``AttackedText`` class
     (imported after NLTK is set up; see :func:`advtrain.attacks.resources.import_textattack`).
@@ -160,16 +173,30 @@ def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np
             rate, least = bounds.max_rate
             row["max_words"] = max(math.ceil(original.num_words * rate), least)
             row["exceeds_modification_rate"] = len(changed) > row["max_words"]
+        if bounds.max_percent:  # MaxWordsPerturbed: of the fewer words of the two texts
+            row["max_words"] = math.ceil(min(original.num_words, perturbed.num_words) * bounds.max_percent)
+            row["exceeds_modification_rate"] = len(changed) > row["max_words"]
+        if bounds.max_edit_distance is not None:
+            import editdistance  # TextAttack's LevenshteinEditDistance's
+
+            row["edit_distance"] = int(editdistance.eval(original.text, perturbed.text))
+            row["exceeds_edit_distance"] = row["edit_distance"] > bounds.max_edit_distance
         row["stopwords_changed"] = sum(original.words[i] in stopwords for i in changed)
         row["original_marked"] = mark(original.text, original.words, changed, context)
         row["perturbed_marked"] = mark(perturbed.text, perturbed.words, changed, context)
         rows.append(row)
 
     embeddings = np.asarray(encode(list(texts))) if texts else np.zeros((0, 1))
+    # One scorer call for the run's whole texts (not the windows): the broker batches them all together.
+    full, ordered = sorted({slot for row in rows for slot in row["full"]}), list(texts)
+    fluency = dict.fromkeys(full, math.nan)
+    if perplexity is not None and full:
+        fluency.update(zip(full, np.asarray(perplexity([ordered[i] for i in full]), dtype=float), strict=True))
     out = []
     for row in rows:
         a, b = row.pop("full")
         windows = row.pop("windows")
+        row["original_perplexity"], row["perturbed_perplexity"] = float(fluency[a]), float(fluency[b])
         row["similarity"] = float(similarity(embeddings[a], embeddings[b])[0])
         if sim:
             row["similarity_threshold"] = sim.threshold
@@ -180,12 +207,13 @@ def check(records: Sequence[dict], recipe: str, encode: Callable[[list[str]], np
             row["exceeds_similarity"] = lowest < sim.threshold if windows else None  # None: not checked
         row["stopword_changed"] = row["stopwords_changed"] > 0
         row["exceeds_any"] = bool(row.get("exceeds_similarity") or row.get("exceeds_modification_rate")
-                                  or row["stopword_changed"])
+                                  or row.get("exceeds_edit_distance") or row["stopword_changed"])
         out.append(row)
     columns = ["index", "ground_truth", "perturbed_output", "words_changed", "words_total", "changed_pct", "similarity", "similarity_threshold",
                "bound_similarity", "similarity_checked", "exceeds_similarity", "max_words",
-               "exceeds_modification_rate", "stopwords_changed", "stopword_changed", "exceeds_any",
-               "original_marked", "perturbed_marked"]
+               "exceeds_modification_rate", "edit_distance", "exceeds_edit_distance", "stopwords_changed",
+               "stopword_changed", "exceeds_any",
+               "original_perplexity", "perturbed_perplexity", "original_marked", "perturbed_marked"]
     return pd.DataFrame(out).reindex(columns=columns)
 
 

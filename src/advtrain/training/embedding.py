@@ -158,6 +158,15 @@ def _direction(grad: torch.Tensor, grad_norm: str, norm: str, projection: str) -
     return grad / grad.norm(dim=_unit_dims(projection), keepdim=True).clamp_min(1e-12)
 
 
+def _step(delta: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, *, epsilon: float, step_size: float,
+          norm: str, projection: str, grad_norm: str, bound: str) -> torch.Tensor:
+    """One constrained ascent step of ``delta`` along ``grad`` (PGD's, LDS's, ALUM's and FreeLB's alike)."""
+    # An fp16 overflow must not turn the perturbation, and with it the training loss, into NaN.
+    grad = torch.nan_to_num(grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
+    step = step_size * _direction(grad, grad_norm, norm, projection)
+    return project(delta.detach() + step, mask, epsilon, norm, projection, bound)
+
+
 def ascend(
     forward: Callable[[torch.Tensor], torch.Tensor],
     objective: Callable[[torch.Tensor], torch.Tensor],
@@ -189,10 +198,8 @@ def ascend(
         for _ in range(steps):
             delta.requires_grad_(True)
             (grad,) = torch.autograd.grad(objective(forward(delta)), delta)
-            # An fp16 overflow must not turn the perturbation, and with it the training loss, into NaN.
-            grad = torch.nan_to_num(grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
-            step = step_size * _direction(grad, grad_norm, norm, projection)
-            delta = project(delta.detach() + step, mask, epsilon, norm, projection, bound)
+            delta = _step(delta, grad, mask, epsilon=epsilon, step_size=step_size, norm=norm, projection=projection,
+                          grad_norm=grad_norm, bound=bound)
     return delta.detach()
 
 
@@ -232,9 +239,8 @@ def accumulate_ascent(
             if step == steps - 1:
                 break  # the reference stops before the K-th update: no forward would use it
             (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
-            grad = torch.nan_to_num(grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
-            step_ = step_size * _direction(grad, grad_norm, norm, projection)
-            delta = project(delta.detach() + step_, mask, epsilon, norm, projection, bound)
+            delta = _step(delta, grad, mask, epsilon=epsilon, step_size=step_size, norm=norm, projection=projection,
+                          grad_norm=grad_norm, bound=bound)
     return total / steps
 
 
