@@ -13,6 +13,7 @@ from __future__ import annotations
 from advtrain import augment, models, resource_needs
 from advtrain import config as cfg
 from advtrain import sources as res
+from advtrain.attacks import protocols
 from advtrain.attacks import resources as attack_res
 from advtrain.lca import settings as lca_settings
 from advtrain.training import input_schedule
@@ -37,6 +38,7 @@ def problems(config: dict) -> list[str]:
             found.append(str(e))
 
     run(cfg.check_references, config)
+    run(protocols.check_config, config)  # attacks.protocol against attacks.query_budget
     # The parts below read the selection: names the references check reported as unknown are left out.
     methods = [m for m in cfg.selected_methods(config) if m in config["methods"]]
     datasets = [d for d in [*cfg.training_datasets(config), *cfg.ood_datasets(config)] if d in config["datasets"]]

@@ -461,6 +461,36 @@ def _flooding_select(config):
 
 # ------------------------------------------------------------------------------------------ the rows
 
+# Issue 28, item 3: TextDefender's attack protocol (advtrain.attacks.protocols).
+def _protocol(config):
+    protocol = (config.get("attacks") or {}).get("protocol", "paper")
+    return [] if protocol == "paper" else [
+        ("attacks.protocol", protocol, "paper: each recipe as TextAttack builds it, attacks.query_budget per example")]
+
+
+def _textdefender(check):
+    """``check(attacks)`` for a config that attacks under TextDefender's protocol; nothing otherwise."""
+    def run(config):
+        attacks = config.get("attacks") or {}
+        return check(attacks) if attacks.get("recipes") and attacks.get("protocol") == "textdefender" else []
+    return run
+
+
+def _textdefender_sample(attacks):
+    from advtrain.attacks.protocols import TEXTDEFENDER
+
+    return [*_differ("attacks.num_examples", attacks.get("num_examples", 1000), TEXTDEFENDER["attack_numbers"]),
+            *_differ("attacks.seed", attacks.get("seed", 765), TEXTDEFENDER["seed"])]
+
+
+def _textdefender_recipes(attacks):
+    from advtrain.attacks.protocols import TEXTDEFENDER_RECIPES
+
+    others = [r for r in attacks["recipes"] if r not in TEXTDEFENDER_RECIPES]
+    return [("attacks.recipes", f"{', '.join(others)}: the common constraints and budget only",
+             f"TextDefender's recipes ({', '.join(TEXTDEFENDER_RECIPES)})")] if others else []
+
+
 ROWS: tuple[Row, ...] = (
     # Issue 22, item 1: every method's numbers must mean the same on every GPU.
     Row("precision", "Numeric precision (training, evaluation, augmentation)",
@@ -641,6 +671,12 @@ ROWS: tuple[Row, ...] = (
         ("datasets.<name>.num_labels", "datasets.<name>.label_map", "run.ood_datasets")),
     Row("agnews-sst2-splits", "AG News and SST-2 (config/agnews.yaml, config/sst2.yaml): their splits",
         ("datasets.<name>.carve", "datasets.<name>.source.hf.splits")),
+    # Issue 28, item 3: TextDefender's attack protocol (advtrain.attacks.protocols, config/textdefender.yaml).
+    Row("textdefender-protocol", "TextDefender's attack protocol", ("attacks.protocol",), _attacks(_protocol)),
+    Row("textdefender-sample", "TextDefender's protocol: the attacked examples", ("attacks.num_examples", "attacks.seed"),
+        _textdefender(_textdefender_sample)),
+    Row("textdefender-recipes", "TextDefender's protocol: recipes it does not build", ("attacks.recipes",),
+        _textdefender(_textdefender_recipes)),
 )
 
 

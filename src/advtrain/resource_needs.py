@@ -10,7 +10,7 @@ from __future__ import annotations
 from advtrain import augment, smoothing
 from advtrain import config as cfg
 from advtrain import sources as res
-from advtrain.attacks import required_resources
+from advtrain.attacks import protocols, required_resources
 from advtrain.attacks.resources import KINDS
 
 #: What attack_validity reads for every adversarial example: the sentence encoder, NLTK for the texts' words, and
@@ -29,20 +29,21 @@ def configured(resources: dict) -> dict[str, str]:
     return {kind: path for kind, (path, local) in resources.items() if local}
 
 
-def recipe_kinds(recipe: str, resources: dict) -> list[str]:
-    """The kinds attack recipe ``recipe``'s shards read (USE too when it is configured)."""
+def recipe_kinds(recipe: str, resources: dict, protocol: str = protocols.DEFAULT) -> list[str]:
+    """The kinds attack recipe ``recipe``'s shards read under ``attacks.protocol`` (USE too when it is configured)."""
     local = configured(resources)
-    kinds = required_resources(recipe, local)
+    kinds = protocols.required_resources(protocol, recipe, local)
     if local.get("use"):
         kinds = [*kinds, "use"]
     return list(dict.fromkeys(kinds))
 
 
-def attack_kinds(recipes: list[str], resources: dict, fluency: bool = True) -> list[str]:
-    """Every kind the attack stage reads: its recipes', USE when configured, and attack_validity's (its causal LM
-    only with ``fluency``)."""
+def attack_kinds(recipes: list[str], resources: dict, fluency: bool = True,
+                 protocol: str = protocols.DEFAULT) -> list[str]:
+    """Every kind the attack stage reads: its recipes' (under ``attacks.protocol``), USE when configured, and
+    attack_validity's (its causal LM only with ``fluency``)."""
     local = configured(resources)
-    kinds = [kind for recipe in recipes for kind in required_resources(recipe, local)]
+    kinds = [kind for recipe in recipes for kind in protocols.required_resources(protocol, recipe, local)]
     if local.get("use"):
         kinds.append("use")
     if recipes:
@@ -82,6 +83,7 @@ def offline(config: dict, resources: dict) -> bool:
     at_ip = [kind for m in cfg.selected_methods(config)  # AT-IP's recipes and SAFER's table
              for kind in adversarial_input_kinds(config, m, resources)]
     return not (res.needs_network(config)
-                or fetch_needed(attack_kinds(recipes, resources, fluency_enabled(config)), resources, model_dir)
+                or fetch_needed(attack_kinds(recipes, resources, fluency_enabled(config), protocols.of(config["attacks"])),
+                                resources, model_dir)
                 or augment.fetch_targets(config, cfg.selected_methods(config))
                 or fetch_needed(at_ip, resources, model_dir))

@@ -174,18 +174,22 @@ def effort_table(summaries: Sequence[dict], methods: Sequence[str],
             if not runs:
                 continue
             frames = pd.concat([_frame(s) for s in runs], ignore_index=True)
-            e = budgets.effort(frames["result_type"], frames["num_queries"], limit if limited else None)
+            # A protocol's budget per example (attacks.protocol textdefender: 50 x words) where the records have one.
+            own = "query_budget" in frames and frames["query_budget"].notna().all()
+            e = budgets.effort(frames["result_type"], frames["num_queries"],
+                               frames["query_budget"] if own else limit if limited else None)
             numeric.append({"attack": _label(attack, attack_names), "dataset": dataset, "method": method,
                             "budget": limit if limited else math.nan, "seeds": len(runs), **e})
+            counted = limited or own  # whether "failed at budget" means anything
             display.append({
                 "attack": _label(attack, attack_names), "dataset": dataset, "method": method,
-                "budget": f"{limit:g}" if limited else "none",
+                "budget": "per example" if own else f"{limit:g}" if limited else "none",
                 "successes": str(e["successes"]),
                 "queries (success) median / p90": _pair(e["success_queries_median"], e["success_queries_p90"]),
                 "failures": str(e["failures"]),
                 "queries (failure) median / p90": _pair(e["failure_queries_median"], e["failure_queries_p90"]),
                 "failed at budget (% of attacked)": (f"{e['failures_at_budget']} ({format_value(e['failures_at_budget_pct'], 1)})"
-                                                     if limited else MISSING),
+                                                     if counted else MISSING),
                 "skipped": str(e["skipped"]), "seeds": str(len(runs)),
             })
     return pd.DataFrame(numeric), pd.DataFrame(display)

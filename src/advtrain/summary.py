@@ -45,6 +45,7 @@ MADE_FROM = {
     "attack_examples": (*ATTACKS, "attack_validity", "validity_tables"),
     "tradeoff": (*ATTACKS, *EVALUATION, "table2_asr", "table4_accuracy", "tradeoff_figure"),
     "budget_*": (*ATTACKS, "budget_figure"),
+    "textdefender_attacks": (*ATTACKS, "textdefender_attacks"),  # under attacks.protocol textdefender
     # Judged on what the run made: an omitted part leaves its claims "not testable" (see omitted_evidence()), the
     # table is still made (from the rest, and from the paper's tables).
     "claims": ("claims",),

@@ -513,3 +513,56 @@ def paired_comparisons(evals: Sequence[dict], summaries: Sequence[dict], methods
                             f"− {baseline} (pp)": f"{d['mean']:+.2f}" if d["n"] else MISSING,
                             f"{int(confidence * 100)}% CI": interval, "seeds": str(d["n"])})
     return pd.DataFrame(numeric), pd.DataFrame(display)
+
+
+# --------------------------------------------------------------------------- TextDefender's attack table
+
+#: TextDefender's columns (its log: Accu(cln), Accu(rob), Succ, utils/metrics.py:228-230; and TextAttack's "Avg num
+#: queries", attack_log_manager.py:148-157), from these keys of a gathered attack summary.
+TEXTDEFENDER_COLUMNS = (("Clean%", "original_accuracy", 100.0), ("Aua%", "accuracy_under_attack", 100.0),
+                        ("Suc%", "attack_success_rate", 100.0), ("#Query", "avg_num_queries", 1.0))
+
+
+def textdefender_table(summaries: Sequence[dict], methods: Sequence[str],
+                       attack_names: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Attack results in TextDefender's format (Li et al. 2021, its Tables 2-3; AdvBench4Text's alike): per dataset
+    and method, the clean accuracy on the attacked sample, then per attack the accuracy under attack, the attack
+    success rate (successful / (successful + failed)) and the mean model queries per attacked example (skipped ones
+    left out, as TextAttack's summary), each mean ± sd over seeds.
+
+    Clean% is each run's ``original_accuracy``; the attacks of one model see the same sample, so it is one value
+    per seed (averaged over the attacks if a randomised victim makes them differ). Numeric frame: one row per
+    (dataset, method, attack) with ``<key>_mean`` / ``_sd`` and ``seeds``; display frame: one row per (dataset,
+    method), one column group per attack, as TextDefender prints it.
+    """
+    names = {**ATTACK_NAMES, **(attack_names or {})}
+    attacks = list(dict.fromkeys(s["attack"] for s in summaries))
+    numeric, display = [], []
+    for dataset in dict.fromkeys(s["dataset"] for s in summaries):
+        for method in methods:
+            runs = [s for s in summaries if s["dataset"] == dataset and s["method"] == method]
+            if not runs:
+                continue
+            clean_per_seed = {}
+            for s in runs:
+                clean_per_seed.setdefault(s["seed"], []).append(_percent(s, "original_accuracy", 100.0))
+            clean = mean_sd(float(np.mean(v)) for v in clean_per_seed.values())
+            row = {"dataset": dataset, "method": method, "Clean%": format_mean_sd(*clean, digits=1)}
+            for attack in attacks:
+                cell = sorted((s for s in runs if s["attack"] == attack), key=lambda s: s["seed"])
+                label = names.get(attack, attack)
+                num = {"dataset": dataset, "method": method, "attack": label, "seeds": len(cell)}
+                for column, key, scale in TEXTDEFENDER_COLUMNS:
+                    mean, sd, n = mean_sd(_percent(s, key, scale) for s in cell)
+                    num.update({f"{key}_mean": mean, f"{key}_sd": sd})
+                    if key != "original_accuracy":
+                        row[f"{label} {column}"] = format_mean_sd(mean, sd, n, digits=1)
+                numeric.append(num)
+            row["seeds"] = str(len(clean_per_seed))
+            display.append(row)
+    return pd.DataFrame(numeric), pd.DataFrame(display)
+
+
+def _percent(summary: dict, key: str, scale: float) -> float:
+    value = summary.get(key)
+    return math.nan if value is None else scale * float(value)

@@ -3,6 +3,22 @@
 
 from advtrain.attacks.recipes import recipe_settings
 
+# `attacks.protocol` (advtrain.attacks.protocols): a protocol other than the paper's adds its sample rule, budget per
+# example and constraints to the shards' settings (changing it reruns them; the paper's settings are unchanged) and
+# prints them at start-up, the dry run included.
+ATTACK_PROTOCOL = protocols.describe(ATTACKS)
+if ATTACK_PROTOCOL and ATTACK_RECIPES and workflow.is_main_process:
+    print(
+        f"attacks.protocol: {ATTACK_PROTOCOL['protocol']}\n"
+        + "".join(
+            f"  {key.replace('_', ' ')}: {value}\n"
+            for key, value in ATTACK_PROTOCOL.items()
+            if key != "protocol"
+        ),
+        end="",
+        file=sys.stderr,
+    )
+
 
 scattergather:
     attack=ATTACK_SHARDS,
@@ -25,14 +41,17 @@ rule attack_shard:
         gpu=1,
     params:
         settings=lambda w: {
-            k: ATTACKS[k]
-            for k in (
-                "num_examples",
-                "query_budget",
-                "model_batch_size",
-                "seed",
-                "checkpoint_interval",
-            )
+            **{
+                k: ATTACKS[k]
+                for k in (
+                    "num_examples",
+                    "query_budget",
+                    "model_batch_size",
+                    "seed",
+                    "checkpoint_interval",
+                )
+            },
+            **ATTACK_PROTOCOL,
         },
         # Settings one recipe reads, as params of its shards only: changing them reruns that recipe's attacks.
         recipe_settings=lambda w: recipe_settings(w.attack, ATTACKS),

@@ -26,6 +26,7 @@ from advtrain import paper  # noqa: E402
 from advtrain import resource_needs  # noqa: E402
 from advtrain import sources as res  # noqa: E402
 from advtrain import summary as report_parts  # noqa: E402
+from advtrain.attacks import protocols  # noqa: E402
 from advtrain.attacks import shard_count  # noqa: E402
 from advtrain.attacks import resources as attack_res  # noqa: E402
 from advtrain.attacks.recipes import ATTACK_NAMES  # noqa: E402

@@ -60,7 +60,9 @@ def get_ood_test_splits(wildcards):
 
 def get_attack_resources(wildcards):
     """The resources recipe {attack} reads: local paths, or the fetch rules' outputs."""
-    kinds = resource_needs.recipe_kinds(wildcards.attack, ATTACK_RESOURCES)
+    kinds = resource_needs.recipe_kinds(
+        wildcards.attack, ATTACK_RESOURCES, protocols.of(ATTACKS)
+    )
     return {f"res_{kind}": ATTACK_RESOURCES[kind][0] for kind in kinds}
 
 

@@ -25,6 +25,8 @@ def study_stems():
     tables += ["paired_vs_bert", "paired_examples_vs_bert"]
     if ATTACK_RECIPES:
         tables += [t for t in report_parts.ATTACK_TABLES if t != "table2_asr"]
+    if ATTACK_RECIPES and ATTACK_PROTOCOL:  # TextDefender's format, under its protocol
+        tables.append("textdefender_attacks")
     tables.append("claims")
     figures = [
         "figure1_toy",

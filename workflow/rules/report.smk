@@ -240,3 +240,28 @@ rule certified_accuracy:
         "../../envs/report.yaml"
     script:
         "../scripts/certified_accuracy.py"
+
+
+# Attack results in TextDefender's format (clean accuracy, accuracy under attack, ASR, mean queries), made when
+# `attacks.protocol` is not the paper's (see study_stems()), to set beside published TextDefender/AdvBench4Text tables.
+rule textdefender_attacks:
+    input:
+        attacks=get_attack_summaries(),
+    output:
+        csv=report(
+            "results/tables/textdefender_attacks.csv",
+            caption="../report/textdefender_attacks.rst",
+            category="Tables",
+        ),
+        md="results/tables/textdefender_attacks.md",
+        tex="results/tables/textdefender_attacks.tex",
+    log:
+        "logs/report/textdefender_attacks.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        methods=METHODS,
+        attack_names=ATTACK_NAMES,
+        protocol=ATTACK_PROTOCOL,
+    script:
+        "../scripts/textdefender_table.py"

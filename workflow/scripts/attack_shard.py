@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from advtrain.attacks import AttackSettings, Shard, attack_examples, select_examples
+from advtrain.attacks import AttackSettings, Shard, attack_examples, protocols
 from advtrain.attacks.metrics import json_safe
 from advtrain.device import claim_job_gpu
 from advtrain.logs import redirect_to
@@ -25,12 +25,16 @@ settings = AttackSettings(
     seed=params["seed"],
     checkpoint_interval=params["checkpoint_interval"],
     **snakemake.params.recipe_settings,
+    protocol=params.get("protocol", protocols.DEFAULT),  # in `settings` only when not the paper's (attack.smk)
     **broker,
 )
 item, total = (int(x) for x in snakemake.wildcards.scatteritem.split("-of-"))
 resources = {key[len("res_"):]: path for key, path in snakemake.input.items() if key.startswith("res_")}
 test = pd.read_parquet(snakemake.input.test)
-examples = select_examples(test, params["num_examples"], settings.seed, return_index=True)
+examples = protocols.sample(settings.protocol, test, params["num_examples"], settings.seed, return_index=True)
+if settings.protocol != protocols.DEFAULT:
+    for key in ("sample_rule", "budget_per_example", "constraints"):
+        print(f"{settings.protocol} protocol, {key.replace('_', ' ')}: {params[key]}")
 summary = attack_examples(
     snakemake.input.model,
     examples,

@@ -29,6 +29,7 @@ out = {
     "model_batch_size": first.get("model_batch_size"),
     "random_seed": first.get("random_seed"),
     **{k: first[k] for k in SETTING_KEYS if k in first},  # a recipe's own settings
+    **{k: first[k] for k in ("protocol",) if k in first},  # attacks.protocol, when not the paper's
     "requested_examples": snakemake.params.requested,
     # "requested 500, attacked 50 (the test split has 50 rows)" when the split is smaller than attacks.num_examples
     "sample_note": sample_note(snakemake.params.requested, len(records), test_rows),

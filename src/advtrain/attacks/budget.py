@@ -92,9 +92,11 @@ def auc(result_types: Sequence[str], num_queries: Sequence[int], budget: float) 
             "auc_accuracy_under_attack": float(100.0 * (attacked - a).sum() / len(a)) if len(a) else math.nan}
 
 
-def effort(result_types: Sequence[str], num_queries: Sequence[int], budget: float | None) -> dict:
+def effort(result_types: Sequence[str], num_queries: Sequence[int],
+           budget: float | Sequence[float] | None) -> dict:
     """Queries per example (median, 90th percentile) for successes and failures, and the failures that stopped at
-    the budget (``num_queries >= budget``): a model that is "robust" mostly through those ran out the budget."""
+    the budget (``num_queries >= budget``): a model that is "robust" mostly through those ran out the budget.
+    ``budget``: one for every example, one per example (a protocol's, e.g. TextDefender's 50 x words), or None."""
     types = np.asarray(result_types, dtype=object)
     queries = np.asarray(num_queries, dtype=float)
     success = success_mask(types)
@@ -106,7 +108,8 @@ def effort(result_types: Sequence[str], num_queries: Sequence[int], budget: floa
             return math.nan, math.nan
         return float(np.median(values)), float(np.quantile(values, 0.9))
 
-    at_budget = int((failed & (queries >= budget)).sum()) if budget else 0
+    limited = budget is not None and (not np.isscalar(budget) or bool(budget))
+    at_budget = int((failed & (queries >= np.asarray(budget, dtype=float))).sum()) if limited else 0
     attacked = int(attacked_mask(types).sum())
     s_median, s_p90 = spread(success)
     f_median, f_p90 = spread(failed)

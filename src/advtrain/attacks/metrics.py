@@ -65,7 +65,10 @@ def outcomes(records: Iterable[dict]) -> dict[str, list]:
     """Each example's outcome, column by column (``{field: [value per record]}``, records in ``index`` order): a
     compact copy of the records without their texts, kept in the gathered summary."""
     records = sorted(records, key=lambda r: r["index"])
-    return {name: [r[name] for r in records] for name in OUTCOME_FIELDS}
+    out = {name: [r[name] for r in records] for name in OUTCOME_FIELDS}
+    if records and all("query_budget" in r for r in records):  # a protocol's per-example budget (50 x words)
+        out["query_budget"] = [r["query_budget"] for r in records]
+    return out
 
 
 def gather(shard_record_lists: Iterable[Iterable[dict]]) -> list[dict]:

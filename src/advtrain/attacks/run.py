@@ -38,6 +38,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from advtrain.attacks import protocols
 from advtrain.attacks import resources as res
 from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
@@ -77,6 +78,9 @@ class AttackSettings:
     #: ``attacks.pso_search`` (PSO only): TextAttack 0.3.8's search or 0.3.11's
     #: (:func:`~advtrain.attacks.recipes.build_attack`).
     pso_search: str = PSO_SEARCH_REFERENCE
+    #: ``attacks.protocol``: ``paper``, or ``textdefender``'s constraints and 50 x words budget on top of the recipe
+    #: (:mod:`advtrain.attacks.protocols`; its sample is drawn by :func:`advtrain.attacks.protocols.sample`).
+    protocol: str = protocols.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,12 @@ def _fingerprint(model_dir, recipe, shard_examples, settings: AttackSettings, sh
     return {"model_dir": str(Path(model_dir).resolve()), "recipe": recipe, "examples_sha256": digest.hexdigest(),
             "num_examples": len(shard_examples), "query_budget": settings.query_budget, "random_seed": settings.seed,
             "max_length": settings.max_length, "shard_index": shard.index, "num_shards": shard.count,
-            "checkpoint": CHECKPOINT_FILE, **own_settings}
+            "checkpoint": CHECKPOINT_FILE, **own_settings, **_protocol_entry(settings)}
+
+
+def _protocol_entry(settings: AttackSettings) -> dict:
+    """{"protocol": name} unless it is the paper's: the paper's checkpoints, records and summaries stay as they were."""
+    return {} if settings.protocol == protocols.DEFAULT else {"protocol": settings.protocol}
 
 
 def _remove_checkpoint(folder: Path) -> None:
@@ -260,6 +269,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
     own_settings = recipe_settings(recipe, dataclasses.asdict(settings))
     build = build_attack(recipe, wrapper, resources, query_budget=settings.query_budget,
                          model_batch_size=settings.model_batch_size, **own_settings)
+    build = protocols.apply(settings.protocol, build, wrapper, resources, settings.model_batch_size)
 
     done: dict[int, dict] = {}
     checkpoint = None
@@ -279,6 +289,8 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
 
     def finished(position, result):
         record = _record(position, mine[position], result, shard_index)
+        if settings.protocol != protocols.DEFAULT:  # the example's own budget (50 x its words under textdefender)
+            record["query_budget"] = protocols.example_budget(record["words_total"], settings.protocol)
         done[position] = record
         if checkpoint is not None:
             checkpoint.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -308,7 +320,7 @@ def attack_examples(model_dir: str | Path, examples: list[tuple], recipe: str, r
         "examples": len(mine), "resumed_examples": resumed, "query_budget": settings.query_budget,
         "model_batch_size": settings.model_batch_size, "concurrency": settings.concurrency,
         "batch_tokens": settings.batch_tokens, "random_seed": settings.seed, "max_length": settings.max_length,
-        **own_settings, "substitutions": build.substitutions, "resources": build.resources,
+        **own_settings, **_protocol_entry(settings), "substitutions": build.substitutions, "resources": build.resources,
         "forwards": broker_stats, "seconds": round(time.time() - started, 3),
     }
     return summary
