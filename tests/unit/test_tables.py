@@ -161,7 +161,7 @@ def test_table2_average_beside_the_papers_printed_average_only_for_its_four_atta
     # An attack the paper did not run: no paper average to compare with.
     numeric, display = table2_asr(run(["textfooler", "deepwordbug"]), ["LDS"])
     assert math.isnan(numeric.set_index("attack").loc["Average", "LDS_paper"])
-    assert display.set_index("attack").loc["Average (TextFooler, deepwordbug)", "LDS (paper)"] == "—"
+    assert display.set_index("attack").loc["Average (TextFooler, DeepWordBug)", "LDS (paper)"] == "—"
 
 
 def test_table3_gives_minutes_and_ratios_beside_the_papers():

@@ -102,21 +102,36 @@ def select_examples(test_df, n: int | None, seed: int, return_index: bool = Fals
     n = len(kept) if n is None else min(int(n), len(kept))
     positions = np.random.RandomState(seed).choice(len(kept), size=n, replace=False) if n else []
     sample = kept.iloc[list(positions)]
-    rows = zip(sample["text"].astype(str), sample["label"].astype(int), sample.index, strict=True)
-    return [(t, int(y), _plain(i)) if return_index else (t, int(y)) for t, y, i in rows]
+    return _tuples(sample, return_index)
 
 
 def sample(protocol: str, test_df, n: int | None, seed: int, return_index: bool = False) -> list[tuple]:
     """The examples a protocol attacks: the paper's fixed random sample (:func:`advtrain.attacks.run.select_examples`)
     or TextDefender's (:func:`select_examples`)."""
     if protocol_name(protocol) == "paper":
-        from advtrain.attacks.run import select_examples as paper_sample
-
         return paper_sample(test_df, n, seed, return_index)
     return select_examples(test_df, n, seed, return_index)
 
 
-def _plain(value):
+def paper_sample(test_df, n: int | None, seed: int, return_index: bool = False) -> list[tuple]:
+    """A fixed random sample of ``n`` rows (all rows, shuffled, when ``n`` is None or too large) of a split: the
+    paper protocol's (``advtrain.attacks.run.select_examples``).
+
+    Depends only on the split's rows and ``seed``, so every model is attacked on the same examples. Tuples are
+    ``(text, label)``, or ``(text, label, row index in test_df)`` with ``return_index``.
+    """
+    n = len(test_df) if n is None else min(int(n), len(test_df))
+    sample = test_df.sample(n=n, random_state=seed) if n else test_df.iloc[:0]
+    return _tuples(sample, return_index)
+
+
+def _tuples(sample, return_index: bool) -> list[tuple]:
+    rows = zip(sample["text"].astype(str), sample["label"].astype(int), sample.index, strict=True)
+    return [(t, int(y), plain(i)) if return_index else (t, int(y)) for t, y, i in rows]
+
+
+def plain(value):
+    """A NumPy scalar as the Python value (records and indices are written to JSON)."""
     return value.item() if hasattr(value, "item") else value
 
 

@@ -42,6 +42,8 @@ from advtrain.attacks import protocols
 from advtrain.attacks import resources as res
 from advtrain.attacks.concurrent import attack_all
 from advtrain.attacks.metrics import RESULT_TYPES, summarise
+from advtrain.attacks.protocols import paper_sample as select_examples
+from advtrain.attacks.protocols import plain as _plain
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, build_attack, recipe_name, recipe_settings
 from advtrain.attacks.victim import load_model_wrapper
 from advtrain.progress import AttackProgress, result_kind
@@ -95,18 +97,6 @@ class Shard:
     keep_checkpoints: bool = False
 
 
-def select_examples(test_df, n: int | None, seed: int, return_index: bool = False) -> list[tuple]:
-    """A fixed random sample of ``n`` rows (all rows, shuffled, when ``n`` is None or too large) of a split.
-
-    Depends only on the split's rows and ``seed``, so every model is attacked on the same examples. Tuples are
-    ``(text, label)``, or ``(text, label, row index in test_df)`` with ``return_index``.
-    """
-    n = len(test_df) if n is None else min(int(n), len(test_df))
-    sample = test_df.sample(n=n, random_state=seed) if n else test_df.iloc[:0]
-    rows = zip(sample["text"].astype(str), sample["label"].astype(int), sample.index, strict=True)
-    return [(t, int(y), _plain(i)) if return_index else (t, int(y)) for t, y, i in rows]
-
-
 def shard_count(attacks: dict) -> int:
     """The shards of each attack run: ``attacks.shards``, never more than ``attacks.num_examples``.
 
@@ -125,10 +115,6 @@ def sample_note(requested: int | None, attacked: int, test_rows: int | None) -> 
         return None
     rows = f" (the test split has {test_rows} rows)" if test_rows is not None else ""
     return f"requested {requested}, attacked {attacked}{rows}"
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def shard_indices(n: int, shard_index: int, num_shards: int) -> list[int]:
