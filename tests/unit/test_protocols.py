@@ -85,6 +85,36 @@ def test_protocol_attack_is_textdefenders(env, wrapper, examples, tmp_path, reci
     assert {r["result_type"] for r in records} - {"Skipped"}, "the tiny victim should be attacked on something"
 
 
+@pytest.mark.parametrize("recipe", ["pwws", "textbugger", "bert_attack", "deepwordbug"])
+def test_protocol_builds_the_literatures_recipes_as_textdefender(env, wrapper, recipe):
+    """The recipes of config/textdefender.yaml and the rest TextDefender builds, each as build_english_attacker
+    leaves it (textattack_utils.py:100-164): the search of its stock recipe, the swap TextDefender puts in (50
+    candidates), no word-embedding distance, at most 30 % of words, the windowed similarity and 50 x words queries.
+    Built only: attacking with BERT-Attack's 50 masked-LM candidates per sub-word costs minutes on the tiny model."""
+    from advtrain.attacks.textdefender_parts import PerWordBudgetClassification
+
+    build = ours(recipe, wrapper, env["resources"])
+    stock = build_attack(recipe, wrapper, env["resources"]).attack
+    attack = build.attack
+    assert type(attack.search_method) is type(stock.search_method)
+    assert isinstance(attack.goal_function, PerWordBudgetClassification)
+    printed = str(attack)
+    assert "WordEmbeddingDistance" not in printed
+    assert re.search(r"MaxWordsPerturbed\(\s*\(max_percent\):\s*0\.3\b", printed), printed
+    assert re.search(r"\(window_size\):\s*15\b", printed) and "0.840845057" in printed, printed
+    if recipe == "bert_attack":
+        assert re.search(r"\(transformation\):\s*WordSwapMaskedLM", printed), printed
+        assert attack.transformation.method == "bert-attack" and attack.transformation.max_candidates == 50
+    elif recipe == "deepwordbug":  # printed as its parent, CompositeTransformation
+        from advtrain.attacks.textdefender_parts import RandomCompositeTransformation
+
+        assert isinstance(attack.transformation, RandomCompositeTransformation)
+        assert attack.transformation.total_count == 50 and len(attack.transformation.transformations) == 4
+    else:
+        assert re.search(r"\(transformation\):\s*WordSwap(Embedding|NeighbourList)", printed), printed
+        assert attack.transformation.max_candidates == 50
+
+
 @pytest.fixture(scope="module")
 def examples():
     return synthetic_reviews(4, seed=5)

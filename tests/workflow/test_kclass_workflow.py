@@ -1,6 +1,7 @@
 """A 4-class dataset (AG News' shape, from local files the test writes) through every stage on the tiny BERT: BERT,
 PGD-AT and A2T trained with a 4-way head, evaluated in distribution and on a 4-class ood set, attacked by one
-TextFooler shard, and the report's tables (issue 28, item 1)."""
+TextFooler shard, and the report's tables: Tables 2-4, both paired comparisons and the validity table (issue 28,
+item 1)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ METHODS = {
             "adversarial_input": {"recipe": "a2t", "clean_epochs": 1, "fraction": 0.05, "query_budget": 60,
                                   "model_batch_size": 16}},
 }
-TABLES = ("table2_asr", "table4_accuracy", "paired_examples_vs_bert")
+TABLES = ("table2_asr", "table3_runtime", "table4_accuracy", "paired_vs_bert", "paired_examples_vs_bert",
+          "attack_validity")
 
 
 def four_class_rows(n: int, seed: int) -> list[tuple[str, int]]:
@@ -106,3 +108,11 @@ def test_four_classes_train_evaluate_attack_and_report(tmp_path, tiny_model, tin
     paired = pd.read_csv(tmp_path / "results/tables/paired_examples_vs_bert.csv")
     assert set(paired["method"]) == {"PGD-AT", "A2T"} and paired["p_value"].between(0, 1).all()
     assert {"accuracy (NEWS test)", "accuracy (NEWSOOD)", "accuracy under TextFooler"} <= set(paired["metric"])
+    paired_seeds = pd.read_csv(tmp_path / "results/tables/paired_vs_bert.csv")
+    assert set(paired_seeds["method"]) == {"PGD-AT", "A2T"} and {"accuracy", "NEWSOOD accuracy"} <= set(
+        paired_seeds["metric"])
+    runtime = pd.read_csv(tmp_path / "results/tables/table3_runtime.csv").set_index("method")
+    assert list(runtime.index) == ["BERT", "PGD-AT", "A2T"] and (runtime["NEWS_minutes_mean"] > 0).all()
+    validity = pd.read_csv(tmp_path / "results/tables/attack_validity.csv")
+    assert set(validity["attack"]) == {"TextFooler"} and set(validity["dataset"]) == {"NEWS"}
+    assert ((validity["adversarial_examples"] == 0) | validity["similarity_mean"].between(-1, 1)).all()
