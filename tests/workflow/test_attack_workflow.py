@@ -141,10 +141,10 @@ def test_no_attacks_means_no_attack_jobs(tiny_workdir):
 
 def test_schema_rejects_unknown_recipe(tiny_workdir):
     workdir, config = tiny_workdir
-    config["attacks"] = {"recipes": ["deepwordbug"]}
+    config["attacks"] = {"recipes": ["hotflip"]}
     write_config(workdir, config)
     proc = run_snakemake(workdir, "-n", check=False)
-    assert proc.returncode != 0 and "deepwordbug" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "hotflip" in proc.stdout + proc.stderr
 
 
 def test_config_yaml_has_attacks():

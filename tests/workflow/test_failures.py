@@ -365,7 +365,7 @@ BAD_VALUES = [
     ("embedding-key-typo", ("methods", "PGD-AT"), {"adversarial_embedding": {"kind": "pgd", "epsilom": 0.1}},
      "methods.PGD-AT.adversarial_embedding.epsilom"),
     # attacks
-    ("unknown-attack-recipe", ("attacks",), {"recipes": ["deepwordbug"]}, "attacks.recipes.0"),
+    ("unknown-attack-recipe", ("attacks",), {"recipes": ["hotflip"]}, "attacks.recipes.0"),
     ("zero-attack-shards", ("attacks",), {"recipes": ["textfooler"], "shards": 0}, "attacks.shards"),
     # lca
     ("lca-unknown-method", ("lca",), {"methods": ["PGD"]}, "lca.methods[0]"),
