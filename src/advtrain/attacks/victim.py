@@ -8,13 +8,13 @@ both use this wrapper, with or without the query broker (:mod:`advtrain.attacks.
 A2T's word ranking (``get_grad``) pads the same way: TextAttack runs the one text's forward and backward over
 ``model_max_length`` positions (512 in A2T's training settings, for a 25-token MR sentence), which made the gradient,
 not the queries, most of an A2T attack's time. Here it runs at the text's own length (fidelity ledger
-``victim-padding``).
+``victim-padding``), and under the query broker the gradients of the examples in flight run as one batch, each with
+its own dropout draws (:mod:`advtrain.attacks.gradients`).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 from pathlib import Path
 
 _CLASS = None
@@ -49,55 +49,26 @@ def _wrapper_class():
                     return self.model(**enc).logits
 
             def get_grad(self, text_input):
-                """TextAttack 0.3.11's ``get_grad`` (train mode, so dropout on; the loss of the predicted label; the
-                gradient of the word-embedding layer's output) over the text's own tokens instead of
-                ``model_max_length`` positions: the same gradient at every token when dropout is off (to float
-                rounding: the attention mask hides the padding); with dropout on, masks drawn over fewer positions,
-                a different draw of the same distribution. ``gradient`` has one row per token of the text.
+                """TextAttack 0.3.11's ``get_grad`` (train mode, so dropout on, drawn from torch's global generator;
+                the loss of the predicted label; the gradient of the word-embedding layer's output) over the text's
+                own tokens instead of ``model_max_length`` positions: the same gradient at every token when dropout
+                is off (to float rounding: the attention mask hides the padding); with dropout on, masks drawn over
+                fewer positions, a different draw of the same distribution. ``gradient`` has one row per token of
+                the text. See :class:`advtrain.attacks.gradients.GradientTwin`."""
+                return self.gradient_twin().gradients([text_input])[0]
 
-                Two savings that leave the result bit for bit TextAttack's (same dropout draws, same kernels for the
-                input's gradient; ``tests/unit/test_word_alignment.py``): the label forward builds no graph, and
-                only the gradient of the embedding output is taken (``torch.autograd.grad``), where TextAttack's
-                ``loss.backward()`` also fills every parameter's gradient, the embedding matrix's included.
+            def get_grads(self, texts, generators):
+                """:meth:`get_grad` for several texts at once, each drawing its dropout from its own generator (the
+                query broker's workers; :mod:`advtrain.attacks.gradients`)."""
+                return self.gradient_twin().gradients(texts, generators)
 
-                It runs on :meth:`gradient_model`, the same weights in train mode, so the model itself stays in eval
-                mode and the query broker's forwards can run on it meanwhile."""
-                model = self.gradient_model()
-                embedding_layer = model.get_input_embeddings()
-                original_state = embedding_layer.weight.requires_grad
-                embedding_layer.weight.requires_grad = True  # so the layer's output is part of the graph
-                outputs = []
-
-                def keep_output(module, inputs, output):
-                    outputs.append(output)
-
-                hook = embedding_layer.register_forward_hook(keep_output)
-                try:
-                    enc = self.tokenizer([text_input], add_special_tokens=True, return_tensors="pt", truncation=True,
-                                         max_length=self.tokenizer.model_max_length)
-                    enc = enc.to(next(model.parameters()).device)
-                    # TextAttack's two forwards: the label from the first, the loss (and its dropout) from the second.
-                    with torch.no_grad():
-                        labels = model(**enc).logits.argmax(dim=1)
-                    outputs.clear()
-                    loss = model(**enc, labels=labels)[0]
-                    (gradient,) = torch.autograd.grad(loss, outputs[0])
-                    gradient = gradient[0].cpu().numpy()
-                finally:
-                    embedding_layer.weight.requires_grad = original_state
-                    hook.remove()
-                return {"ids": enc["input_ids"], "gradient": gradient}
-
-            def gradient_model(self):
-                """A second module tree over the model's own parameter and buffer tensors (no copy of the weights,
-                so it follows every update of training), kept in train mode: TextAttack's ``get_grad`` switches the
-                one model to train mode and back, which would stop every other forward meanwhile."""
-                twin = getattr(self, "_gradient_model", None)
+            def gradient_twin(self):
+                """The train-mode twin of the model that takes the gradients (built on first use)."""
+                twin = getattr(self, "_gradient_twin", None)
                 if twin is None:
-                    shared = {id(t): t for t in itertools.chain(self.model.parameters(), self.model.buffers())}
-                    twin = copy.deepcopy(self.model, shared)
-                    twin.train()
-                    self._gradient_model = twin
+                    from advtrain.attacks.gradients import GradientTwin
+
+                    twin = self._gradient_twin = GradientTwin(self.model, self.tokenizer)
                 return twin
 
         _CLASS = BatchPaddedWrapper
