@@ -34,18 +34,25 @@ FILLER = ["the", "movie", "film", "plot", "was", "acting", "story", "and", "real
           "it", "is", "cast", "script", "director", "scene", "ending", "very"]
 
 
-def synthetic_reviews(n: int, seed: int) -> list[tuple[str, int]]:
-    """Balanced toy reviews whose label is carried by one or two sentiment words among fillers."""
+def synthetic_rows(n: int, seed: int, class_words, length=(4, 12), signal=(1, 2),
+                   filler=FILLER) -> list[tuple[str, int]]:
+    """Balanced toy texts, class ``i % k`` carried by ``signal`` words of ``class_words[label]`` (a count, or a
+    (low, high) range drawn per row) among ``length`` words of ``filler``."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        label = i % 2
-        words = rng.choices(FILLER, k=rng.randint(4, 12))
-        for _ in range(rng.randint(1, 2)):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label else NEGATIVE))
+        label = i % len(class_words)
+        words = rng.choices(filler, k=rng.randint(*length))
+        for _ in range(rng.randint(*signal) if isinstance(signal, tuple) else signal):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(class_words[label]))
         rows.append((" ".join(words), label))
     rng.shuffle(rows)
     return rows
+
+
+def synthetic_reviews(n: int, seed: int) -> list[tuple[str, int]]:
+    """Balanced toy reviews whose label is carried by one or two sentiment words among fillers."""
+    return synthetic_rows(n, seed, (NEGATIVE, POSITIVE))
 
 
 TINY_BERT_VOCAB = Path(__file__).parent / "support" / "tiny_bert_vocab.txt"

@@ -184,6 +184,14 @@ def build_resources(root: Path, bert_dir: Path, nltk_data: Path) -> dict[str, st
     }
 
 
+def attack_env(root: Path, bert_dir: Path, resources: dict[str, str] | None = None) -> dict:
+    """What the attack test modules share: the tiny victim under ``root`` and the attack resources (all of
+    :func:`build_resources` unless ``resources`` is given)."""
+    if resources is None:
+        resources = build_resources(root / "resources", bert_dir, shared_data("nltk_data"))
+    return {"root": root, "resources": resources, "victim": build_victim(root / "victim", bert_dir)}
+
+
 def validity_frame(n, exceeds):
     """A run's validity checks as attack_validity writes them: n adversarial examples, the first ``exceeds`` of them
     beyond the similarity bound."""

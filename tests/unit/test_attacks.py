@@ -10,8 +10,8 @@ import json
 import math
 
 import pytest
-from attack_fixtures import build_resources, build_victim, build_word_embedding
-from conftest import REPO, shared_data, synthetic_reviews
+from attack_fixtures import attack_env, build_word_embedding
+from conftest import REPO, synthetic_reviews
 
 from advtrain.attacks import (
     RECIPES,
@@ -43,11 +43,7 @@ FIELDS = {"index": int, "original_text": str, "perturbed_text": str, "ground_tru
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    nltk_data = shared_data("nltk_data")
-    root = tmp_path_factory.mktemp("attack_env")
-    resources = build_resources(root / "resources", tiny_model, nltk_data)
-    victim = build_victim(root / "victim", tiny_model)
-    return {"root": root, "resources": resources, "victim": victim}
+    return attack_env(tmp_path_factory.mktemp("attack_env"), tiny_model)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from attack_fixtures import build_resources, build_victim
+from attack_fixtures import attack_env
 from conftest import REPO, synthetic_reviews
 
 from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper, protocols
@@ -22,11 +22,7 @@ SEED = 765
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    from conftest import shared_data
-
-    root = tmp_path_factory.mktemp("protocol_env")
-    resources = build_resources(root / "resources", tiny_model, shared_data("nltk_data"))
-    return {"root": root, "resources": resources, "victim": build_victim(root / "victim", tiny_model)}
+    return attack_env(tmp_path_factory.mktemp("protocol_env"), tiny_model)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from attack_fixtures import build_flair_tagger, build_hownet, build_victim
+from attack_fixtures import attack_env, build_flair_tagger, build_hownet
 from conftest import shared_data, synthetic_reviews
 
 from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper
@@ -26,9 +26,8 @@ def env(tmp_path_factory, tiny_model):
     resources = {"hownet": str(build_hownet(root / "hownet" / "word_candidates_sense.pkl")),
                  "flair_pos": str(build_flair_tagger(root / "flair" / "pytorch_model.bin")),
                  "nltk_data": str(shared_data("nltk_data"))}
-    victim = build_victim(root / "victim", tiny_model)
-    wrapper = load_model_wrapper(victim, MAX_LENGTH, resources["nltk_data"])
-    return {"resources": resources, "victim": victim, "wrapper": wrapper}
+    env = attack_env(root, tiny_model, resources)
+    return {**env, "wrapper": load_model_wrapper(env["victim"], MAX_LENGTH, resources["nltk_data"])}
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ import os
 import unittest.mock
 
 import pytest
-from attack_fixtures import build_resources, build_victim
-from conftest import shared_data, synthetic_reviews
+from attack_fixtures import attack_env
+from conftest import synthetic_reviews
 
 from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper
 from advtrain.attacks import resources as res
@@ -41,11 +41,8 @@ SEED = 765  # AttackSettings' default `attacks.seed`
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    root = tmp_path_factory.mktemp("parity_env")
-    resources = build_resources(root / "resources", tiny_model, shared_data("nltk_data"))
-    victim = build_victim(root / "victim", tiny_model)
-    wrapper = load_model_wrapper(victim, MAX_LENGTH, resources["nltk_data"])
-    return {"resources": resources, "victim": victim, "wrapper": wrapper}
+    env = attack_env(tmp_path_factory.mktemp("parity_env"), tiny_model)
+    return {**env, "wrapper": load_model_wrapper(env["victim"], MAX_LENGTH, env["resources"]["nltk_data"])}
 
 
 @pytest.fixture(scope="module")

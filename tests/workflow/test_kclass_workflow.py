@@ -6,13 +6,12 @@ item 1)."""
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pandas as pd
 import pytest
 from attack_fixtures import one_textfooler_shard, read_jsonl
-from conftest import NEGATIVE, POSITIVE, TWO_JOBS, run_snakemake, tiny_config, write_config
+from conftest import NEGATIVE, POSITIVE, TWO_JOBS, run_snakemake, synthetic_rows, tiny_config, write_config
 
 #: Four classes, each carried by one of four words of the tiny BERT's vocabulary among fillers.
 CLASS_WORDS = [POSITIVE[:4], POSITIVE[4:], NEGATIVE[:4], NEGATIVE[4:]]
@@ -28,16 +27,8 @@ TABLES = ("table2_asr", "table3_runtime", "table4_accuracy", "paired_vs_bert", "
 
 
 def four_class_rows(n: int, seed: int) -> list[tuple[str, int]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = i % 4
-        words = rng.choices(FILLER, k=rng.randint(3, 8))
-        for _ in range(2):  # two class words: a signal the tiny BERT learns within 4 epochs at any seed
-            words.insert(rng.randrange(len(words) + 1), rng.choice(CLASS_WORDS[label]))
-        rows.append((" ".join(words), label))
-    rng.shuffle(rows)
-    return rows
+    # two class words: a signal the tiny BERT learns within 4 epochs at any seed
+    return synthetic_rows(n, seed, CLASS_WORDS, length=(3, 8), signal=2, filler=FILLER)
 
 
 def news_datasets(root) -> dict:

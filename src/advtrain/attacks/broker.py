@@ -183,27 +183,32 @@ class QueryBroker:
         import torch
 
         start = time.perf_counter()
-        texts = [t for r in requests for t in r.texts]
-        keyed = service.keys(texts)
-        row_of: dict = {}
-        distinct, lengths = [], []
-        for text, (key, length) in zip(texts, keyed, strict=True):
-            if key not in row_of:
-                row_of[key] = len(distinct)
-                distinct.append(text)
-                lengths.append(length)
-        rows: list = [None] * len(distinct)
-        for chunk in chunks(lengths, self.batch_tokens):
-            out = service.forward([distinct[i] for i in chunk])
-            if len(out) != len(chunk):
-                raise RuntimeError(f"{service.name}: {len(out)} rows for {len(chunk)} texts")
-            for i, row in zip(chunk, out, strict=True):
-                rows[i] = row
-            service.batch_sizes.append(len(chunk))
+        rows = batched_rows(service, [t for r in requests for t in r.texts], self.batch_tokens)
         at = 0
         for request in requests:
-            keys = keyed[at: at + len(request.texts)]
+            request.rows = torch.stack(rows[at: at + len(request.texts)])
             at += len(request.texts)
-            request.rows = torch.stack([rows[row_of[key]] for key, _ in keys])
         service.requests += len(requests)
         service.seconds += time.perf_counter() - start
+
+
+def batched_rows(service: Service, texts: Sequence[str], batch_tokens: int) -> list:
+    """``service``'s row for each of ``texts``, as the broker computes its pending texts: each distinct tokenisation
+    once, sorted by length and cut into forwards of at most ``batch_tokens`` padded tokens (:func:`chunks`)."""
+    keyed = service.keys(texts)
+    row_of: dict = {}
+    distinct, lengths = [], []
+    for text, (key, length) in zip(texts, keyed, strict=True):
+        if key not in row_of:
+            row_of[key] = len(distinct)
+            distinct.append(text)
+            lengths.append(length)
+    rows: list = [None] * len(distinct)
+    for chunk in chunks(lengths, batch_tokens):
+        out = service.forward([distinct[i] for i in chunk])
+        if len(out) != len(chunk):
+            raise RuntimeError(f"{service.name}: {len(out)} rows for {len(chunk)} texts")
+        for i, row in zip(chunk, out, strict=True):
+            rows[i] = row
+        service.batch_sizes.append(len(chunk))
+    return [rows[row_of[key]] for key, _ in keyed]

@@ -17,9 +17,9 @@ Here the per-text value is the same, for the original text too, with these diffe
 
 - a text is cut at ``max_length`` tokens (``attacks.fluency.max_length``; default the LM's positions, 1024 for
   GPT-2), where OpenAttack's GPT-2 would fail on a longer text;
-- texts are scored in batches through the query broker (:mod:`advtrain.attacks.broker`): each distinct tokenisation
-  once, sorted by length, right-padded into forwards of at most ``attacks.batch_tokens`` padded tokens, each text's
-  loss over its own tokens only; equal to one text per forward up to float rounding;
+- texts are scored in batches as the query broker batches them (:func:`advtrain.attacks.broker.batched_rows`):
+  each distinct tokenisation once, sorted by length, right-padded into forwards of at most ``attacks.batch_tokens``
+  padded tokens, each text's loss over its own tokens only; equal to one text per forward up to float rounding;
 - a text of fewer than two tokens has nothing to predict: NaN (OpenAttack's mean loss is NaN too); the tables skip
   NaN where OpenAttack's average would become NaN.
 """
@@ -99,8 +99,9 @@ def lm_service(model, tokenizer, max_length: int | None = None) -> Service:
 class Perplexity:
     """``perplexity(texts)``: each text's perplexity under the causal LM, as OpenAttack's ``GPT2LM``.
 
-    One call's texts go through the query broker as one request (batched, each distinct tokenisation once); texts
-    scored by an earlier call are not scored again (the same test examples are attacked in every run of a cell).
+    One call's texts are batched as the query broker batches its pending texts (each distinct tokenisation once,
+    sorted by length, ``batch_tokens`` padded tokens per forward); texts scored by an earlier call are not scored
+    again (the same test examples are attacked in every run of a cell).
     """
 
     def __init__(self, service: Service, batch_tokens: int = 8192):
@@ -108,18 +109,13 @@ class Perplexity:
         self._known: dict[str, float] = {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from advtrain.attacks.broker import QueryBroker
+        import torch
+
+        from advtrain.attacks.broker import batched_rows
 
         new = list(dict.fromkeys(t for t in texts if t not in self._known))
         if new:
-            with QueryBroker(self.batch_tokens) as broker:
-                broker.expect(1)
-                broker.acquire()
-                try:
-                    rows = broker.query(self.service, new)
-                finally:
-                    broker.release()
-                    broker.worker_done()
+            rows = torch.stack(batched_rows(self.service, new, self.batch_tokens))
             self._known.update(zip(new, np.exp(rows.numpy().astype(np.float64)).tolist(), strict=True))
         return np.array([self._known[t] for t in texts], dtype=np.float64)
 

@@ -177,9 +177,9 @@ def required_resources(protocol: str, recipe: str, resources: dict | None = None
         return kinds
     resources = resources or {}
     name = recipes.recipe_name(recipe)
-    extra = ["use" if recipes._use_available(resources) else "sentence_encoder"]
+    extra = ["use" if recipes.use_available(resources) else "sentence_encoder"]
     if name in EMBEDDING_SWAP:
-        extra.append("word_neighbours" if recipes._neighbours_instead(resources) else "word_embedding")
+        extra.append("word_neighbours" if recipes.neighbours_instead(resources) else "word_embedding")
     if name == "bert_attack":
         extra.append("masked_lm")
     return list(dict.fromkeys([*kinds, *extra]))
@@ -205,7 +205,7 @@ def apply(protocol: str, build, model_wrapper, resources: dict, model_batch_size
     from advtrain.attacks.textdefender_parts import PerWordBudgetClassification
 
     td = TEXTDEFENDER
-    ctx = recipes._Context({k: v for k, v in (resources or {}).items() if v}, build.name)
+    ctx = recipes.BuildContext({k: v for k, v in (resources or {}).items() if v}, build.name)
     attack = build.attack
     transformation = attack.transformation
     constraints = list(attack.constraints)
@@ -215,7 +215,7 @@ def apply(protocol: str, build, model_wrapper, resources: dict, model_batch_size
         # WordEmbeddingDistance constraints in a row, so this removes what it removes.
         constraints = [c for c in constraints if not isinstance(c, WordEmbeddingDistance)]
     elif build.name == "bert_attack":  # lines 110-112 (TextDefender's "bae")
-        transformation = recipes._masked_lm_swap(ctx, method="bert-attack", max_candidates=td["neighbour_vocab_size"])
+        transformation = recipes.masked_lm_swap(ctx, method="bert-attack", max_candidates=td["neighbour_vocab_size"])
     elif build.name == "deepwordbug":  # lines 113-127
         transformation = _character_swaps(td["neighbour_vocab_size"])
     constraints.append(MaxWordsPerturbed(max_percent=td["modify_ratio"]))  # line 138

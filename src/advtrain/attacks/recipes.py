@@ -79,11 +79,13 @@ def recipe_name(name: str) -> str:
     return key
 
 
-def _use_available(resources: dict) -> bool:
+def use_available(resources: dict) -> bool:
+    """Whether USE itself is used (set, and tensorflow_hub importable); else the sentence encoder stands in."""
     return bool(resources.get("use")) and res.tensorflow_hub_available()
 
 
-def _neighbours_instead(resources: dict) -> bool:
+def neighbours_instead(resources: dict) -> bool:
+    """Whether the neighbour table stands in for the word embedding (only the table is set)."""
     return bool(resources.get("word_neighbours")) and not resources.get("word_embedding")
 
 
@@ -94,12 +96,12 @@ def required_resources(name: str, resources: dict | None = None) -> list[str]:
     (and tensorflow_hub importable), and the neighbour table for the embedding when only the table is set.
     """
     resources = resources or {}
-    stand_in = {"use": "use" if _use_available(resources) else "sentence_encoder",
-                "word_embedding": "word_neighbours" if _neighbours_instead(resources) else "word_embedding"}
+    stand_in = {"use": "use" if use_available(resources) else "sentence_encoder",
+                "word_embedding": "word_neighbours" if neighbours_instead(resources) else "word_embedding"}
     return [stand_in.get(kind, kind) for kind in REGISTRY[recipe_name(name)].resources]
 
 
-class _Context:
+class BuildContext:
     """What a recipe build reads: the resources, and a log of what was used and substituted."""
 
     def __init__(self, resources: dict, recipe: str):
@@ -120,7 +122,7 @@ class _Context:
         from textattack.constraints.semantics import WordEmbeddingDistance
         from textattack.transformations import WordSwapEmbedding
 
-        if not _neighbours_instead(self.resources):
+        if not neighbours_instead(self.resources):
             if not self.resources.get("word_embedding"):
                 raise ResourceError(
                     f"{self.recipe}: needs the counter-fitted word embedding: set `{res.resource_key('word_embedding')}` "
@@ -158,7 +160,7 @@ class _Context:
 
     def use_constraint(self, **kwargs):
         """TextAttack's UniversalSentenceEncoder(**kwargs) on the local USE; else SBERT with the same settings."""
-        if _use_available(self.resources):
+        if use_available(self.resources):
             from textattack.constraints.semantics.sentence_encoders import UniversalSentenceEncoder
 
             constraint = UniversalSentenceEncoder(**kwargs)
@@ -186,7 +188,7 @@ def _goal_function(model_wrapper, query_budget, model_batch_size):
                                     query_budget=query_budget if query_budget else float("inf"))
 
 
-def _masked_lm_swap(ctx: _Context, **kwargs):
+def masked_lm_swap(ctx: BuildContext, **kwargs):
     from textattack.transformations import WordSwapMaskedLM
 
     model, tokenizer = ctx.masked_lm()
@@ -196,7 +198,7 @@ def _masked_lm_swap(ctx: _Context, **kwargs):
     return WordSwapMaskedLM(masked_language_model=model, tokenizer=tokenizer, max_length=max_length, **kwargs)
 
 
-def _build_textfooler(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_textfooler(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     from textattack import Attack
     from textattack.constraints.grammaticality import PartOfSpeech
     from textattack.constraints.pre_transformation import (
@@ -219,13 +221,13 @@ def _build_textfooler(ctx: _Context, model_wrapper, query_budget, model_batch_si
     return Attack(goal_function, constraints, transformation, search_method)
 
 
-def _build_bae(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_bae(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     from textattack.attack_recipes import BAEGarg2019
     from textattack.constraints.grammaticality import PartOfSpeech
     from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
     from textattack.search_methods import GreedyWordSwapWIR
 
-    transformation = _masked_lm_swap(ctx, method="bae", max_candidates=50, min_confidence=0.0)
+    transformation = masked_lm_swap(ctx, method="bae", max_candidates=50, min_confidence=0.0)
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(PartOfSpeech(allow_verb_noun_swap=True))
     constraints.append(ctx.use_constraint(threshold=0.936338023, metric="cosine",
@@ -236,7 +238,7 @@ def _build_bae(ctx: _Context, model_wrapper, query_budget, model_batch_size):
     return BAEGarg2019(goal_function, constraints, transformation, search_method)
 
 
-def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm: bool = False):
+def _build_a2t(ctx: BuildContext, model_wrapper, query_budget, model_batch_size, mlm: bool = False):
     from textattack import Attack
     from textattack.constraints.grammaticality import PartOfSpeech
     from textattack.constraints.pre_transformation import (
@@ -257,7 +259,7 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
     constraints.append(MaxModificationRate(max_rate=0.1, min_threshold=4))
     constraints.append(ctx.sbert(threshold=0.9, metric="cosine"))  # recipe: model_name="stsb-distilbert-base"
     if mlm:
-        transformation = _masked_lm_swap(ctx, method="bae", max_candidates=20, min_confidence=0.0, batch_size=16)
+        transformation = masked_lm_swap(ctx, method="bae", max_candidates=20, min_confidence=0.0, batch_size=16)
     else:
         transformation, distance = ctx.word_swap(max_candidates=20, min_cos_sim=0.8)
         constraints.extend(distance)  # WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8)
@@ -272,7 +274,7 @@ def _build_a2t(ctx: _Context, model_wrapper, query_budget, model_batch_size, mlm
     return Attack(goal_function, constraints, transformation, search_method)
 
 
-def _hownet_swap(ctx: _Context):
+def _hownet_swap(ctx: BuildContext):
     """TextAttack's own WordSwapHowNet, reading the bank from the local file instead of its S3 cache.
 
     WordSwapHowNet.__init__ gets the bank's path from ``utils.download_from_s3(...)``; during the construction that
@@ -291,7 +293,7 @@ def _hownet_swap(ctx: _Context):
     return swap
 
 
-def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, pso_search=PSO_SEARCH_REFERENCE):
+def _build_pso(ctx: BuildContext, model_wrapper, query_budget, model_batch_size, pso_search=PSO_SEARCH_REFERENCE):
     from textattack import Attack
     from textattack.constraints.pre_transformation import (
         InputColumnModification,
@@ -311,7 +313,7 @@ def _build_pso(ctx: _Context, model_wrapper, query_budget, model_batch_size, pso
     return Attack(goal_function, constraints, transformation, search_method(pso_search, pop_size=60, max_iters=20))
 
 
-def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_bert_attack(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     """BERTAttackLi2020.build with K = 48 candidates, as in Li et al. (2020) and TextAttack before 0.3.11.
 
     TextAttack 0.3.11 lowered ``max_candidates`` to 8 because 48 makes the sub-word combinations of multi-piece words
@@ -322,7 +324,7 @@ def _build_bert_attack(ctx: _Context, model_wrapper, query_budget, model_batch_s
     from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
     from textattack.search_methods import GreedyWordSwapWIR
 
-    transformation = _masked_lm_swap(ctx, method="bert-attack", max_candidates=48)
+    transformation = masked_lm_swap(ctx, method="bert-attack", max_candidates=48)
     constraints = [RepeatModification(), StopwordModification()]
     constraints.append(MaxWordsPerturbed(max_percent=0.4))
     constraints.append(ctx.use_constraint(threshold=0.2, metric="cosine",
@@ -356,7 +358,7 @@ def _homoglyph_swap():
         return module.WordSwapHomoglyphSwap()
 
 
-def _build_textbugger(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_textbugger(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     """TextBuggerLi2018.build: four character bugs and the 5 nearest counter-fitted words, USE ≥ 0.8 (angular).
 
     TextAttack's ``WordSwapEmbedding(max_candidates=5)`` reads ``WordEmbedding.counterfitted_GLOVE_embedding()``,
@@ -389,7 +391,7 @@ def _build_textbugger(ctx: _Context, model_wrapper, query_budget, model_batch_si
     return Attack(goal_function, constraints, transformation, search_method)
 
 
-def _wordnet_swap(ctx: _Context):
+def _wordnet_swap(ctx: BuildContext):
     """TextAttack's own WordSwapWordNet, its English synonyms read from ``attacks.resources.nltk_data``'s wordnet.
 
     ``WordSwapWordNet.__init__`` calls ``nltk.download("omw-1.4")`` (the Open Multilingual Wordnet, for other
@@ -403,7 +405,7 @@ def _wordnet_swap(ctx: _Context):
         return WordSwapWordNet()
 
 
-def _build_pwws(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_pwws(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     """PWWSRen2019.build: WordNet synonyms, words ranked by probability-weighted saliency."""
     from textattack import Attack
     from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
@@ -416,7 +418,7 @@ def _build_pwws(ctx: _Context, model_wrapper, query_budget, model_batch_size):
     return Attack(goal_function, constraints, transformation, search_method)
 
 
-def _build_deepwordbug(ctx: _Context, model_wrapper, query_budget, model_batch_size):
+def _build_deepwordbug(ctx: BuildContext, model_wrapper, query_budget, model_batch_size):
     """DeepWordBugGao2018.build (``use_all_transformations=True``): four character edits, Levenshtein ≤ 30."""
     from textattack import Attack
     from textattack.constraints.overlap import LevenshteinEditDistance
@@ -543,7 +545,7 @@ def build_attack(name: str, model_wrapper, resources: dict, query_budget: int | 
     unknown = set(resources) - set(res.RESOURCE_KEYS)
     if unknown:
         raise ValueError(f"unknown attack resources: {', '.join(sorted(unknown))}; known: {', '.join(res.RESOURCE_KEYS)}")
-    ctx = _Context(resources, name)
+    ctx = BuildContext(resources, name)
     folder = res.configure_nltk(resources.get("nltk_data"))  # before TextAttack is imported
     if folder:
         ctx.used["nltk_data"] = str(folder)
