@@ -184,12 +184,16 @@ def build_resources(root: Path, bert_dir: Path, nltk_data: Path) -> dict[str, st
     }
 
 
-def attack_env(root: Path, bert_dir: Path, resources: dict[str, str] | None = None) -> dict:
-    """What the attack test modules share: the tiny victim under ``root`` and the attack resources (all of
-    :func:`build_resources` unless ``resources`` is given)."""
+def attack_env(root: Path, bert_dir: Path, max_length: int, resources: dict[str, str] | None = None) -> dict:
+    """What the attack test modules share: the tiny victim under ``root``, the attack resources (all of
+    :func:`build_resources` unless ``resources`` is given) and the victim's TextAttack wrapper at ``max_length``."""
+    from advtrain.attacks import load_model_wrapper
+
     if resources is None:
         resources = build_resources(root / "resources", bert_dir, shared_data("nltk_data"))
-    return {"root": root, "resources": resources, "victim": build_victim(root / "victim", bert_dir)}
+    victim = build_victim(root / "victim", bert_dir)
+    return {"root": root, "resources": resources, "victim": victim,
+            "wrapper": load_model_wrapper(victim, max_length, resources["nltk_data"])}
 
 
 def validity_frame(n, exceeds):

@@ -21,7 +21,6 @@ from advtrain.attacks import (
     attack_examples,
     build_attack,
     gather,
-    load_model_wrapper,
     required_resources,
     select_examples,
     shard_count,
@@ -43,12 +42,12 @@ FIELDS = {"index": int, "original_text": str, "perturbed_text": str, "ground_tru
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    return attack_env(tmp_path_factory.mktemp("attack_env"), tiny_model)
+    return attack_env(tmp_path_factory.mktemp("attack_env"), tiny_model, MAX_LENGTH)
 
 
 @pytest.fixture(scope="module")
 def wrapper(env):
-    return load_model_wrapper(env["victim"], MAX_LENGTH, env["resources"]["nltk_data"])
+    return env["wrapper"]
 
 
 @pytest.fixture(scope="module")

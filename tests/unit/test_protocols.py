@@ -12,7 +12,7 @@ import pytest
 from attack_fixtures import attack_env
 from conftest import REPO, synthetic_reviews
 
-from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper, protocols
+from advtrain.attacks import AttackSettings, attack_examples, build_attack, protocols
 from advtrain.attacks.run import _record, example_seed, read_records
 from advtrain.config import ConfigError
 
@@ -22,12 +22,12 @@ SEED = 765
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    return attack_env(tmp_path_factory.mktemp("protocol_env"), tiny_model)
+    return attack_env(tmp_path_factory.mktemp("protocol_env"), tiny_model, MAX_LENGTH)
 
 
 @pytest.fixture(scope="module")
 def wrapper(env):
-    return load_model_wrapper(env["victim"], MAX_LENGTH, env["resources"]["nltk_data"])
+    return env["wrapper"]
 
 
 def ours(recipe, wrapper, resources):

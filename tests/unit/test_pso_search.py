@@ -12,7 +12,7 @@ import pytest
 from attack_fixtures import attack_env, build_flair_tagger, build_hownet
 from conftest import shared_data, synthetic_reviews
 
-from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper
+from advtrain.attacks import AttackSettings, attack_examples, build_attack
 from advtrain.attacks.recipes import PSO_SEARCH_REFERENCE, PSO_SEARCHES
 from advtrain.attacks.run import example_seed, read_records
 
@@ -26,8 +26,7 @@ def env(tmp_path_factory, tiny_model):
     resources = {"hownet": str(build_hownet(root / "hownet" / "word_candidates_sense.pkl")),
                  "flair_pos": str(build_flair_tagger(root / "flair" / "pytorch_model.bin")),
                  "nltk_data": str(shared_data("nltk_data"))}
-    env = attack_env(root, tiny_model, resources)
-    return {**env, "wrapper": load_model_wrapper(env["victim"], MAX_LENGTH, resources["nltk_data"])}
+    return attack_env(root, tiny_model, MAX_LENGTH, resources)
 
 
 @pytest.fixture(scope="module")

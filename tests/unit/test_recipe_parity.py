@@ -30,7 +30,7 @@ import pytest
 from attack_fixtures import attack_env
 from conftest import synthetic_reviews
 
-from advtrain.attacks import AttackSettings, attack_examples, build_attack, load_model_wrapper
+from advtrain.attacks import AttackSettings, attack_examples, build_attack
 from advtrain.attacks import resources as res
 from advtrain.attacks.run import example_seed, read_records
 
@@ -41,8 +41,7 @@ SEED = 765  # AttackSettings' default `attacks.seed`
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, tiny_model):
-    env = attack_env(tmp_path_factory.mktemp("parity_env"), tiny_model)
-    return {**env, "wrapper": load_model_wrapper(env["victim"], MAX_LENGTH, env["resources"]["nltk_data"])}
+    return attack_env(tmp_path_factory.mktemp("parity_env"), tiny_model, MAX_LENGTH)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ time from the worker's global stream, as before.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 #: Which dimensions of a dropout's input run over the text's positions, by the input's number of dimensions.
@@ -135,15 +136,16 @@ class GradientTwin:
             enc, lengths = self._encode(texts)
             with torch.no_grad(), self._drawing(generators, lengths):
                 self.model(**enc)
+            unchanged = torch.equal(cpu, torch.get_rng_state())
+            if cuda is not None:
+                unchanged = unchanged and torch.equal(cuda, torch.cuda.get_rng_state(self.device))
+            return unchanged
         except NotBatchable:
             return False
-        unchanged = torch.equal(cpu, torch.get_rng_state())
-        if cuda is not None:
-            unchanged = unchanged and torch.equal(cuda, torch.cuda.get_rng_state(self.device))
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state(cuda, self.device)
-        return unchanged
+        finally:  # the probe leaves the global stream as it found it, whatever it drew
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state(cuda, self.device)
 
     def _generator(self):
         import torch
@@ -175,18 +177,14 @@ class GradientTwin:
                    else [enc["input_ids"].shape[1]] * len(texts))
         return enc.to(self.device), [int(n) for n in lengths]
 
+    @contextlib.contextmanager
     def _drawing(self, generators, lengths):
-        import contextlib
-
-        @contextlib.contextmanager
-        def scope():
-            self.draws.generators, self.draws.lengths = list(generators), list(lengths)
-            try:
-                yield
-            finally:
-                self.draws.generators = self.draws.lengths = None
-
-        return scope()
+        """The dropouts draw from ``generators`` (one per text of ``lengths`` tokens) within this block."""
+        self.draws.generators, self.draws.lengths = list(generators), list(lengths)
+        try:
+            yield
+        finally:
+            self.draws.generators = self.draws.lengths = None
 
     def lengths(self, texts) -> list[int]:
         """Tokens of each text as :meth:`gradients` encodes it (for cutting batches)."""
